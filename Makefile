@@ -1,0 +1,64 @@
+# scalelab: the two commands a user needs are `make run` and `make test`.
+# Everything else here is what they stand on.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+SCALELAB := $(BIN)/scalelab
+GINKGO := $(GO) tool ginkgo
+# Specs boot real containers; CI gets plain, timestamped output.
+GINKGO_FLAGS ?= --timeout=25m --poll-progress-after=60s
+ifeq ($(CI),true)
+GINKGO_FLAGS += --no-color
+endif
+
+.PHONY: all run test unit specs images tools build down bench clean help
+
+all: test
+
+help:
+	@echo "make run     build images, then run every stage's checks (the main job)"
+	@echo "make test    build images, run unit tests and the Ginkgo specs"
+	@echo "make images  build or refresh the container images (seconds when nothing changed)"
+	@echo "make down    remove every container and network scalelab left behind"
+	@echo "make bench   image build and stack boot times (see BENCHMARKS.md)"
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(SCALELAB) ./cmd/scalelab
+
+# mmdebstrap builds the base image where no registry is reachable. On CI
+# (CI=true) a missing one is installed from Debian's packages.
+tools:
+	@if ! command -v mmdebstrap >/dev/null; then \
+	  if [ "$(CI)" = "true" ]; then \
+	    echo "installing mmdebstrap (CI=true)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null; \
+	  else \
+	    echo "note: mmdebstrap is not installed; it is needed when no registry is reachable (apt-get install mmdebstrap)"; \
+	  fi; \
+	fi
+
+images: build tools
+	$(SCALELAB) images
+
+unit:
+	$(GO) vet ./...
+	$(GO) test ./internal/... ./stacks/... ./faults/... ./cmd/...
+
+specs: images
+	$(GINKGO) $(GINKGO_FLAGS) ./specs
+
+test: images unit specs
+
+run: images
+	$(GINKGO) $(GINKGO_FLAGS) -v ./specs
+
+down: build
+	$(SCALELAB) down
+
+bench: images
+	$(GO) run ./internal/bench
+
+clean: down
+	rm -rf $(BIN) results

@@ -1,0 +1,37 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moby/moby/client"
+
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Kill sends SIGKILL to a node: no shutdown, no flush, what a power cut does
+// to the process. Recover starts it again and waits until it is ready.
+type Kill struct{ Node string }
+
+func (f Kill) Name() string   { return "kill " + f.Node }
+func (f Kill) Target() string { return f.Node }
+
+func (f Kill) Inject(ctx context.Context, s *stacks.Stack) error {
+	cli, id, err := nodeID(ctx, s, f.Node)
+	if err != nil {
+		return err
+	}
+	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		return fmt.Errorf("kill %s: %w", f.Node, err)
+	}
+	return nil
+}
+
+func (f Kill) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }
+func (f Kill) Landed(ctx context.Context, s *stacks.Stack) error  { return nodeDown(ctx, s, f.Node) }
+func (f Kill) Healed(ctx context.Context, s *stacks.Stack) error  { return nodeUp(ctx, s, f.Node) }
+
+func init() {
+	register(Kind{Name: "kill", On: "node", Help: "SIGKILL the node; recover starts it again",
+		New: func(target string, _ Settings) (Fault, error) { return Kill{Node: target}, nil }})
+}

@@ -1,0 +1,45 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moby/moby/client"
+
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Stop stops a node gracefully (SIGTERM, then SIGKILL after Grace seconds):
+// a planned shutdown, during which a server may drain its clients.
+type Stop struct {
+	Node  string
+	Grace int // seconds before SIGKILL
+}
+
+func (f Stop) Name() string   { return "stop " + f.Node }
+func (f Stop) Target() string { return f.Node }
+
+func (f Stop) Inject(ctx context.Context, s *stacks.Stack) error {
+	cli, id, err := nodeID(ctx, s, f.Node)
+	if err != nil {
+		return err
+	}
+	grace := f.Grace
+	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
+		return fmt.Errorf("stop %s: %w", f.Node, err)
+	}
+	return nil
+}
+
+func (f Stop) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }
+func (f Stop) Landed(ctx context.Context, s *stacks.Stack) error  { return nodeDown(ctx, s, f.Node) }
+func (f Stop) Healed(ctx context.Context, s *stacks.Stack) error  { return nodeUp(ctx, s, f.Node) }
+
+func init() {
+	register(Kind{Name: "stop", On: "node", Help: "stop the node gracefully (SIGTERM, SIGKILL after grace seconds)",
+		Defaults: Settings{"grace": "10"},
+		New: func(target string, set Settings) (Fault, error) {
+			g, err := set.integer("grace")
+			return Stop{Node: target, Grace: int(g)}, err
+		}})
+}

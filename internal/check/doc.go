@@ -1,0 +1,26 @@
+// Package check turns a run's history into measured numbers: availability,
+// latency, recovery time, lost writes, stale reads, read-your-writes
+// violations, linearizability, and the assumptions a run must meet to count.
+//
+// Every checker is a pure function over a history.History: no clock, no
+// network, no global state, so a saved history can be checked again offline
+// and the result is always the same. Checkers never rely on the order of
+// h.Ops; the ones that need an order sort what they need, and none is worse
+// than O(n log n) except Linearizable (porcupine, bounded by a timeout).
+//
+// One file per checker:
+//
+//	windows.go       before / during / after the fault, from h.Events
+//	availability.go  share of OK ops per window and per time bucket
+//	latency.go       p50 / p90 / p99 / max per window (hdrhistogram)
+//	recovery.go      time to steady availability after inject and after heal
+//	lostwrites.go    acknowledged writes missing from h.Final (RPO)
+//	stale.go         reads older than an acknowledged write, and phantoms
+//	ryw.go           read-your-writes per client
+//	linearizable.go  porcupine register model per key
+//	assumptions.go   does the run count at all
+//
+// Time windows are half-open, [From, To), and ops belong to them by Invoke.
+// "Strictly before" between two ops always means a.Complete < b.Invoke; ops
+// whose intervals touch are concurrent, as in porcupine.
+package check

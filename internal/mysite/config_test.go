@@ -1,0 +1,113 @@
+package mysite
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testDSN = "postgres://u:secret@db:5432/app?sslmode=disable"
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig([]string{"-db", testDSN}, env(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Listen: ":8080", DB: testDSN, DBTimeout: 2 * time.Second, MaxConns: 16, ShutdownTimeout: 10 * time.Second}
+	if cfg != want {
+		t.Errorf("got %+v, want %+v", cfg, want)
+	}
+}
+
+func TestConfigEnvAndFlags(t *testing.T) {
+	e := env(EnvListen, ":9000", EnvDB, testDSN, EnvDBTimeout, "500ms", EnvMaxConns, "4", EnvShutdownTimeout, "3s")
+	cfg, err := ParseConfig(nil, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Listen: ":9000", DB: testDSN, DBTimeout: 500 * time.Millisecond, MaxConns: 4, ShutdownTimeout: 3 * time.Second}
+	if cfg != want {
+		t.Errorf("env: got %+v, want %+v", cfg, want)
+	}
+	// Flags win over the environment.
+	cfg, err = ParseConfig([]string{"-listen", "127.0.0.1:1", "-db-timeout", "0", "-max-conns", "2", "-shutdown-timeout", "1s"}, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Config{Listen: "127.0.0.1:1", DB: testDSN, DBTimeout: 0, MaxConns: 2, ShutdownTimeout: time.Second}
+	if cfg != want {
+		t.Errorf("flags: got %+v, want %+v", cfg, want)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  func(string) string
+		want string
+	}{
+		{nil, env(), "DSN is required: set -db or MYSITE_DB"},
+		{[]string{"-db", "  "}, env(), "DSN is required"},
+		{[]string{"-db", "postgres://u:secret@h:notaport/x"}, env(), "not a valid PostgreSQL DSN"},
+		{[]string{"-db", testDSN, "-db-timeout", "-1s"}, env(), "-db-timeout (MYSITE_DB_TIMEOUT) must be >= 0"},
+		{[]string{"-db", testDSN, "-db-timeout", "soon"}, env(), "-db-timeout"},
+		{[]string{"-db", testDSN, "-max-conns", "0"}, env(), "-max-conns"},
+		{[]string{"-db", testDSN, "-shutdown-timeout", "-1s"}, env(), "-shutdown-timeout"},
+		{[]string{"-db", testDSN, "-listen", ""}, env(), "-listen"},
+		{[]string{"-db", testDSN, "extra"}, env(), `unexpected argument "extra"`},
+		{[]string{"-db", testDSN, "-nope"}, env(), "flag provided but not defined: -nope"},
+		{nil, env(EnvDB, testDSN, EnvDBTimeout, "abc"), "MYSITE_DB_TIMEOUT"},
+		{nil, env(EnvDB, testDSN, EnvMaxConns, "many"), "MYSITE_DB_MAX_CONNS"},
+	} {
+		_, err := ParseConfig(c.args, c.env, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want it to contain %q", c.args, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error is not one line: %q", c.args, err)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("%q: error shows the password: %q", c.args, err)
+		}
+	}
+}
+
+func TestConfigHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := ParseConfig([]string{"-h"}, env(), &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"-db", "MYSITE_DB", "-db-timeout", "0 disables the timeout", "HANG", "-max-conns", "-shutdown-timeout", "-listen"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestPoolConfig(t *testing.T) {
+	cfg := Config{Listen: ":0", DB: testDSN, DBTimeout: 750 * time.Millisecond, MaxConns: 7, ShutdownTimeout: time.Second}
+	pc, err := cfg.poolConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.MaxConns != 7 || pc.ConnConfig.ConnectTimeout != 750*time.Millisecond || pc.HealthCheckPeriod <= 0 {
+		t.Errorf("pool config: max %d connect timeout %v health %v", pc.MaxConns, pc.ConnConfig.ConnectTimeout, pc.HealthCheckPeriod)
+	}
+	cfg.DBTimeout = 0
+	pc, _ = cfg.poolConfig()
+	if pc.ConnConfig.ConnectTimeout != 0 {
+		t.Errorf("timeout 0: connect timeout %v, want none", pc.ConnConfig.ConnectTimeout)
+	}
+}

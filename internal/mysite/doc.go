@@ -1,0 +1,45 @@
+// Package mysite is the sample web application under test in the lab: a JSON
+// API over PostgreSQL.
+//
+// # API
+//
+// Every answer is JSON, errors included: {"error": "<what is wrong>"}.
+//
+//	POST /users         create; body is a User with id; 201 + stored user (Location: /users/{id});
+//	                    409 {"error": "user 42 already exists"}
+//	PUT  /users/{id}    upsert (full replacement); 200 + stored user; body id optional, must match the path
+//	GET  /users/{id}    200 + user; 404 {"error": "user 42 not found"}
+//	GET  /healthz       200 {"status": "alive"} while the process runs
+//	GET  /readyz        200 {"status": "ready"} when the schema exists and the DB answers a ping
+//	                    within the DB timeout; else 503 {"error": "database: ..."}
+//	GET  /metrics       Prometheus text format
+//
+// A stored user always has every key:
+//
+//	{"id": "42", "firstName": "John", "lastName": "Smith",
+//	 "address": {"streetAddress": "21 2nd Street", "city": "New York", "state": "NY", "postalCode": "10021"},
+//	 "phoneNumbers": [{"type": "home", "number": "212 555-1234"}],
+//	 "writeId": "c3-w17", "version": 5}
+//
+// address is null when not given, phoneNumbers [] and writeId "" likewise.
+// version is assigned by the server (1 on create, +1 on every PUT of that id,
+// atomically in SQL); a version sent by the client is ignored.
+//
+// Other statuses: 400 for bad input (invalid JSON, unknown field, missing id or
+// firstName, invalid id — 1 to 64 characters of A-Z a-z 0-9 _ -, body over 64
+// KiB, NUL characters), 405 with an Allow header for a wrong method, 404 for
+// an unknown path, 503 {"error": "database unavailable: ..."} when the database
+// is down, unreachable or slower than the DB timeout (always within the
+// timeout), 500 {"error": "database error: ..."} for any other database error.
+//
+// On a 5xx answer to POST or PUT, the header Mysite-Write-Outcome says
+// "not-applied" when the write certainly did not happen (e.g. no connection
+// could be made) or "unknown" when it may have (e.g. the timeout passed after
+// the statement was sent).
+//
+// # Database timeout
+//
+// Every database call of a request runs under the DB timeout (-db-timeout).
+// A timeout of 0 disables it: requests then wait for a slow database as long
+// as the client does. That is the lab's negative control.
+package mysite

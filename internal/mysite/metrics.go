@@ -1,0 +1,233 @@
+package mysite
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are mysite's Prometheus metrics, on their own registry (so that
+// several servers can live in one test process).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests *prometheus.CounterVec   // route, code
+	duration *prometheus.HistogramVec // route
+	inFlight prometheus.Gauge
+
+	// DB tracks database health (errors, up/down) for the store.
+	DB *DBMonitor
+}
+
+// NewMetrics creates the registry with the HTTP, DB, Go runtime and process
+// metrics. log receives the database up/down lines.
+func NewMetrics(log *slog.Logger) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mysite_http_requests_total",
+			Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mysite_http_request_duration_seconds",
+			Help:    "HTTP request duration by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 1.5, 2, 2.5, 3, 5, 10, 30},
+		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mysite_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.DB = NewDBMonitor(reg, log)
+	return m
+}
+
+// RegisterPool exports the pool statistics, read at scrape time.
+func (m *Metrics) RegisterPool(pool *pgxpool.Pool) {
+	gauge := func(name, help string, f func(*pgxpool.Stat) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return f(pool.Stat()) })
+	}
+	counter := func(name, help string, f func(*pgxpool.Stat) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return f(pool.Stat()) })
+	}
+	m.Registry.MustRegister(
+		gauge("mysite_db_pool_acquired_conns", "Pool connections currently in use.",
+			func(s *pgxpool.Stat) float64 { return float64(s.AcquiredConns()) }),
+		gauge("mysite_db_pool_idle_conns", "Idle pool connections.",
+			func(s *pgxpool.Stat) float64 { return float64(s.IdleConns()) }),
+		gauge("mysite_db_pool_total_conns", "All pool connections (acquired, idle, being opened).",
+			func(s *pgxpool.Stat) float64 { return float64(s.TotalConns()) }),
+		gauge("mysite_db_pool_constructing_conns", "Pool connections being opened.",
+			func(s *pgxpool.Stat) float64 { return float64(s.ConstructingConns()) }),
+		gauge("mysite_db_pool_max_conns", "Maximum pool size.",
+			func(s *pgxpool.Stat) float64 { return float64(s.MaxConns()) }),
+		counter("mysite_db_pool_acquires_total", "Successful connection acquisitions.",
+			func(s *pgxpool.Stat) float64 { return float64(s.AcquireCount()) }),
+		counter("mysite_db_pool_empty_acquires_total", "Acquisitions that had to wait for a connection.",
+			func(s *pgxpool.Stat) float64 { return float64(s.EmptyAcquireCount()) }),
+		counter("mysite_db_pool_canceled_acquires_total", "Acquisitions abandoned because their context ended.",
+			func(s *pgxpool.Stat) float64 { return float64(s.CanceledAcquireCount()) }),
+		counter("mysite_db_pool_new_conns_total", "Connections opened.",
+			func(s *pgxpool.Stat) float64 { return float64(s.NewConnsCount()) }),
+	)
+}
+
+func (m *Metrics) observeRequest(route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(route, codeLabel(code)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func codeLabel(code int) string {
+	if code < 100 || code > 999 {
+		return "other"
+	}
+	return strconv.Itoa(code)
+}
+
+type dbState int
+
+const (
+	dbUnknown dbState = iota
+	dbUp
+	dbDown
+)
+
+// DBMonitor counts database errors and tracks whether the database is up,
+// logging one line per state change. When the state flaps (e.g. latency near
+// the timeout), lines are limited to one per second; the line then says how
+// many changes it summarizes, and Run logs the final state.
+type DBMonitor struct {
+	log     *slog.Logger
+	errors  *prometheus.CounterVec
+	up      prometheus.Gauge
+	changes prometheus.Counter
+	retries *prometheus.CounterVec
+
+	mu      sync.Mutex
+	state   dbState
+	logged  dbState
+	lastLog time.Time
+	pending int    // state changes not logged yet
+	lastErr string // most recent error
+}
+
+// NewDBMonitor registers its metrics on reg (if not nil).
+func NewDBMonitor(reg prometheus.Registerer, log *slog.Logger) *DBMonitor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &DBMonitor{
+		log: log,
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mysite_db_errors_total",
+			Help: "Failed database calls by operation (get, create, put, ping, schema).",
+		}, []string{"op"}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mysite_db_up",
+			Help: "1 if the last database call succeeded, 0 if it failed for unavailability.",
+		}),
+		changes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mysite_db_state_changes_total",
+			Help: "Database up/down transitions.",
+		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mysite_db_retries_total",
+			Help: "Statements tried again on another connection because theirs was dead.",
+		}, []string{"op"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.errors, m.up, m.changes, m.retries)
+	}
+	return m
+}
+
+// Observe records the result of one database call. err is nil on success
+// (including "not found" and "already exists" answers).
+func (m *DBMonitor) Observe(op string, err error) {
+	next := dbUp
+	if err != nil {
+		m.errors.WithLabelValues(op).Inc()
+		if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			next = dbDown
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil && next == dbDown {
+		m.lastErr = oneLine(err.Error())
+	}
+	if next != m.state {
+		m.state = next
+		m.pending++
+		m.changes.Inc()
+		if next == dbUp {
+			m.up.Set(1)
+		} else {
+			m.up.Set(0)
+		}
+	}
+	if m.state != m.logged && time.Since(m.lastLog) >= time.Second {
+		m.logLocked()
+	}
+}
+
+// Retried counts a statement retried on another connection.
+func (m *DBMonitor) Retried(op string) { m.retries.WithLabelValues(op).Inc() }
+
+// Up reports whether the last database call succeeded.
+func (m *DBMonitor) Up() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state == dbUp
+}
+
+func (m *DBMonitor) logLocked() {
+	attrs := []any{}
+	if m.pending > 1 {
+		attrs = append(attrs, "changes", m.pending)
+	}
+	if m.state == dbUp {
+		m.log.Info("database up", attrs...)
+	} else {
+		m.log.Warn("database down", append(attrs, "err", m.lastErr)...)
+	}
+	m.logged = m.state
+	m.lastLog = time.Now()
+	m.pending = 0
+}
+
+// Flush logs the current state if a rate-limited change is still unlogged.
+func (m *DBMonitor) Flush() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != m.logged {
+		m.logLocked()
+	}
+}
+
+// Run flushes rate-limited state changes every second until ctx is done.
+func (m *DBMonitor) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Flush()
+		}
+	}
+}

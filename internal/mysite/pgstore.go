@@ -1,0 +1,402 @@
+package mysite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Schema is created at startup (and again if the table disappears, e.g. the
+// database was replaced by an empty one).
+const Schema = `CREATE TABLE IF NOT EXISTS users (
+	id            text PRIMARY KEY,
+	first_name    text NOT NULL,
+	last_name     text NOT NULL DEFAULT '',
+	address       jsonb,
+	phone_numbers jsonb,
+	write_id      text,
+	version       bigint NOT NULL
+)`
+
+const (
+	userColumns = `id, first_name, last_name, address, phone_numbers, coalesce(write_id, ''), version`
+
+	sqlGet = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
+
+	sqlCreate = `INSERT INTO users (id, first_name, last_name, address, phone_numbers, write_id, version)
+VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, NULLIF($6, ''), 1)
+ON CONFLICT (id) DO NOTHING
+RETURNING ` + userColumns
+
+	sqlPut = `INSERT INTO users (id, first_name, last_name, address, phone_numbers, write_id, version)
+VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, NULLIF($6, ''), 1)
+ON CONFLICT (id) DO UPDATE SET
+	first_name    = EXCLUDED.first_name,
+	last_name     = EXCLUDED.last_name,
+	address       = EXCLUDED.address,
+	phone_numbers = EXCLUDED.phone_numbers,
+	write_id      = EXCLUDED.write_id,
+	version       = users.version + 1
+RETURNING ` + userColumns
+)
+
+// schemaAttemptTimeout bounds one schema attempt when the DB timeout is 0
+// ("no timeout" applies to requests; startup must still make progress).
+const schemaAttemptTimeout = 10 * time.Second
+
+// PGStore is the PostgreSQL Store, on a pgx connection pool.
+//
+// Recovery without restart: a connection that fails (server killed, reset,
+// or a statement interrupted by its deadline) is closed by pgx and dropped by
+// the pool when released, and new connections are made on demand. Pooled
+// connections are pinged before reuse when idle for over a second, and before
+// every use for a while after any connection failure; a read whose connection
+// turns out dead is retried once on another one. So requests succeed again as
+// soon as the database is back.
+type PGStore struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration // per DB call; 0 = none
+	mon     *DBMonitor
+	log     *slog.Logger
+
+	schemaReady atomic.Bool
+	lastErr     atomic.Pointer[string] // last schema error, for readyz
+	reinit      chan struct{}          // cap 1: ask MaintainSchema to run again
+
+	// suspectUntil (unix ns): after a connection-level failure, every pooled
+	// connection is pinged before use until then, so that the other dead
+	// connections of a restarted server are dropped without failing requests.
+	suspectUntil atomic.Int64
+}
+
+// suspectWindow is how long pooled connections are pinged before every use
+// after a connection failure.
+const suspectWindow = 10 * time.Second
+
+// NewPGStore builds the store on a pool created from cfg. It does not
+// connect: call MaintainSchema (in a goroutine) to create the schema, which
+// makes the store ready. mon may be nil.
+func NewPGStore(cfg Config, mon *DBMonitor, log *slog.Logger) (*PGStore, error) {
+	pc, err := cfg.poolConfig()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if mon == nil {
+		mon = NewDBMonitor(nil, log)
+	}
+	s := &PGStore{
+		timeout: cfg.DBTimeout,
+		mon:     mon,
+		log:     log,
+		reinit:  make(chan struct{}, 1),
+	}
+	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+		// pgx's default (idle for over a second), plus every use while
+		// connections are suspect.
+		return p.IdleDuration > time.Second || time.Now().UnixNano() < s.suspectUntil.Load()
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("create database pool: %w", err)
+	}
+	s.pool = pool
+	return s, nil
+}
+
+// Pool is the underlying connection pool (for metrics).
+func (s *PGStore) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool; it waits for connections in use to be released.
+func (s *PGStore) Close() { s.pool.Close() }
+
+// MaintainSchema creates the schema, retrying with backoff until it
+// succeeds, then waits until a request finds the table missing and creates it
+// again. It returns when ctx is done.
+func (s *PGStore) MaintainSchema(ctx context.Context) {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	created := false
+	for {
+		err := s.createSchema(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			s.lastErr.Store(nil)
+			s.schemaReady.Store(true)
+			if created {
+				s.log.Warn("database schema re-created (users table was missing)")
+			} else {
+				s.log.Info("database schema ready")
+			}
+			created = true
+			backoff = minBackoff
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.reinit:
+				continue
+			}
+		}
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		// Full jitter keeps many instances from retrying in lockstep.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+func (s *PGStore) createSchema(ctx context.Context) error {
+	t := s.timeout
+	if t <= 0 {
+		t = schemaAttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, Schema)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %v: %w", t, err)
+	}
+	err = s.classify(err, true)
+	s.observe(ctx, "schema", err)
+	return err
+}
+
+// checkSchema fails fast while the schema is not known to exist.
+func (s *PGStore) checkSchema() error {
+	if s.schemaReady.Load() {
+		return nil
+	}
+	msg := "schema not initialized yet"
+	if last := s.lastErr.Load(); last != nil {
+		msg += " (last attempt: " + *last + ")"
+	}
+	return Unavailable(errors.New(msg), true)
+}
+
+// Ready reports whether the schema exists and the database answers a ping.
+func (s *PGStore) Ready(ctx context.Context) error {
+	if err := s.checkSchema(); err != nil {
+		return err
+	}
+	err := s.pool.Ping(ctx)
+	err = s.classify(err, pgconn.SafeToRetry(err))
+	s.observe(ctx, "ping", err)
+	return err
+}
+
+// Get implements Store.
+func (s *PGStore) Get(ctx context.Context, id string) (User, error) {
+	return s.queryUser(ctx, "get", true, sqlGet, id)
+}
+
+// Create implements Store.
+func (s *PGStore) Create(ctx context.Context, u User) (User, error) {
+	args, err := userArgs(u)
+	if err != nil {
+		return User{}, err
+	}
+	got, err := s.queryUser(ctx, "create", false, sqlCreate, args...)
+	if errors.Is(err, ErrNotFound) { // DO NOTHING returned no row
+		return User{}, ErrExists
+	}
+	return got, err
+}
+
+// Put implements Store.
+func (s *PGStore) Put(ctx context.Context, u User) (User, error) {
+	args, err := userArgs(u)
+	if err != nil {
+		return User{}, err
+	}
+	return s.queryUser(ctx, "put", false, sqlPut, args...)
+}
+
+func userArgs(u User) ([]any, error) {
+	var addr []byte // nil: NULL
+	if u.Address != nil {
+		b, err := json.Marshal(u.Address)
+		if err != nil {
+			return nil, fmt.Errorf("encode address: %w", err)
+		}
+		addr = b
+	}
+	phones := u.PhoneNumbers
+	if phones == nil {
+		phones = []PhoneNumber{}
+	}
+	ph, err := json.Marshal(phones)
+	if err != nil {
+		return nil, fmt.Errorf("encode phoneNumbers: %w", err)
+	}
+	// jsonb parameters are sent as text so that pgx passes them through as is.
+	var addrArg any
+	if addr != nil {
+		addrArg = string(addr)
+	}
+	return []any{u.ID, u.FirstName, u.LastName, addrArg, string(ph), u.WriteID}, nil
+}
+
+// queryUser runs a statement returning at most one user row. No row gives
+// ErrNotFound.
+//
+// If the connection turns out to be dead (typically: the server restarted
+// since it was last used) and there is time left, the statement is tried once
+// more on another connection, provided that is safe: always for reads
+// (idempotent), for writes only when the failure certainly happened before
+// the statement reached the server.
+func (s *PGStore) queryUser(ctx context.Context, op string, idempotent bool, sql string, args ...any) (User, error) {
+	if err := s.checkSchema(); err != nil {
+		return User{}, err
+	}
+	u, broken, err := s.queryOnce(ctx, sql, args...)
+	if err != nil && broken && ctx.Err() == nil && (idempotent || writeNotApplied(err)) {
+		s.mon.Retried(op)
+		u, _, err = s.queryOnce(ctx, sql, args...)
+	}
+	if errors.Is(err, ErrNotFound) {
+		s.observe(ctx, op, nil)
+		return User{}, err
+	}
+	s.observe(ctx, op, err)
+	return u, err
+}
+
+// queryOnce runs the statement on one pooled connection. broken reports that
+// the connection was found dead (pgx closed it) by this statement.
+func (s *PGStore) queryOnce(ctx context.Context, sql string, args ...any) (u User, broken bool, err error) {
+	// Acquire separately: a failure here certainly happened before the
+	// statement was sent, which callers can report (write not applied).
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return User{}, false, s.classify(err, true)
+	}
+	defer conn.Release()
+	u, err = scanUser(conn.QueryRow(ctx, sql, args...))
+	switch {
+	case err == nil:
+		return u, false, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return User{}, false, ErrNotFound
+	}
+	return User{}, conn.Conn().IsClosed(), s.classify(err, pgconn.SafeToRetry(err))
+}
+
+func scanUser(row pgx.Row) (User, error) {
+	var (
+		u            User
+		addr, phones []byte
+	)
+	if err := row.Scan(&u.ID, &u.FirstName, &u.LastName, &addr, &phones, &u.WriteID, &u.Version); err != nil {
+		return User{}, err
+	}
+	if len(addr) > 0 && string(addr) != "null" {
+		u.Address = new(Address)
+		if err := json.Unmarshal(addr, u.Address); err != nil {
+			return User{}, fmt.Errorf("decode stored address of %s: %w", u.ID, err)
+		}
+	}
+	if len(phones) > 0 {
+		if err := json.Unmarshal(phones, &u.PhoneNumbers); err != nil {
+			return User{}, fmt.Errorf("decode stored phone_numbers of %s: %w", u.ID, err)
+		}
+	}
+	if u.PhoneNumbers == nil {
+		u.PhoneNumbers = []PhoneNumber{}
+	}
+	return u, nil
+}
+
+// classify maps a pgx error to the Store error contract. notApplied says
+// whether the failure is known to have happened before the statement reached
+// the server.
+func (s *PGStore) classify(err error, notApplied bool) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// An ERROR rejects the statement and rolls back its implicit
+		// transaction: nothing was written. A FATAL ends the session and can
+		// come after the commit, so it proves nothing.
+		sev := pgErr.SeverityUnlocalized
+		if sev == "" {
+			sev = pgErr.Severity
+		}
+		if sev == "ERROR" {
+			notApplied = true
+		} else {
+			s.suspectConns()
+		}
+		if pgErr.Code == "42P01" { // undefined_table: the database lost our schema
+			s.requestSchema()
+			return Unavailable(fmt.Errorf("users table missing, re-creating schema: %w", err), notApplied)
+		}
+		if transientPgError(pgErr.Code) {
+			return Unavailable(err, notApplied)
+		}
+		return err // a real database error: 500
+	}
+	// Everything else is about reaching the server: connect/dial errors,
+	// connection reset or closed, deadlines, a closed pool.
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		s.suspectConns()
+	}
+	return Unavailable(err, notApplied)
+}
+
+// suspectConns makes the pool ping connections before use for a while.
+func (s *PGStore) suspectConns() {
+	s.suspectUntil.Store(time.Now().Add(suspectWindow).UnixNano())
+}
+
+// transientPgError: SQLSTATEs that mean "cannot serve now" rather than "this
+// statement is wrong".
+func transientPgError(code string) bool {
+	if len(code) < 2 {
+		return false
+	}
+	switch code[:2] {
+	case "08", // connection exception
+		"40", // transaction rollback: serialization failure, deadlock
+		"53", // insufficient resources: too many connections, disk full
+		"57", // operator intervention: admin shutdown, query canceled, cannot connect now
+		"58": // system error
+		return true
+	}
+	return code == "25006" // read_only_sql_transaction: a standby after failover
+}
+
+func (s *PGStore) requestSchema() {
+	s.schemaReady.Store(false)
+	select {
+	case s.reinit <- struct{}{}:
+	default:
+	}
+}
+
+// observe reports a DB call result to the monitor, except when the caller
+// went away (client disconnected, shutdown): that says nothing about the DB.
+func (s *PGStore) observe(ctx context.Context, op string, err error) {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	s.mon.Observe(op, err)
+}

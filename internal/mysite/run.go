@@ -1,0 +1,126 @@
+package mysite
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// HTTP server limits. WriteTimeout is derived from the DB timeout.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 64 << 10
+	poolCloseTimeout  = 5 * time.Second
+)
+
+// Run serves mysite until ctx is done, then shuts down gracefully: stops
+// accepting, lets in-flight requests finish within cfg.ShutdownTimeout, and
+// closes the database pool. It returns nil after a clean shutdown.
+//
+// The HTTP server starts at once; the database is connected and the schema
+// created in the background, retrying until it works (readyz says 503 until
+// then).
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return run(ctx, cfg, log, nil)
+}
+
+// run is Run with a hook called once the listener is bound (for tests that
+// listen on ":0").
+func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Addr)) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	metrics := NewMetrics(log)
+	store, err := NewPGStore(cfg, metrics.DB, log)
+	if err != nil {
+		return err
+	}
+	metrics.RegisterPool(store.Pool())
+
+	handler := NewServer(Options{Store: store, DBTimeout: cfg.DBTimeout, Metrics: metrics, Logger: log})
+	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
+	if cfg.DBTimeout > 0 {
+		writeTimeout = cfg.DBTimeout + 10*time.Second
+	}
+	hs := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	cc := store.Pool().Config().ConnConfig
+	log.Info("mysite started", "addr", ln.Addr().String(),
+		"db_host", cc.Host, "db_port", cc.Port, "db_name", cc.Database, "db_user", cc.User,
+		"db_timeout", cfg.DBTimeout, "max_conns", cfg.MaxConns, "shutdown_timeout", cfg.ShutdownTimeout)
+	if cfg.DBTimeout == 0 {
+		log.Warn("db timeout is 0: requests will hang while the database is slow (negative-control mode)")
+	}
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { store.MaintainSchema(bgCtx) })
+	bg.Go(func() { metrics.DB.Run(bgCtx) })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("mysite stopping", "shutdown_timeout", cfg.ShutdownTimeout)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		err := hs.Shutdown(shutdownCtx)
+		cancel()
+		if err != nil {
+			// In-flight requests did not finish in time: cut their
+			// connections, which also cancels their contexts.
+			_ = hs.Close()
+			runErr = fmt.Errorf("shutdown: in-flight requests did not finish within %v; connections closed", cfg.ShutdownTimeout)
+		}
+		<-serveErr // http.ErrServerClosed
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	}
+
+	stopBackground()
+	bg.Wait()
+	metrics.DB.Flush()
+	if !closeWithin(store.Close, poolCloseTimeout) {
+		log.Warn("database pool did not close in time", "timeout", poolCloseTimeout)
+	}
+	log.Info("mysite stopped", "clean", runErr == nil)
+	return runErr
+}
+
+// closeWithin runs f and waits at most d for it.
+func closeWithin(f func(), d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

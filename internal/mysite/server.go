@@ -1,0 +1,363 @@
+package mysite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// WriteOutcomeHeader is set on 5xx answers to writes (POST, PUT): "not-applied"
+// when the failure certainly happened before the statement reached the
+// database, "unknown" when the write may or may not have been applied (e.g. a
+// timeout after the statement was sent).
+const WriteOutcomeHeader = "Mysite-Write-Outcome"
+
+// Options configure a Server. Later stages add their dependencies here.
+type Options struct {
+	Store Store
+	// DBTimeout bounds every Store call of a request; 0 means no bound (the
+	// request waits for the store as long as the client does).
+	DBTimeout time.Duration
+	// Metrics; nil creates a fresh set.
+	Metrics *Metrics
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Server is the mysite HTTP API. It is an http.Handler.
+type Server struct {
+	store     Store
+	dbTimeout time.Duration
+	metrics   *Metrics
+	log       *slog.Logger
+	mux       *http.ServeMux
+}
+
+// NewServer builds the handler with all routes.
+func NewServer(opts Options) *Server {
+	s := &Server{
+		store:     opts.Store,
+		dbTimeout: opts.DBTimeout,
+		metrics:   opts.Metrics,
+		log:       opts.Logger,
+		mux:       http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(s.log)
+	}
+	m := s.mux
+	m.HandleFunc("POST /users", s.createUser)
+	m.HandleFunc("/users", methodNotAllowed("POST"))
+	m.HandleFunc("GET /users/{id}", s.getUser)
+	m.HandleFunc("PUT /users/{id}", s.putUser)
+	m.HandleFunc("/users/{id}", methodNotAllowed("GET, HEAD, PUT"))
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
+	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP serves one request, recording its metrics.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.metrics.inFlight.Inc()
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		s.metrics.inFlight.Dec()
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+			if !rec.wroteHeader {
+				writeError(rec, http.StatusInternalServerError, "internal error")
+			}
+		}
+		route := r.Pattern // set by the mux on this request
+		if route == "" {
+			route = "other"
+		}
+		s.metrics.observeRequest(route, rec.status(), time.Since(start))
+	}()
+	s.mux.ServeHTTP(rec, r)
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusRecorder) status() int {
+	if !w.wroteHeader {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := ValidateID(id); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Get(ctx, id) })
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, u)
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("user %s not found", id))
+	default:
+		s.writeStoreError(w, r, err, false)
+	}
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	in, err := decodeUser(w, r, "")
+	if err != nil {
+		writeClientError(w, err)
+		return
+	}
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Create(ctx, in) })
+	switch {
+	case err == nil:
+		w.Header().Set("Location", "/users/"+u.ID)
+		writeJSON(w, http.StatusCreated, u)
+	case errors.Is(err, ErrExists):
+		writeError(w, http.StatusConflict, fmt.Sprintf("user %s already exists", in.ID))
+	default:
+		s.writeStoreError(w, r, err, true)
+	}
+}
+
+func (s *Server) putUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := ValidateID(id); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	in, err := decodeUser(w, r, id)
+	if err != nil {
+		writeClientError(w, err)
+		return
+	}
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Put(ctx, in) })
+	if err != nil {
+		s.writeStoreError(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	_, err := s.callStore(r, func(ctx context.Context) (User, error) { return User{}, s.store.Ready(ctx) })
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "database: "+s.describeStoreError(r, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// storeTimeoutError: the store call did not answer within the DB timeout.
+type storeTimeoutError struct {
+	timeout time.Duration
+	err     error // what the store returned, if it did
+}
+
+func (e *storeTimeoutError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("no answer within %v: %v", e.timeout, e.err)
+	}
+	return fmt.Sprintf("no answer within %v", e.timeout)
+}
+
+func (e *storeTimeoutError) Unwrap() error { return e.err }
+
+// callStore runs one Store call under the DB timeout. It returns when the
+// timeout passes even if the store does not honour its context (the store
+// call then finishes in the background), so that a slow database can never
+// make a request hang. With DBTimeout 0 it waits as long as the request lives.
+func (s *Server) callStore(r *http.Request, call func(context.Context) (User, error)) (User, error) {
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+	)
+	if s.dbTimeout > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), s.dbTimeout)
+	} else {
+		ctx, cancel = context.WithCancel(r.Context())
+	}
+	defer cancel()
+
+	type result struct {
+		u   User
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("store panic", "panic", fmt.Sprint(p))
+				done <- result{err: fmt.Errorf("internal error in store: %v", p)}
+			}
+		}()
+		u, err := call(ctx)
+		done <- result{u, err}
+	}()
+
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		select {
+		case res = <-done: // finished at the same moment: use its answer
+		default:
+			res = result{err: Unavailable(ctx.Err(), false)}
+		}
+	}
+	if res.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) &&
+		r.Context().Err() == nil && !errors.Is(res.err, ErrNotFound) && !errors.Is(res.err, ErrExists) {
+		// Our deadline passed: say so plainly, whatever shape the store's
+		// error took. A write may have been applied unless the store knows
+		// it was not.
+		res.err = Unavailable(&storeTimeoutError{timeout: s.dbTimeout, err: res.err}, writeNotApplied(res.err))
+	}
+	return res.u, res.err
+}
+
+// describeStoreError is the message for a failed store call.
+func (s *Server) describeStoreError(r *http.Request, err error) string {
+	var te *storeTimeoutError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("no answer within %v", te.timeout)
+	case r.Context().Err() != nil:
+		return "request canceled: " + err.Error()
+	}
+	return err.Error()
+}
+
+// writeStoreError answers a failed store call: 503 when the database is
+// unavailable (down, unreachable, slower than the timeout), 500 otherwise.
+func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, err error, write bool) {
+	status := http.StatusInternalServerError
+	prefix := "database error: "
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		status = http.StatusServiceUnavailable
+		prefix = "database unavailable: "
+		w.Header().Set("Retry-After", "1")
+	} else {
+		s.log.Error("database error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if write {
+		if writeNotApplied(err) {
+			w.Header().Set(WriteOutcomeHeader, "not-applied")
+		} else {
+			w.Header().Set(WriteOutcomeHeader, "unknown")
+		}
+	}
+	writeError(w, status, prefix+s.describeStoreError(r, err))
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed,
+			fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+	}
+}
+
+// writeClientError answers a request that failed validation.
+func writeClientError(w http.ResponseWriter, err error) {
+	var br *badRequest
+	if errors.As(err, &br) {
+		writeError(w, br.status, br.msg)
+		return
+	}
+	writeError(w, http.StatusBadRequest, err.Error())
+}
+
+// errorBody is the shape of every error answer.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: oneLine(msg)})
+}
+
+// oneLine joins the lines of multi-line messages (pgx lists every address it
+// tried on its own line) with "; ".
+func oneLine(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var b strings.Builder
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"cannot encode response"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

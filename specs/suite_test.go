@@ -1,0 +1,43 @@
+// Package specs holds scalelab's Ginkgo specs: each boots a real stack in
+// containers, breaks it, and checks what clients see.
+//
+// Run them with `make test`, `go test ./specs`, or `go tool ginkgo ./specs`;
+// select with labels, e.g. --label-filter='substrate && fault:kill'.
+package specs
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/internal/images"
+)
+
+func TestSpecs(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "scalelab specs")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	By("checking that a Docker engine answers and the node image exists")
+	_, err := docker.Client(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	ok, err := docker.ImageExists(ctx, images.Current)
+	Expect(err).NotTo(HaveOccurred())
+	if !ok {
+		AbortSuite("image " + images.Current + " is missing: run `make images` first")
+	}
+	GinkgoWriter.Printf("run %s\n", docker.RunID())
+}, NodeTimeout(30*time.Second))
+
+// Every stack is terminated by the spec that booted it; this is the backstop
+// for anything a spec could not remove (it runs on Ctrl-C too).
+var _ = AfterSuite(func() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	Expect(docker.ReapRun(ctx, docker.RunID())).To(Succeed())
+})

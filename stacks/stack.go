@@ -1,0 +1,421 @@
+package stacks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
+	"github.com/moby/moby/api/types/container"
+	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/internal/images"
+)
+
+// Stack is a booted topology.
+type Stack struct {
+	Topology Topology
+	Network  *testcontainers.DockerNetwork
+
+	cfg     config
+	mu      sync.Mutex
+	nodes   map[string]*testcontainers.DockerContainer
+	proxy   *testcontainers.DockerContainer
+	toxi    *toxiproxy.Client
+	proxies map[string]*toxiproxy.Proxy
+}
+
+// Option changes how a stack boots.
+type Option func(*config)
+
+type config struct {
+	image      string
+	nodeImage  map[string]string
+	limits     map[string]limit
+	bootWait   time.Duration
+	progress   func(string)
+}
+
+type limit struct {
+	cpus     float64
+	memoryMB int64
+}
+
+// WithImage runs every node from ref instead of images.Current.
+func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
+
+// WithNodeImage runs one node from ref.
+func WithNodeImage(node, ref string) Option {
+	return func(c *config) { c.nodeImage[node] = ref }
+}
+
+// WithLimits caps one node's CPUs (e.g. 0.5) and memory (MiB); 0 keeps a value unset.
+func WithLimits(node string, cpus float64, memoryMB int64) Option {
+	return func(c *config) { c.limits[node] = limit{cpus, memoryMB} }
+}
+
+// WithBootTimeout bounds how long one node may take to become ready (default 60 s).
+func WithBootTimeout(d time.Duration) Option { return func(c *config) { c.bootWait = d } }
+
+// WithProgress receives one line per boot step (nodes starting, ready).
+func WithProgress(f func(string)) Option { return func(c *config) { c.progress = f } }
+
+// Boot creates the stack's network, its Toxiproxy node with one proxy per
+// link, and every node, in parallel, each waited for by its readiness probe.
+// Like testcontainers' Run, it returns what it made along with any error:
+// call Terminate on a non-nil Stack even when err is not nil.
+func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
+	cfg := config{image: images.Current, nodeImage: map[string]string{}, limits: map[string]limit{}, bootWait: 60 * time.Second, progress: func(string) {}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	for node := range cfg.nodeImage {
+		if _, ok := t.Node(node); !ok {
+			return nil, fmt.Errorf("image override for unknown node %q", node)
+		}
+	}
+	for node := range cfg.limits {
+		if _, ok := t.Node(node); !ok {
+			return nil, fmt.Errorf("limits for unknown node %q", node)
+		}
+	}
+	if _, err := docker.Client(ctx); err != nil {
+		return nil, err
+	}
+	if err := cfg.checkImages(ctx, t); err != nil {
+		return nil, err
+	}
+	// Leftovers of runs whose process died (a SIGKILL, a crash) go first.
+	if left, err := docker.Reap(ctx, false); err != nil {
+		cfg.progress(fmt.Sprintf("warning: reaping old runs: %v", err))
+	} else if left.Containers+left.Networks > 0 {
+		cfg.progress(fmt.Sprintf("removed %d containers and %d networks left by dead runs %v", left.Containers, left.Networks, left.Runs))
+	}
+
+	s := &Stack{Topology: t, cfg: cfg, nodes: map[string]*testcontainers.DockerContainer{}, proxies: map[string]*toxiproxy.Proxy{}}
+	nw, err := network.New(ctx, network.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: t.Name})))
+	if err != nil {
+		return nil, fmt.Errorf("boot %s: create network: %w", t.Name, err)
+	}
+	s.Network = nw
+
+	if err := s.bootProxy(ctx); err != nil {
+		return s, fmt.Errorf("boot %s: %w", t.Name, err)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(t.Nodes))
+	for i, n := range t.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.bootNode(ctx, n)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return s, fmt.Errorf("boot %s: %w", t.Name, err)
+	}
+	return s, nil
+}
+
+func (c config) imageOf(node string) string {
+	if ref, ok := c.nodeImage[node]; ok {
+		return ref
+	}
+	return c.image
+}
+
+// checkImages fails fast, before anything starts, when an image is missing:
+// testcontainers would try to pull it, and nothing can be pulled here.
+func (c config) checkImages(ctx context.Context, t Topology) error {
+	refs := map[string]bool{c.image: true}
+	for _, n := range t.Nodes {
+		refs[c.imageOf(n.Name)] = true
+	}
+	for ref := range refs {
+		ok, err := docker.ImageExists(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("image %s is missing: build it with `make images` (no registry is reachable from here)", ref)
+		}
+	}
+	return nil
+}
+
+func (s *Stack) containerName(node string) string {
+	return fmt.Sprintf("scalelab-%s-%s-%s", s.Topology.Name, node, docker.RunID())
+}
+
+// request is what every container of the stack shares: labels, network alias,
+// loopback-only ports, limits.
+func (s *Stack) request(node string, role Role, ports []string, cmd []string, env map[string]string) []testcontainers.ContainerCustomizer {
+	lim := s.cfg.limits[node]
+	return []testcontainers.ContainerCustomizer{
+		testcontainers.WithName(s.containerName(node)),
+		testcontainers.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: s.Topology.Name, docker.LabelNode: node})),
+		network.WithNetwork([]string{node}, s.Network),
+		testcontainers.WithCmd(cmd...),
+		testcontainers.WithEnv(env),
+		testcontainers.WithConfigModifier(func(c *container.Config) { c.User = role.User }),
+		testcontainers.WithExposedPorts(ports...),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			// Publish on loopback only: nothing of a stack listens beyond this machine.
+			hc.PortBindings = mobynet.PortMap{}
+			for _, p := range ports {
+				hc.PortBindings[mobynet.MustParsePort(p)] = []mobynet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}
+			}
+			if lim.cpus > 0 {
+				hc.NanoCPUs = int64(lim.cpus * 1e9)
+			}
+			if lim.memoryMB > 0 {
+				hc.Memory = lim.memoryMB << 20
+			}
+		}),
+		testcontainers.WithWaitStrategyAndDeadline(s.cfg.bootWait,
+			wait.ForExec(role.Ready).WithPollInterval(50*time.Millisecond).WithStartupTimeout(s.cfg.bootWait)),
+	}
+}
+
+func (s *Stack) bootProxy(ctx context.Context) error {
+	role := Toxiproxy()
+	// Docker cannot add port mappings to a running container, so every link's
+	// port is published up front: the host reaches entry points (client->x)
+	// and can probe any link from outside.
+	ports := []string{fmt.Sprintf("%d/tcp", role.Port)}
+	for _, l := range s.Topology.Links {
+		p, _ := s.Topology.LinkPort(l.Name())
+		ports = append(ports, fmt.Sprintf("%d/tcp", p))
+	}
+	s.cfg.progress("starting toxiproxy")
+	ctr, err := testcontainers.Run(ctx, s.cfg.image, s.request(ProxyNode, role, ports, role.Cmd, nil)...)
+	if ctr != nil {
+		s.proxy = ctr
+	}
+	if err != nil {
+		return fmt.Errorf("start %s: %w", ProxyNode, err)
+	}
+	port, err := ctr.MappedPort(ctx, fmt.Sprintf("%d/tcp", role.Port))
+	if err != nil {
+		return fmt.Errorf("toxiproxy API port: %w", err)
+	}
+	s.toxi = toxiproxy.NewClient("127.0.0.1:" + port.Port())
+	for _, l := range s.Topology.Links {
+		listen, _ := s.Topology.LinkPort(l.Name())
+		to, _ := s.Topology.Node(l.To)
+		p, err := s.toxi.CreateProxy(proxyName(l.Name()), fmt.Sprintf("0.0.0.0:%d", listen), fmt.Sprintf("%s:%d", l.To, to.Role.Port))
+		if err != nil {
+			return fmt.Errorf("create link %s: %w", l.Name(), err)
+		}
+		s.proxies[l.Name()] = p
+	}
+	s.cfg.progress(fmt.Sprintf("toxiproxy ready with links %s", strings.Join(s.Topology.LinkNames(), ", ")))
+	return nil
+}
+
+func (s *Stack) bootNode(ctx context.Context, n Node) error {
+	cmd := append(append([]string{}, n.Role.Cmd...), n.Args...)
+	for i := range cmd {
+		cmd[i] = s.Topology.expand(n, cmd[i])
+	}
+	env := map[string]string{}
+	for k, v := range n.Env {
+		env[k] = s.Topology.expand(n, v)
+	}
+	s.cfg.progress(fmt.Sprintf("starting %s (%s)", n.Name, n.Role.Kind))
+	start := time.Now()
+	ctr, err := testcontainers.Run(ctx, s.cfg.imageOf(n.Name), s.request(n.Name, n.Role, nil, cmd, env)...)
+	if ctr != nil {
+		s.mu.Lock()
+		s.nodes[n.Name] = ctr
+		s.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("start node %s: %w%s", n.Name, err, s.logTail(ctx, ctr))
+	}
+	s.cfg.progress(fmt.Sprintf("%s ready in %s", n.Name, time.Since(start).Round(10*time.Millisecond)))
+	return nil
+}
+
+// logTail is the end of a container's log, to explain a failed boot.
+func (s *Stack) logTail(ctx context.Context, ctr *testcontainers.DockerContainer) string {
+	if ctr == nil {
+		return ""
+	}
+	rc, err := ctr.Logs(context.WithoutCancel(ctx))
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	data, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	if len(lines) == 0 || lines[0] == "" {
+		return ""
+	}
+	return "\n  last log lines:\n    " + strings.Join(lines, "\n    ")
+}
+
+// Terminate removes every container of the stack and its network. It runs to
+// the end even when ctx is already cancelled (Ctrl-C), bounded by its own deadline.
+func (s *Stack) Terminate(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	ctrs := make([]*testcontainers.DockerContainer, 0, len(s.nodes)+1)
+	for _, c := range s.nodes {
+		ctrs = append(ctrs, c)
+	}
+	if s.proxy != nil {
+		ctrs = append(ctrs, s.proxy)
+	}
+	s.nodes, s.proxy = map[string]*testcontainers.DockerContainer{}, nil
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(ctrs)+1)
+	for i, c := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A paused container cannot be stopped; Terminate force-removes.
+			errs[i] = c.Terminate(ctx, testcontainers.StopTimeout(0))
+		}()
+	}
+	wg.Wait()
+	if s.Network != nil {
+		if err := s.Network.Remove(ctx); err != nil {
+			errs[len(ctrs)] = fmt.Errorf("remove network %s: %w", s.Network.Name, err)
+		}
+		s.Network = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Container is the running container of a node (or of ProxyNode).
+func (s *Stack) Container(node string) (*testcontainers.DockerContainer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if node == ProxyNode && s.proxy != nil {
+		return s.proxy, nil
+	}
+	if c, ok := s.nodes[node]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("stack %s has no node %q (nodes: %s)", s.Topology.Name, node, strings.Join(s.NodeNames(), ", "))
+}
+
+// NodeNames lists the nodes in declaration order.
+func (s *Stack) NodeNames() []string {
+	out := make([]string, len(s.Topology.Nodes))
+	for i, n := range s.Topology.Nodes {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// Proxy is the Toxiproxy proxy of a link.
+func (s *Stack) Proxy(link string) (*toxiproxy.Proxy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.proxies[link]
+	if !ok {
+		names := s.Topology.LinkNames()
+		sort.Strings(names)
+		return nil, fmt.Errorf("stack %s has no link %q (links: %s)", s.Topology.Name, link, strings.Join(names, ", "))
+	}
+	return p, nil
+}
+
+// Addr is the address on this machine (127.0.0.1:port) of a link's published
+// proxy port: the entry point for client->x links, a probe point for others.
+func (s *Stack) Addr(ctx context.Context, link string) (string, error) {
+	port, ok := s.Topology.LinkPort(link)
+	if !ok {
+		_, err := s.Proxy(link)
+		return "", err
+	}
+	if s.proxy == nil {
+		return "", errors.New("stack has no toxiproxy node")
+	}
+	p, err := s.proxy.MappedPort(ctx, strconv.Itoa(port)+"/tcp")
+	if err != nil {
+		return "", fmt.Errorf("published port of link %s: %w", link, err)
+	}
+	return "127.0.0.1:" + p.Port(), nil
+}
+
+// URL is http://Addr(link).
+func (s *Stack) URL(ctx context.Context, link string) (string, error) {
+	a, err := s.Addr(ctx, link)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + a, nil
+}
+
+// WaitReady runs a node's readiness probe until it passes or ctx ends.
+func (s *Stack) WaitReady(ctx context.Context, node string) error {
+	c, err := s.Container(node)
+	if err != nil {
+		return err
+	}
+	n, ok := s.Topology.Node(node)
+	if !ok {
+		n = Node{Name: ProxyNode, Role: Toxiproxy()}
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		code, _, err := c.Exec(ctx, n.Role.Ready)
+		if err == nil && code == 0 {
+			return nil
+		}
+		last = err
+		if last == nil {
+			last = fmt.Errorf("probe %v exited %d", n.Role.Ready, code)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s to be ready: %w (last probe: %v)", node, ctx.Err(), last)
+		case <-tick.C:
+		}
+	}
+}
+
+// Logs returns a node's log (stdout and stderr).
+func (s *Stack) Logs(ctx context.Context, node string) (string, error) {
+	c, err := s.Container(node)
+	if err != nil {
+		return "", err
+	}
+	rc, err := c.Logs(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 16<<20))
+	return string(data), err
+}
