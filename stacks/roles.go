@@ -1,5 +1,7 @@
 package stacks
 
+import "strings"
+
 // Role is what a node runs: the same image serves every role, so a role is a
 // command, the port others reach it on, and how to tell it is ready.
 type Role struct {
@@ -96,4 +98,36 @@ func httpReady(url string) []string {
 // of the status line are enough to time the round trip.
 func httpPing(path string) Ping {
 	return Ping{Send: []byte("GET " + path + " HTTP/1.0\r\nHost: scalelab\r\n\r\n"), Want: len("HTTP/1.x 200")}
+}
+
+// OneBox runs Postgres and mysite in one container: stage 1's single server.
+// There is no link between them (they share the box's loopback), which is the
+// point: one box, one thing to lose. pgArgs go to Postgres, webArgs to mysite.
+func OneBox(pgArgs, webArgs []string) Role {
+	pg := append(Postgres().Cmd, pgArgs...)
+	web := append([]string{"mysite", "-listen", ":8080",
+		"-db", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}, webArgs...)
+	script := strings.Join([]string{
+		// A SIGKILLed box leaves Postgres's lock file behind; in a fresh start
+		// of this container no other postmaster can be running, so it is stale.
+		"rm -f /var/lib/postgresql/15/main/postmaster.pid",
+		"runuser -u postgres -- " + shellJoin(pg) + " &",
+		"exec " + shellJoin(web),
+	}, "\n")
+	return Role{
+		Kind:  "one-box",
+		Cmd:   []string{"sh", "-c", script},
+		Port:  8080,
+		Ready: httpReady("http://127.0.0.1:8080/readyz"),
+		Ping:  httpPing("/healthz"),
+	}
+}
+
+// shellJoin quotes words for sh.
+func shellJoin(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
 }

@@ -40,11 +40,11 @@ type Stack struct {
 type Option func(*config)
 
 type config struct {
-	image      string
-	nodeImage  map[string]string
-	limits     map[string]limit
-	bootWait   time.Duration
-	progress   func(string)
+	image     string
+	nodeImage map[string]string
+	limits    map[string]limit
+	bootWait  time.Duration
+	progress  func(string)
 }
 
 type limit struct {

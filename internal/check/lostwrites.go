@@ -45,7 +45,15 @@ func (l LostWrites) String() string {
 	return fmt.Sprintf("%d lost of %d acknowledged (span %v)", l.Count(), l.Acknowledged, l.Span)
 }
 
-// LostAcknowledgedWrites compares every acknowledged write with h.Final.
+// LostAcknowledgedWrites compares every acknowledged write with h.Final, and
+// with the versions the server gave later writes to the same key.
+//
+// The final read-back alone misses a write that was lost and then overwritten
+// by a later write (a workload that keeps writing after recovery overwrites
+// every key). The versions do not: the server numbers the writes to a key, so
+// an acknowledged write w with version v followed by an acknowledged write w2,
+// invoked after w completed, with a version <= v means the server counted
+// from a state without w: w was lost.
 //
 // An acknowledged write w to key k is lost when Final[k] is neither w's value
 // nor the value of a write w2 to k that may have happened (OK or Unknown) and
@@ -78,6 +86,7 @@ func LostAcknowledgedWrites(h history.History) LostWrites {
 		}
 		l.Lost = append(l.Lost, w)
 	}
+	l.Lost = append(l.Lost, versionRegressions(h.Ops, l.Lost)...)
 	byCompletion(l.Lost)
 	if n := len(l.Lost); n > 0 {
 		l.First, l.Last = l.Lost[0].Complete, l.Lost[n-1].Complete
@@ -93,4 +102,40 @@ func LostAcknowledgedWrites(h history.History) LostWrites {
 	}
 	sort.Slice(l.Foreign, func(i, j int) bool { return l.Foreign[i].Key < l.Foreign[j].Key })
 	return l
+}
+
+// versionRegressions finds acknowledged writes whose version a later
+// acknowledged write to the same key did not get past (see
+// LostAcknowledgedWrites). Writes already in known are not repeated.
+func versionRegressions(ops []history.Op, known []history.Op) []history.Op {
+	type key = string
+	seen := map[string]bool{}
+	for _, w := range known {
+		seen[w.Key+"\x00"+w.Value] = true
+	}
+	byKey := map[key][]history.Op{}
+	for _, w := range ops {
+		if w.Kind == history.Write && w.Outcome == history.OK && w.Version > 0 {
+			byKey[w.Key] = append(byKey[w.Key], w)
+		}
+	}
+	var lost []history.Op
+	for _, ws := range byKey {
+		sort.Slice(ws, func(i, j int) bool { return ws[i].Invoke < ws[j].Invoke })
+		// minAfter[i] is the lowest version among ws[i:].
+		minAfter := make([]int64, len(ws)+1)
+		minAfter[len(ws)] = 1<<63 - 1
+		for i := len(ws) - 1; i >= 0; i-- {
+			minAfter[i] = min(ws[i].Version, minAfter[i+1])
+		}
+		for _, w := range ws {
+			// The first write invoked strictly after w completed.
+			j := sort.Search(len(ws), func(i int) bool { return ws[i].Invoke > w.Complete })
+			if minAfter[j] <= w.Version && !seen[w.Key+"\x00"+w.Value] {
+				lost = append(lost, w)
+				seen[w.Key+"\x00"+w.Value] = true
+			}
+		}
+	}
+	return lost
 }

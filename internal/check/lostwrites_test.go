@@ -25,6 +25,36 @@ func TestLostAcknowledgedWrites(t *testing.T) {
 			checked: true,
 		},
 		{
+			name: "lost, then overwritten: the later write reuses the lost write's version",
+			ops: []history.Op{
+				version(wr(1, "a", "a1", 0, 10), 1),
+				version(wr(1, "a", "a2", 20, 30), 2),   // lost in a crash
+				version(wr(2, "a", "a3", 100, 110), 2), // numbered from the state before a2
+			},
+			final:   map[string]string{"a": "a3"},
+			checked: true,
+			lost:    []string{"a2"},
+		},
+		{
+			name: "versions that keep rising: nothing lost",
+			ops: []history.Op{
+				version(wr(1, "a", "a1", 0, 10), 1),
+				version(wr(1, "a", "a2", 20, 30), 2),
+				version(wr(2, "a", "a3", 100, 110), 3),
+			},
+			final:   map[string]string{"a": "a3"},
+			checked: true,
+		},
+		{
+			name: "concurrent writes may be numbered in either order: nothing lost",
+			ops: []history.Op{
+				version(wr(1, "a", "a1", 0, 50), 2),
+				version(wr(2, "a", "a2", 10, 40), 1),
+			},
+			final:   map[string]string{"a": "a1"},
+			checked: true,
+		},
+		{
 			name:    "final holds an older value: the newer ack is lost",
 			ops:     []history.Op{wr(1, "a", "a1", 0, 10), wr(1, "a", "a2", 20, 30)},
 			final:   map[string]string{"a": "a1"},

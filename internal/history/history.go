@@ -34,9 +34,9 @@ const (
 
 // Op is one operation, from the client's point of view.
 type Op struct {
-	Client int     `json:"client"` // logical client id
-	Kind   Kind    `json:"kind"`
-	Key    string  `json:"key"`
+	Client int    `json:"client"` // logical client id
+	Kind   Kind   `json:"kind"`
+	Key    string `json:"key"`
 	// Value is the value written (for writes) or read (for reads). Every write
 	// carries a value unique within the run, so a read names the write it saw.
 	// A read of a missing key has Value "".

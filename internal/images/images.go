@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ var nodeFiles embed.FS
 // Binaries are the static Go programs copied into the node image, as
 // name in /usr/local/bin -> Go package to build.
 var Binaries = map[string]string{
-	"mysite":          "./cmd/mysite",
+	"mysite":           "./cmd/mysite",
 	"toxiproxy-server": "github.com/Shopify/toxiproxy/v2/cmd/server",
 }
 
@@ -221,7 +222,31 @@ func Build(ctx context.Context, opt Options) (Result, error) {
 	}
 	res.NodeDuration = time.Since(start)
 	logf("node image ready: %s (also %s)", node, Current)
+	if n := pruneOld(ctx, base, node); n > 0 {
+		logf("removed %d outdated scalelab image tags", n)
+	}
 	return res, nil
+}
+
+// pruneOld removes the tags of earlier builds, which would otherwise pile up
+// at half a gigabyte each. Removal of an image still in use fails; that is fine.
+func pruneOld(ctx context.Context, keep ...string) int {
+	n := 0
+	for _, repo := range []string{NodeRepo, BaseRepo} { // children first
+		out, err := exec.CommandContext(ctx, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repo).Output()
+		if err != nil {
+			continue
+		}
+		for _, ref := range strings.Fields(string(out)) {
+			if ref == Current || slices.Contains(keep, ref) {
+				continue
+			}
+			if exec.CommandContext(ctx, "docker", "rmi", ref).Run() == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // choosePath picks how to build the base and says why.

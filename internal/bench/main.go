@@ -1,0 +1,102 @@
+// Command bench measures what `make bench` reports (BENCHMARKS.md): image
+// build times, cold and warm, and the time each stack takes to be ready.
+// Every figure is the median of -n runs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scalelab/scalelab/internal/images"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+func main() {
+	n := flag.Int("n", 3, "runs per measurement (the median is reported)")
+	cold := flag.Bool("cold", true, "measure cold image builds (removes and rebuilds the base image: about a minute each)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *n, *cold); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, n int, cold bool) error {
+	fmt.Printf("scalelab bench, %s, median of %d\n\n", time.Now().Format("2006-01-02 15:04"), n)
+	fmt.Printf("| measurement | median | runs |\n|---|---|---|\n")
+	quiet := images.Options{Progress: discard{}}
+	if cold {
+		var runs []time.Duration
+		for range n {
+			// Cold: every scalelab image is gone (the node images first: a
+			// base with children cannot be removed); the Go build cache stays,
+			// as on a developer's machine after one build.
+			for _, repo := range []string{images.NodeRepo, images.BaseRepo} {
+				out, _ := exec.CommandContext(ctx, "docker", "images", "-q", repo).Output()
+				if ids := strings.Fields(string(out)); len(ids) > 0 {
+					_ = exec.CommandContext(ctx, "docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+				}
+			}
+			start := time.Now()
+			if _, err := images.Build(ctx, quiet); err != nil {
+				return err
+			}
+			runs = append(runs, time.Since(start))
+		}
+		row("image build, cold (mmdebstrap/Dockerfile + import + node layer)", runs)
+	}
+	var warm []time.Duration
+	for range n {
+		start := time.Now()
+		if _, err := images.Build(ctx, quiet); err != nil {
+			return err
+		}
+		warm = append(warm, time.Since(start))
+	}
+	row("image build, warm (nothing changed)", warm)
+
+	for _, t := range []stacks.Topology{stacks.Substrate()} {
+		var runs []time.Duration
+		for range n {
+			start := time.Now()
+			s, err := stacks.Boot(ctx, t)
+			d := time.Since(start)
+			if terr := s.Terminate(ctx); terr != nil && err == nil {
+				err = terr
+			}
+			if err != nil {
+				return fmt.Errorf("boot %s: %w", t.Name, err)
+			}
+			runs = append(runs, d)
+		}
+		row(fmt.Sprintf("stack ready: %s (%d nodes + toxiproxy)", t.Name, len(t.Nodes)), runs)
+	}
+	return nil
+}
+
+func row(name string, runs []time.Duration) {
+	sorted := slices.Clone(runs)
+	slices.Sort(sorted)
+	s := ""
+	for i, r := range runs {
+		if i > 0 {
+			s += ", "
+		}
+		s += r.Round(10 * time.Millisecond).String()
+	}
+	fmt.Printf("| %s | %s | %s |\n", name, sorted[len(sorted)/2].Round(10*time.Millisecond), s)
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -1,0 +1,400 @@
+// Package engine runs one experiment: boot a stage's stack, drive the
+// workload through it, inject the fault on the workload's clock, heal it,
+// read every written key back, and judge the history.
+//
+//	stage -> stack -> workload -> fault -> history -> checkers -> verdict
+//
+// The specs and the scalelab command both run experiments through Run: one
+// code path.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/internal/history"
+	"github.com/scalelab/scalelab/internal/images"
+	"github.com/scalelab/scalelab/internal/stage"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/internal/workload"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Spec is one experiment.
+type Spec struct {
+	Stage    string
+	Fault    string
+	Set      stage.Settings // --set values; defaults fill the rest
+	Control  string         // name of one of the fault's controls; "" runs the fault itself
+	Workload workload.Config
+	// Phases, on the workload's clock: Warmup before the fault, FaultFor with
+	// the fault in place, Cooldown after the heal.
+	Warmup, FaultFor, Cooldown time.Duration
+	// Results is where a run's artifacts go (a directory per run). Artifacts
+	// are kept when the run fails or KeepArtifacts is set.
+	Results       string
+	KeepArtifacts bool
+	Progress      func(string) // one line per step; nil: silent
+}
+
+// DefaultSpec fills what a spec leaves zero with the lab's defaults. The rate
+// and phases were chosen so that a run takes ~20 s on 2 cores and every
+// window holds hundreds of operations.
+func DefaultSpec(s Spec) Spec {
+	w := &s.Workload
+	if w.Rate == 0 {
+		w.Rate = 100
+	}
+	if w.Clients == 0 {
+		w.Clients = 16
+	}
+	if w.Keys == 0 {
+		w.Keys = 100
+	}
+	if w.ReadRatio == 0 {
+		w.ReadRatio = 0.5
+	}
+	if w.Timeout == 0 {
+		w.Timeout = 5 * time.Second
+		if st, err := stage.Get(s.Stage); err == nil && st.ClientTimeout > 0 {
+			w.Timeout = st.ClientTimeout
+		}
+	}
+	if s.Warmup == 0 {
+		s.Warmup = 4 * time.Second
+	}
+	if s.FaultFor == 0 {
+		s.FaultFor = 5 * time.Second
+	}
+	if s.Cooldown == 0 {
+		s.Cooldown = 8 * time.Second
+	}
+	if s.Results == "" {
+		// Beside the repository's go.mod when run from inside it (the specs
+		// run in specs/), else in the working directory.
+		s.Results = "results"
+		if root, err := images.FindRepoRoot(); err == nil {
+			s.Results = filepath.Join(root, "results")
+		}
+	}
+	return s
+}
+
+// Result is a finished run.
+type Result struct {
+	Spec      Spec
+	Settings  stage.Settings // resolved
+	RunID     string
+	Seed      int64
+	Started   time.Time
+	History   history.History
+	Evidence  stage.Evidence
+	Verdict   verdict.Verdict
+	Stats     workload.Stats
+	Topology  stacks.Topology
+	Artifacts string // directory, when kept
+}
+
+// Passed tells whether every guarantee held and the run's assumptions were met.
+func (r *Result) Passed() bool { return r != nil && r.Verdict.Passed() }
+
+// Guarantee finds a judged guarantee by name.
+func (r *Result) Guarantee(name string) (verdict.Guarantee, bool) {
+	for _, g := range r.Verdict.Guarantees {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return verdict.Guarantee{}, false
+}
+
+// Checker parameters: availability is judged per bucket of 250 ms (the
+// issue's resolution), and "steady" means >= 99% of a bucket's requests succeed.
+const (
+	bucket          = 250 * time.Millisecond
+	steadyThreshold = 0.99
+	landedWithin    = 10 * time.Second
+	healedWithin    = 60 * time.Second
+	minOpsPerWindow = 20
+	readBackTimeout = 60 * time.Second
+	readBackRetries = 5
+)
+
+// Run runs one experiment. The error is for setup failures (bad spec, no
+// Docker, a stack that does not boot); a guarantee that breaks is a Result
+// whose Verdict did not pass.
+func Run(ctx context.Context, spec Spec) (*Result, error) {
+	spec = DefaultSpec(spec)
+	say := spec.Progress
+	if say == nil {
+		say = func(string) {}
+	}
+	st, err := stage.Get(spec.Stage)
+	if err != nil {
+		return nil, err
+	}
+	fault, err := st.Fault(spec.Fault)
+	if err != nil {
+		return nil, err
+	}
+	set := spec.Set
+	var control *stage.Control
+	if spec.Control != "" {
+		for i := range fault.Controls {
+			if fault.Controls[i].Name == spec.Control {
+				control = &fault.Controls[i]
+			}
+		}
+		if control == nil {
+			names := []string{}
+			for _, c := range fault.Controls {
+				names = append(names, fmt.Sprintf("%q", c.Name))
+			}
+			return nil, fmt.Errorf("fault %s has no control %q (controls: %s)", fault.ID, spec.Control, strings.Join(names, ", "))
+		}
+		set = merge(set, control.Set)
+	}
+	set, err = st.Resolve(fault, set)
+	if err != nil {
+		return nil, err
+	}
+	spec.Workload.Duration = spec.Warmup + spec.FaultFor + spec.Cooldown
+	spec.Workload = spec.Workload.WithSeed()
+	if err := spec.Workload.Validate(); err != nil {
+		return nil, err
+	}
+
+	res := &Result{Spec: spec, Settings: set, RunID: docker.RunID(), Seed: spec.Workload.Seed, Started: time.Now()}
+	res.Topology = st.Stack(set)
+	say(fmt.Sprintf("run %s: stage %s, fault %s%s, seed %d, settings %s",
+		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, formatSettings(set)))
+
+	say("booting the stack")
+	stack, err := stacks.Boot(ctx, res.Topology, stacks.WithProgress(func(l string) { say("  " + l) }))
+	defer func() {
+		if terr := stack.Terminate(ctx); terr != nil {
+			say(fmt.Sprintf("warning: teardown: %v", terr))
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	base, err := stack.URL(ctx, st.Entry)
+	if err != nil {
+		return nil, err
+	}
+	if err := workload.WaitServing(ctx, base+"/readyz", 60*time.Second); err != nil {
+		return nil, fmt.Errorf("stack %s never served %s/readyz: %w", st.ID, base, err)
+	}
+
+	// The workload runs on its own goroutine; the fault schedule below runs
+	// on the same clock.
+	clock := workload.NewClock()
+	rec := workload.NewRecorder(clock)
+	type ran struct {
+		stats workload.Stats
+		err   error
+	}
+	done := make(chan ran, 1)
+	say(fmt.Sprintf("workload: %.0f ops/s, %d clients, %d keys, %.0f%% reads, %s",
+		spec.Workload.Rate, spec.Workload.Clients, spec.Workload.Keys, spec.Workload.ReadRatio*100, spec.Workload.Duration))
+	go func() {
+		_, stats, err := workload.Run(ctx, spec.Workload, base, clock, rec)
+		done <- ran{stats, err}
+	}()
+
+	var problems []string
+	injections, injectErr := res.inject(ctx, stack, fault, control, set, rec, spec, say)
+	if injectErr != nil {
+		problems = append(problems, injectErr.Error())
+	}
+	healErr := res.heal(ctx, stack, injections, rec, spec, say)
+	if healErr != nil {
+		problems = append(problems, healErr.Error())
+	}
+
+	say("cooling down")
+	r := <-done
+	res.Stats = r.stats
+	if r.err != nil && ctx.Err() != nil {
+		return res, fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+
+	say("reading every written key back")
+	final, err := workload.ReadBack(ctx, base, rec.WrittenKeys(), readBackTimeout, readBackRetries)
+	if err != nil {
+		problems = append(problems, "read-back after the run failed, so lost writes cannot be judged: "+err.Error())
+	}
+	rec.SetFinal(final)
+	res.History = rec.History()
+
+	res.judge(fault, set, problems)
+	say(res.Verdict.String())
+	if !res.Passed() || spec.KeepArtifacts {
+		dir, err := res.keep(ctx, stack)
+		if err != nil {
+			say(fmt.Sprintf("warning: keeping artifacts: %v", err))
+		} else {
+			res.Artifacts = dir
+			say("artifacts in " + dir)
+		}
+	}
+	return res, nil
+}
+
+// inject waits for the warm-up, then injects the fault (or the control's
+// no-ops), records the event, and waits until the fault has landed.
+func (res *Result) inject(ctx context.Context, stack *stacks.Stack, f stage.Fault, control *stage.Control,
+	set stage.Settings, rec *workload.Recorder, spec Spec, say func(string)) ([]*faults.Injection, error) {
+	if err := waitUntil(ctx, rec.Clock(), spec.Warmup); err != nil {
+		return nil, err
+	}
+	var ins []*faults.Injection
+	for _, flt := range f.Inject(set) {
+		if control != nil && control.NoOp {
+			flt = faults.NoOp{On: flt.Target()}
+		}
+		say("injecting: " + flt.Name())
+		rec.Event(history.FaultInjected, flt.Name(), "")
+		in, err := faults.Inject(ctx, stack, flt)
+		if in != nil {
+			ins = append(ins, in)
+		}
+		if err != nil {
+			return ins, err
+		}
+		if err := eventually(ctx, landedWithin, func(ctx context.Context) error { return flt.Landed(ctx, stack) }); err != nil {
+			return ins, fmt.Errorf("the fault %s did not land within %s: %w", flt.Name(), landedWithin, err)
+		}
+	}
+	return ins, nil
+}
+
+// heal waits for the end of the fault window, then recovers every injected
+// fault (recorded at the moment recovery starts) and waits until each is healed.
+func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) error {
+	waitErr := waitUntil(ctx, rec.Clock(), spec.Warmup+spec.FaultFor)
+	var errs []error
+	for i := len(ins) - 1; i >= 0; i-- {
+		in := ins[i]
+		say("healing: " + in.Fault.Name())
+		rec.Event(history.FaultHealed, in.Fault.Name(), "")
+		if err := in.Recover(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := eventually(ctx, healedWithin, func(ctx context.Context) error { return in.Fault.Healed(ctx, stack) }); err != nil {
+			errs = append(errs, fmt.Errorf("%s did not heal within %s: %w", in.Fault.Name(), healedWithin, err))
+		}
+	}
+	if waitErr != nil {
+		errs = append(errs, waitErr)
+	}
+	return errors.Join(errs...)
+}
+
+// judge runs the checkers and the fault's guarantees over the history.
+func (res *Result) judge(f stage.Fault, set stage.Settings, problems []string) {
+	h := res.History
+	ev := stage.Evidence{ClientTimeout: res.Spec.Workload.Timeout}
+	wins, err := check.Windows(h)
+	if err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		ev.Windows = wins
+		ev.Before = check.AvailabilityIn(h, wins.Before)
+		ev.During = check.AvailabilityIn(h, wins.During)
+		ev.After = check.AvailabilityIn(h, wins.After)
+		ev.LatencyDuring = check.LatencyIn(h, wins.During)
+		ev.Recovery, err = check.RecoveryTime(h, bucket, steadyThreshold)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	ev.Overall = check.AvailabilityIn(h, check.WholeRun(h))
+	ev.Lost = check.LostAcknowledgedWrites(h)
+	ev.Stale = check.FindStaleReads(h)
+	ev.RYW = check.FindRYWViolations(h)
+	res.Evidence = ev
+
+	problems = append(problems, check.Assumptions(h, check.Requirements{
+		MinOpsBefore: minOpsPerWindow, MinOpsDuring: minOpsPerWindow, MinOpsAfter: minOpsPerWindow,
+	})...)
+	res.Verdict = verdict.Verdict{Assumptions: problems}
+	res.Verdict.Add(f.Guarantees(ev, set)...)
+}
+
+// waitUntil blocks until the clock reaches at (a point of the run's
+// schedule, not a synchronization: nothing else is waited for).
+func waitUntil(ctx context.Context, c *workload.Clock, at time.Duration) error {
+	d := at - c.Now()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// eventually polls cond until it succeeds or within passes.
+func eventually(ctx context.Context, within time.Duration, cond func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+func merge(a, b stage.Settings) stage.Settings {
+	out := stage.Settings{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func controlNote(c *stage.Control) string {
+	if c == nil {
+		return ""
+	}
+	return " (control: " + c.Name + ")"
+}
+
+func formatSettings(s stage.Settings) string {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + s[k]
+	}
+	return strings.Join(parts, " ")
+}

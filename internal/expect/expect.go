@@ -1,0 +1,80 @@
+// Package expect has the Gomega matchers that make specs read as the
+// guarantee they check:
+//
+//	Expect(run).To(expect.HoldEveryGuarantee())
+//	Expect(control).To(expect.Break(stage.FailFast))
+package expect
+
+import (
+	"fmt"
+
+	"github.com/onsi/gomega/types"
+
+	"github.com/scalelab/scalelab/internal/engine"
+)
+
+// HoldEveryGuarantee succeeds when the run's assumptions were met and every
+// guarantee held. Its failure message lists every breach, not only the first.
+func HoldEveryGuarantee() types.GomegaMatcher {
+	return matcher{what: "every guarantee to hold", match: func(r *engine.Result) (bool, error) {
+		return r.Passed(), nil
+	}}
+}
+
+// Hold succeeds when the named guarantee held in a run that counts.
+func Hold(name string) types.GomegaMatcher { return guarantee(name, true) }
+
+// Break succeeds when the named guarantee was judged in a run that counts
+// (its assumptions met) and did not hold. It is the negative control's
+// matcher: a run that did not count proves nothing either way.
+func Break(name string) types.GomegaMatcher { return guarantee(name, false) }
+
+func guarantee(name string, holds bool) types.GomegaMatcher {
+	verb := "hold"
+	if !holds {
+		verb = "break"
+	}
+	return matcher{what: fmt.Sprintf("guarantee %q to %s", name, verb), match: func(r *engine.Result) (bool, error) {
+		if len(r.Verdict.Assumptions) > 0 {
+			return false, nil
+		}
+		g, ok := r.Guarantee(name)
+		if !ok {
+			return false, fmt.Errorf("the run judged no guarantee %q", name)
+		}
+		return g.Holds == holds, nil
+	}}
+}
+
+type matcher struct {
+	what  string
+	match func(*engine.Result) (bool, error)
+}
+
+func (m matcher) Match(actual any) (bool, error) {
+	r, ok := actual.(*engine.Result)
+	if !ok || r == nil {
+		return false, fmt.Errorf("expected a *engine.Result, got %T", actual)
+	}
+	return m.match(r)
+}
+
+func (m matcher) FailureMessage(actual any) string {
+	return fmt.Sprintf("Expected %s, but:\n%s", m.what, describe(actual))
+}
+
+func (m matcher) NegatedFailureMessage(actual any) string {
+	return fmt.Sprintf("Expected not %s, but:\n%s", m.what, describe(actual))
+}
+
+func describe(v any) string {
+	r, ok := v.(*engine.Result)
+	if !ok || r == nil {
+		return fmt.Sprintf("%v", v)
+	}
+	s := r.Verdict.String()
+	if r.Artifacts != "" {
+		s += "\nartifacts: " + r.Artifacts
+	}
+	return s
+}

@@ -1,0 +1,75 @@
+package stage
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Stage 1: everything in one box. The starting point; its weakness is that
+// the box is a single point of failure.
+func init() {
+	register(Stage{
+		ID: "single-server", Number: 1, Title: "Single server",
+		Adds:  "the web app and its database in one box",
+		Fixes: "nothing: the starting point",
+		Weak:  "the box is a single point of failure",
+		Lab:   "labs/01-single-server",
+		Settings: []Setting{
+			{Name: "durability", Default: "sync", Check: OneOf("sync", "async"),
+				Help: "sync: a commit is acknowledged once on disk; async: before (synchronous_commit=off)"},
+			{Name: "timeout", Default: "2s", Check: IsDuration, Help: "mysite's database timeout"},
+		},
+		Stack: func(set Settings) stacks.Topology {
+			return stacks.Topology{
+				Name: "single-server",
+				Nodes: []stacks.Node{{Name: "server", Role: stacks.OneBox(
+					pgDurability(set["durability"]),
+					[]string{"-db-timeout", set["timeout"]},
+				)}},
+				Links: []stacks.Link{{From: stacks.Client, To: "server"}},
+			}
+		},
+		Entry: "client->server",
+		// A dead box does not refuse connections, it is silent: clients hang
+		// until they give up. A user gives up after a second; without that,
+		// requests sent during the outage and answered seconds later, once the
+		// box is back, would count as served.
+		ClientTimeout: time.Second,
+		Faults: []Fault{{
+			ID:     "kill-server",
+			Help:   "SIGKILL the one box, then start it again",
+			Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: "server"}} },
+			Guarantees: func(ev Evidence, _ Settings) []verdict.Guarantee {
+				return []verdict.Guarantee{
+					spofShown(ev),
+					// Measured: the box (Postgres crash recovery + mysite) serves
+					// again 0.5-1.5 s after it is started; 10 s is the bound.
+					recovers(ev, 10e9),
+					noLostWrites(ev),
+				}
+			},
+			Controls: []Control{
+				{Name: "no-op in place of the kill", NoOp: true, Breaks: []string{SPOFShown}},
+				{Name: "commits acknowledged before they are durable", Set: Settings{"durability": "async"}, Breaks: []string{NoLostWrites}},
+			},
+		}},
+	})
+}
+
+// pgDurability is the Postgres side of the durability setting. "async" is
+// synchronous_commit=off: Postgres acknowledges a commit before its WAL is
+// flushed, and a crash loses what the WAL writer had not yet written (it
+// wakes every wal_writer_delay, 200 ms by default).
+func pgDurability(mode string) []string {
+	switch mode {
+	case "async":
+		return []string{"-c", "synchronous_commit=off"}
+	case "sync", "":
+		return nil
+	}
+	panic(fmt.Sprintf("durability %q was not validated", mode))
+}

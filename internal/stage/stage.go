@@ -1,0 +1,193 @@
+// Package stage holds the stages of the scale-from-zero journey as data: for
+// each stage its settings, its stack, its faults, the guarantees each fault
+// must keep, and the negative controls under which those guarantees must
+// visibly break. One file per stage, registered by id; a new stage is one new
+// file.
+package stage
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Stage is one step of the journey.
+type Stage struct {
+	ID       string // "separate-db"
+	Number   int
+	Title    string
+	Adds     string // what the stage adds to the one before
+	Fixes    string
+	Weak     string // its new ways to fail
+	Lab      string // the workshop page, e.g. labs/02-separate-db
+	Settings []Setting
+	// Stack builds the stage's topology for the given settings.
+	Stack func(Settings) stacks.Topology
+	// Entry is the link the workload uses, e.g. "client->web".
+	Entry string
+	// ClientTimeout is how long the workload's clients wait for an answer:
+	// what "unavailable" means to a user of this stage (0: the engine's default).
+	ClientTimeout time.Duration
+	Faults        []Fault
+}
+
+// Fault is one fault of a stage, with what it must (not) do to clients.
+type Fault struct {
+	ID   string // "db-latency"
+	Help string
+	// Settings only this fault reads; stage settings apply too.
+	Settings []Setting
+	// Inject makes the fault(s) to inject, in order.
+	Inject func(Settings) []faults.Fault
+	// Guarantees judges a run of this fault.
+	Guarantees func(Evidence, Settings) []verdict.Guarantee
+	// Controls are runs where some of the guarantees must break.
+	Controls []Control
+}
+
+// Control is a negative control: the same stage under the stage's "before"
+// configuration (Set) or with a no-op in place of the fault (NoOp), where the
+// named guarantees must break. It proves those checks can fail.
+type Control struct {
+	Name   string
+	Set    Settings // settings that make the "before" configuration
+	NoOp   bool     // inject nothing (the fault's targets get a no-op)
+	Breaks []string // guarantee names that must not hold
+}
+
+// Evidence is what the checkers measured on a run, for the guarantees to judge.
+type Evidence struct {
+	Windows               check.FaultWindows
+	Before, During, After check.Availability
+	Overall               check.Availability
+	LatencyDuring         check.Latency
+	Recovery              check.Recovery
+	Lost                  check.LostWrites
+	Stale                 check.StaleReads
+	RYW                   check.ReadYourWrites
+	ClientTimeout         time.Duration
+}
+
+// Setting is one knob of a stage or fault, with its default.
+type Setting struct {
+	Name, Default, Help string
+	// Check validates a value; nil accepts anything.
+	Check func(string) error
+}
+
+// Settings are setting values by name.
+type Settings map[string]string
+
+// Duration reads a duration setting that Resolve already validated.
+func (s Settings) Duration(name string) time.Duration {
+	d, _ := time.ParseDuration(s[name])
+	return d
+}
+
+// IsDuration validates a non-negative duration such as 2s or 200ms.
+func IsDuration(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration like 2s or 200ms")
+	}
+	return nil
+}
+
+// OneOf validates a value from a list.
+func OneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, x := range vals {
+			if v == x {
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(vals, ", "))
+	}
+}
+
+var registry = map[string]Stage{}
+
+func register(s Stage) { registry[s.ID] = s }
+
+// All lists the stages in journey order.
+func All() []Stage {
+	out := make([]Stage, 0, len(registry))
+	for _, s := range registry {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	return out
+}
+
+// Get finds a stage by id; the error lists the stages there are.
+func Get(id string) (Stage, error) {
+	if s, ok := registry[id]; ok {
+		return s, nil
+	}
+	ids := []string{}
+	for _, s := range All() {
+		ids = append(ids, s.ID)
+	}
+	return Stage{}, fmt.Errorf("unknown stage %q (stages: %s)", id, strings.Join(ids, ", "))
+}
+
+// Fault finds one of the stage's faults; the error lists them.
+func (s Stage) Fault(id string) (Fault, error) {
+	ids := []string{}
+	for _, f := range s.Faults {
+		if f.ID == id {
+			return f, nil
+		}
+		ids = append(ids, f.ID)
+	}
+	return Fault{}, fmt.Errorf("stage %s has no fault %q (faults: %s)", s.ID, id, strings.Join(ids, ", "))
+}
+
+// Resolve merges defaults, then given values, validating each; unknown names
+// are errors that list the valid ones.
+func (s Stage) Resolve(f Fault, given Settings) (Settings, error) {
+	all := append(append([]Setting{}, s.Settings...), f.Settings...)
+	out := Settings{}
+	known := map[string]Setting{}
+	for _, st := range all {
+		out[st.Name] = st.Default
+		known[st.Name] = st
+	}
+	names := make([]string, 0, len(known))
+	for n := range known {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for k, v := range given {
+		st, ok := known[k]
+		if !ok {
+			return nil, fmt.Errorf("stage %s, fault %s: no setting %q (settings: %s)", s.ID, f.ID, k, strings.Join(names, ", "))
+		}
+		if st.Check != nil {
+			if err := st.Check(v); err != nil {
+				return nil, fmt.Errorf("setting %s=%q: %v", k, v, err)
+			}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// ParseSet reads "key=value" arguments (--set).
+func ParseSet(args []string) (Settings, error) {
+	out := Settings{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--set %q: want key=value, e.g. --set timeout=2s", a)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,102 @@
+package workload
+
+import (
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/scalelab/scalelab/internal/history"
+)
+
+// Recorder collects a run's ops and fault events, concurrently, on one Clock,
+// and produces the history.History at the end.
+type Recorder struct {
+	clock *Clock
+
+	mu     sync.Mutex
+	ops    []history.Op
+	events []history.Event
+	end    time.Duration
+	final  map[string]string
+	keys   map[string]struct{} // every key a write was attempted on
+}
+
+// NewRecorder records on clock (a new one when nil).
+func NewRecorder(clock *Clock) *Recorder {
+	if clock == nil {
+		clock = NewClock()
+	}
+	return &Recorder{clock: clock, keys: make(map[string]struct{})}
+}
+
+// Clock is the clock every record is stamped with.
+func (r *Recorder) Clock() *Clock { return r.clock }
+
+// Op records a completed operation. Ops are kept in the order recorded
+// (completion order); checkers sort what they need.
+func (r *Recorder) Op(op history.Op) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ops = append(r.ops, op)
+	if op.Kind == history.Write {
+		r.keys[op.Key] = struct{}{}
+	}
+}
+
+// Event records a fault event stamped now, and returns it.
+func (r *Recorder) Event(kind history.EventKind, fault, note string) history.Event {
+	e := history.Event{At: r.clock.Now(), Kind: kind, Fault: fault, Note: note}
+	r.AddEvent(e)
+	return e
+}
+
+// AddEvent records an event whose time was taken on this clock already.
+func (r *Recorder) AddEvent(e history.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// SetEnd sets the history's End. Run sets it to the workload's scheduled
+// end (its start plus Duration), see Run.
+func (r *Recorder) SetEnd(end time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.end = end
+}
+
+// SetFinal stores the post-run read-back (ReadBack's result).
+func (r *Recorder) SetFinal(final map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.final = maps.Clone(final)
+}
+
+// WrittenKeys is every key a write was attempted on, whatever its outcome,
+// sorted: the keys ReadBack must cover. Failed writes are included because
+// reading a key too many is harmless and one too few hides a lost write.
+func (r *Recorder) WrittenKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.keys))
+}
+
+// Len is the number of ops recorded so far.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ops)
+}
+
+// History is a copy of everything recorded so far.
+func (r *Recorder) History() history.History {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return history.History{
+		Ops:    slices.Clone(r.ops),
+		Events: slices.Clone(r.events),
+		End:    r.end,
+		Final:  maps.Clone(r.final),
+	}
+}

@@ -1,0 +1,254 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/scalelab/scalelab/internal/history"
+)
+
+// drainGrace is how long past Timeout Run waits for in-flight requests.
+// Every request is bounded by Timeout already; the grace covers a loaded
+// machine scheduling the goroutines that record them.
+const drainGrace = time.Second
+
+// Run drives cfg's workload at the mysite at baseURL and records every op.
+//
+// Clock and recorder: ops are stamped on clock so that fault events recorded
+// by the caller (rec.Event) are on the same clock. When rec is nil a new
+// Recorder on clock is made; when clock is nil rec's clock is used (or a new
+// one). Passing both with rec on another clock is an error.
+//
+// Timing: the workload starts at start = clock.Now() when Run is called.
+// Op i is scheduled at start + i/Rate, and that is its Invoke, even when it
+// is sent late; the lag is reported in Stats. The history's End is set to
+// start + Duration, the scheduled end of the workload: every op is invoked
+// before it, and a run stopped early by ctx keeps that End, so that the
+// checkers' "workload stopped early" assumption catches it.
+//
+// Stopping: no op is launched after Duration or once ctx is done. In-flight
+// requests are then awaited up to Timeout + 1s; they do not inherit ctx's
+// cancellation, because cancelling them would turn answers on their way into
+// "unknown" writes. Requests still running at that deadline are cancelled and
+// recorded as abandoned.
+//
+// The error is non-nil when cfg or baseURL is invalid (nothing ran, rec is
+// nil) or when ctx stopped the run early (rec and stats are still valid and
+// hold everything recorded).
+func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Recorder) (*Recorder, Stats, error) {
+	sched, err := NewSchedule(cfg)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	cfg.Seed = sched.Seed() // resolved when it was 0
+	switch {
+	case rec == nil:
+		rec = NewRecorder(clock)
+	case clock != nil && rec.Clock() != clock:
+		return nil, Stats{}, errors.New("workload: recorder and run use different clocks")
+	}
+	clock = rec.Clock()
+
+	hc := newHTTPClient(cfg.Clients*4, cfg.Timeout)
+	defer hc.CloseIdleConnections()
+	req, err := newRequester(hc, baseURL, cfg.Timeout)
+	if err != nil {
+		return nil, Stats{}, fmt.Errorf("workload: %w", err)
+	}
+
+	e := &engine{
+		clock:    clock,
+		rec:      rec,
+		req:      req,
+		cap:      cfg.InFlightCap(),
+		inFlight: make(map[int]history.Op),
+	}
+	e.stats = Stats{Seed: sched.Seed(), ScheduledOps: sched.Len(), InFlightCap: e.cap}
+
+	// Requests run on a context detached from ctx (see above) that only the
+	// drain deadline cancels.
+	reqCtx, abandon := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer abandon(nil)
+
+	e.start = clock.Now()
+	rec.SetEnd(e.start + cfg.Duration)
+	stopErr := e.launchAll(ctx, reqCtx, sched)
+	// The send window is the schedule's span, Duration, unless ctx cut it.
+	e.stats.SendWindow = cfg.Duration
+	if stopErr != nil {
+		e.stats.SendWindow = min(clock.Now()-e.start, cfg.Duration)
+	}
+
+	e.drain(cfg.Timeout+drainGrace, abandon)
+	stats := e.finalStats()
+	if stopErr != nil {
+		return rec, stats, fmt.Errorf("workload stopped after %v of %v (%d of %d ops launched): %w",
+			stats.SendWindow.Round(time.Millisecond), cfg.Duration, stats.Launched, stats.ScheduledOps, stopErr)
+	}
+	return rec, stats, nil
+}
+
+// engine is the state of one Run.
+type engine struct {
+	clock *Clock
+	rec   *Recorder
+	req   *requester
+	cap   int
+	start time.Duration // workload start on clock
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	inFlight map[int]history.Op // by Decision.Seq: launched, not yet recorded
+	sealed   bool               // drain deadline passed: late results are dropped
+	lags     []time.Duration
+	stats    Stats
+}
+
+// launchAll launches every decision at its scheduled time. It returns nil
+// when the schedule is exhausted, or ctx's cause when ctx stopped it.
+func (e *engine) launchAll(ctx, reqCtx context.Context, sched *Schedule) error {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		d, ok := sched.Next()
+		if !ok {
+			return nil
+		}
+		// Wait for the op's time. When the loop is behind (GC pause, busy
+		// machine) the wait is <= 0 and overdue ops go out at once, still
+		// stamped with their scheduled time: the delay counts as latency.
+		if wait := e.start + d.At - e.clock.Now(); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		e.launch(reqCtx, d)
+	}
+}
+
+// launch starts op d in its own goroutine, or records it as overloaded when
+// the in-flight cap is reached: never skipped, never delayed.
+func (e *engine) launch(reqCtx context.Context, d Decision) {
+	op := history.Op{Client: d.Client, Kind: d.Kind, Key: d.Key, Value: d.WriteID, Invoke: e.start + d.At}
+
+	e.mu.Lock()
+	e.stats.Launched++
+	if len(e.inFlight) >= e.cap {
+		// The client cannot keep up. Recording the op as failed keeps the
+		// offered load honest (the checkers see an unavailable second, and
+		// the bench sees Overloaded) instead of quietly sending less.
+		e.stats.Overloaded++
+		op.Outcome, op.Error = history.Failed, "client overloaded"
+		op.Complete = max(e.clock.Now(), op.Invoke)
+		e.recordLocked(op)
+		e.mu.Unlock()
+		return
+	}
+	e.inFlight[d.Seq] = op
+	e.stats.PeakInFlight = max(e.stats.PeakInFlight, len(e.inFlight))
+	e.mu.Unlock()
+
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		res := e.req.exec(reqCtx, d.Kind, d.Key, d.user, func() { e.sent(op.Invoke) })
+		complete := e.clock.Now()
+		e.finish(d.Seq, res, complete)
+	}()
+}
+
+// sent notes a request handed to the HTTP client, and its schedule lag.
+func (e *engine) sent(invoke time.Duration) {
+	lag := max(e.clock.Now()-invoke, 0)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stats.Sent++
+	e.lags = append(e.lags, lag)
+}
+
+// finish records op seq's result, unless the drain deadline already
+// recorded it as abandoned.
+func (e *engine) finish(seq int, res result, complete time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	op, ok := e.inFlight[seq]
+	if !ok || e.sealed {
+		return
+	}
+	delete(e.inFlight, seq)
+	op.Outcome, op.Status, op.Error = res.outcome, res.status, res.err
+	if op.Kind == history.Read {
+		op.Value = res.value
+	}
+	op.Version = res.version
+	op.Complete = max(complete, op.Invoke)
+	e.recordLocked(op)
+}
+
+func (e *engine) recordLocked(op history.Op) {
+	switch op.Outcome {
+	case history.OK:
+		e.stats.OK++
+	case history.Failed:
+		e.stats.Failed++
+	case history.Unknown:
+		e.stats.Unknown++
+	}
+	e.rec.Op(op)
+}
+
+// drain waits up to limit for in-flight requests, then cancels and records
+// the rest as abandoned.
+func (e *engine) drain(limit time.Duration, abandon context.CancelCauseFunc) {
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	abandon(errAbandoned)
+	e.abandonAll()
+}
+
+// abandonAll records every op still in flight and seals the engine so that
+// their late results are dropped. A write may still reach the server, so it
+// is Unknown; a read is Failed, as for any read without an answer.
+func (e *engine) abandonAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.clock.Now()
+	for _, op := range e.inFlight {
+		op.Outcome, op.Error = history.Failed, errAbandoned.Error()
+		if op.Kind == history.Write {
+			op.Outcome = history.Unknown
+		}
+		op.Complete = max(now, op.Invoke)
+		e.recordLocked(op)
+		e.stats.Abandoned++
+	}
+	clear(e.inFlight)
+	e.sealed = true
+}
+
+func (e *engine) finalStats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.setLags(e.lags)
+	if s.SendWindow > 0 {
+		s.AchievedRate = float64(s.Sent) / s.SendWindow.Seconds()
+	}
+	return s
+}

@@ -1,0 +1,44 @@
+package specs
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/scalelab/scalelab/internal/engine"
+	"github.com/scalelab/scalelab/internal/expect"
+	"github.com/scalelab/scalelab/internal/stage"
+)
+
+// Every stage's faults, from the stage data: under each fault the stage keeps
+// its guarantees, and under each negative control the named guarantees break
+// (so the checks can fail). A new stage or fault needs no new spec code.
+var _ = Describe("Stages", func() {
+	for _, st := range stage.All() {
+		Describe(fmt.Sprintf("stage %d, %s (%s)", st.Number, st.ID, st.Adds), Label("stage:"+st.ID), func() {
+			for _, f := range st.Faults {
+				It(fmt.Sprintf("keeps its guarantees under %s: %s", f.ID, f.Help), Label("fault:"+f.ID), func(ctx SpecContext) {
+					res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Progress: narrate})
+					Expect(err).NotTo(HaveOccurred())
+					Expect(res).To(expect.HoldEveryGuarantee())
+				}, SpecTimeout(4*time.Minute))
+
+				for _, c := range f.Controls {
+					It(fmt.Sprintf("sees %s break under %s with the control %q", strings.Join(c.Breaks, ", "), f.ID, c.Name),
+						Label("fault:"+f.ID, "control"), func(ctx SpecContext) {
+							res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate})
+							Expect(err).NotTo(HaveOccurred())
+							for _, g := range c.Breaks {
+								Expect(res).To(expect.Break(g))
+							}
+						}, SpecTimeout(4*time.Minute))
+				}
+			}
+		})
+	}
+})
+
+func narrate(line string) { GinkgoWriter.Printf("%s %s\n", time.Now().Format("15:04:05.000"), line) }
