@@ -11,8 +11,8 @@ import (
 // can tell "broken" from "fine".
 type NoOp struct{ On string }
 
-func (f NoOp) Name() string                                       { return "no-op on " + f.On }
-func (f NoOp) Target() string                                     { return f.On }
+func (f NoOp) Name() string                                 { return "no-op on " + f.On }
+func (f NoOp) Target() string                               { return f.On }
 func (f NoOp) Inject(context.Context, *stacks.Stack) error  { return nil }
 func (f NoOp) Recover(context.Context, *stacks.Stack) error { return nil }
 func (f NoOp) Landed(context.Context, *stacks.Stack) error  { return nil }

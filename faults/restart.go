@@ -36,7 +36,9 @@ func (f *Restart) Inject(ctx context.Context, s *stacks.Stack) error {
 	return nil
 }
 
-func (f *Restart) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }
+func (f *Restart) Recover(ctx context.Context, s *stacks.Stack) error {
+	return startNode(ctx, s, f.Node)
+}
 
 func (f *Restart) Landed(ctx context.Context, s *stacks.Stack) error {
 	st, err := nodeState(ctx, s, f.Node)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/scalelab/scalelab/internal/docker"
 	"github.com/scalelab/scalelab/internal/engine"
-	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/internal/images"
+	"github.com/scalelab/scalelab/internal/stage"
 )
 
 // Exit codes are a contract for CI pipelines.
