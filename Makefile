@@ -57,7 +57,10 @@ run: images
 down: build
 	$(SCALELAB) down
 
+# wrk (Debian's package) is the reference load tool the workload generator is
+# compared with; it is installed when missing and we are root.
 bench: images
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "note: wrk not installed"
 	$(GO) run ./internal/bench
 
 clean: down

@@ -29,12 +29,12 @@ var _ = Describe("Stages", func() {
 				for _, c := range f.Controls {
 					It(fmt.Sprintf("sees %s break under %s with the control %q", strings.Join(c.Breaks, ", "), f.ID, c.Name),
 						Label("fault:"+f.ID, "control"), func(ctx SpecContext) {
-							res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate})
+							res, _, err := engine.RunControl(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate})
 							Expect(err).NotTo(HaveOccurred())
 							for _, g := range c.Breaks {
 								Expect(res).To(expect.Break(g))
 							}
-						}, SpecTimeout(4*time.Minute))
+						}, SpecTimeout(time.Duration(max(c.Attempts, 1))*4*time.Minute))
 				}
 			}
 		})

@@ -238,9 +238,22 @@ func (s *Stack) bootNode(ctx context.Context, n Node) error {
 	for k, v := range n.Env {
 		env[k] = s.Topology.expand(n, v)
 	}
-	s.cfg.progress(fmt.Sprintf("starting %s (%s)", n.Name, n.Role.Kind))
+	opts := s.request(n.Name, n.Role, nil, cmd, env)
+	for path, content := range n.Files {
+		opts = append(opts, testcontainers.WithFiles(testcontainers.ContainerFile{
+			Reader: strings.NewReader(s.Topology.expand(n, content)), ContainerFilePath: path, FileMode: 0o644,
+		}))
+	}
+	if n.Standby {
+		// Created (so its name, files and labels exist) but not started;
+		// StartStandby starts it and waits for its readiness probe.
+		opts = append(opts, testcontainers.WithNoStart())
+		s.cfg.progress(fmt.Sprintf("creating %s (%s, standby)", n.Name, n.Role.Kind))
+	} else {
+		s.cfg.progress(fmt.Sprintf("starting %s (%s)", n.Name, n.Role.Kind))
+	}
 	start := time.Now()
-	ctr, err := testcontainers.Run(ctx, s.cfg.imageOf(n.Name), s.request(n.Name, n.Role, nil, cmd, env)...)
+	ctr, err := testcontainers.Run(ctx, s.cfg.imageOf(n.Name), opts...)
 	if ctr != nil {
 		s.mu.Lock()
 		s.nodes[n.Name] = ctr
@@ -249,8 +262,22 @@ func (s *Stack) bootNode(ctx context.Context, n Node) error {
 	if err != nil {
 		return fmt.Errorf("start node %s: %w%s", n.Name, err, s.logTail(ctx, ctr))
 	}
-	s.cfg.progress(fmt.Sprintf("%s ready in %s", n.Name, time.Since(start).Round(10*time.Millisecond)))
+	if !n.Standby {
+		s.cfg.progress(fmt.Sprintf("%s ready in %s", n.Name, time.Since(start).Round(10*time.Millisecond)))
+	}
 	return nil
+}
+
+// StartStandby starts a standby node and waits until it is ready.
+func (s *Stack) StartStandby(ctx context.Context, node string) error {
+	c, err := s.Container(node)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("start standby %s: %w", node, err)
+	}
+	return s.WaitReady(ctx, node)
 }
 
 // logTail is the end of a container's log, to explain a failed boot.

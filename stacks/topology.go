@@ -37,6 +37,12 @@ type Node struct {
 	// ("toxiproxy:20001") through which this node reaches node NAME.
 	Args []string
 	Env  map[string]string
+	// Files are written into the container before it starts (path ->
+	// content), e.g. a generated haproxy.cfg. Contents are expanded like Args.
+	Files map[string]string
+	// Standby nodes are created with the stack but not started: a fault
+	// (faults.Start) brings them in later, e.g. a web server added under load.
+	Standby bool
 	// Runtime overrides; zero means the default.
 	Image    string  // image reference; images.Current by default
 	CPUs     float64 // CPU limit, e.g. 0.5

@@ -189,7 +189,7 @@ func runStages(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, st := range stage.All() {
-		t := st.Stack(defaults(st))
+		t := st.Stack(stage.Defaults(st))
 		nodes := []string{}
 		for _, n := range t.Nodes {
 			nodes = append(nodes, n.Name+" ("+n.Role.Kind+")")
@@ -210,14 +210,6 @@ func runStages(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
-}
-
-func defaults(st stage.Stage) stage.Settings {
-	out := stage.Settings{}
-	for _, s := range st.Settings {
-		out[s.Name] = s.Default
-	}
-	return out
 }
 
 func runRun(ctx context.Context, args []string) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scalelab/scalelab/internal/images"
+	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -65,7 +66,11 @@ func run(ctx context.Context, n int, cold bool) error {
 	}
 	row("image build, warm (nothing changed)", warm)
 
-	for _, t := range []stacks.Topology{stacks.Substrate()} {
+	topologies := []stacks.Topology{stacks.Substrate()}
+	for _, st := range stage.All() {
+		topologies = append(topologies, st.Stack(stage.Defaults(st)))
+	}
+	for _, t := range topologies {
 		var runs []time.Duration
 		for range n {
 			start := time.Now()
@@ -81,7 +86,10 @@ func run(ctx context.Context, n int, cold bool) error {
 		}
 		row(fmt.Sprintf("stack ready: %s (%d nodes + toxiproxy)", t.Name, len(t.Nodes)), runs)
 	}
-	return nil
+	if err := benchWorkload(ctx); err != nil {
+		return err
+	}
+	return benchCheckers(ctx)
 }
 
 func row(name string, runs []time.Duration) {

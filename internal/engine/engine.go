@@ -250,6 +250,59 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	return res, nil
 }
 
+// RunControl runs one of a fault's negative controls until every guarantee
+// it names breaks in a run that counts, or its attempts are used up. It
+// returns the last run and how many runs it took.
+func RunControl(ctx context.Context, spec Spec) (*Result, int, error) {
+	st, err := stage.Get(spec.Stage)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := st.Fault(spec.Fault)
+	if err != nil {
+		return nil, 0, err
+	}
+	var c *stage.Control
+	for i := range f.Controls {
+		if f.Controls[i].Name == spec.Control {
+			c = &f.Controls[i]
+		}
+	}
+	if c == nil {
+		_, err := Run(ctx, spec) // names the valid controls
+		return nil, 0, err
+	}
+	attempts := max(c.Attempts, 1)
+	var res *Result
+	for i := 1; i <= attempts; i++ {
+		if res, err = Run(ctx, spec); err != nil {
+			return res, i, err
+		}
+		if res.BrokeAll(c.Breaks) {
+			return res, i, nil
+		}
+		if i < attempts && spec.Progress != nil {
+			spec.Progress(fmt.Sprintf("the control did not show %s in run %d of %d; running it again", strings.Join(c.Breaks, ", "), i, attempts))
+		}
+		spec.Workload.Seed = 0 // a fresh schedule each attempt
+	}
+	return res, attempts, nil
+}
+
+// BrokeAll tells whether the run counts (its assumptions held) and every
+// named guarantee broke in it.
+func (r *Result) BrokeAll(names []string) bool {
+	if r == nil || len(r.Verdict.Assumptions) > 0 {
+		return false
+	}
+	for _, n := range names {
+		if g, ok := r.Guarantee(n); !ok || g.Holds {
+			return false
+		}
+	}
+	return true
+}
+
 // inject waits for the warm-up, then injects the fault (or the control's
 // no-ops), records the event, and waits until the fault has landed.
 func (res *Result) inject(ctx context.Context, stack *stacks.Stack, f stage.Fault, control *stage.Control,

@@ -354,39 +354,51 @@ func buildBinaries(ctx context.Context, root, dst string, logf func(string, ...a
 // deb822 sources file, leaving out third-party repositories (their keys are not
 // in the new root). The mirror addresses come from the machine, never from the repo.
 func HostDebianSources() (string, error) {
-	var b strings.Builder
-	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
-	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
-	lists = append([]string{"/etc/apt/sources.list"}, lists...)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, stanza := range strings.Split(string(data), "\n\n") {
-			fields := deb822Fields(stanza)
-			if suites := bookwormSuites(strings.Fields(fields["suites"])); len(suites) > 0 &&
-				strings.Contains(" "+fields["types"]+" ", " deb ") && fields["uris"] != "" {
-				fmt.Fprintf(&b, "Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n", fields["uris"], strings.Join(suites, " "))
-				if k := fields["signed-by"]; k != "" && !strings.Contains(k, "\n") {
-					fmt.Fprintf(&b, "Signed-By: %s\n", k)
-				}
-				b.WriteString("\n")
-			}
+	files := map[string]string{}
+	paths, _ := filepath.Glob("/etc/apt/sources.list.d/*")
+	for _, p := range append([]string{"/etc/apt/sources.list"}, paths...) {
+		if data, err := os.ReadFile(p); err == nil {
+			files[p] = string(data)
 		}
 	}
-	for _, f := range lists {
-		data, err := os.ReadFile(f)
-		if err != nil {
+	return debianSources(files)
+}
+
+// debianSources keeps the bookworm entries of sources files (path -> content;
+// *.sources in deb822 form, the others one-line form).
+func debianSources(files map[string]string) (string, error) {
+	var b strings.Builder
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		data := files[p]
+		if strings.HasSuffix(p, ".sources") {
+			for _, stanza := range strings.Split(data, "\n\n") {
+				fields := deb822Fields(stanza)
+				if suites := bookwormSuites(strings.Fields(fields["suites"])); len(suites) > 0 &&
+					strings.Contains(" "+fields["types"]+" ", " deb ") && fields["uris"] != "" {
+					fmt.Fprintf(&b, "Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n", fields["uris"], strings.Join(suites, " "))
+					if k := fields["signed-by"]; k != "" {
+						fmt.Fprintf(&b, "Signed-By: %s\n", k)
+					}
+					b.WriteString("\n")
+				}
+			}
 			continue
 		}
-		for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasSuffix(p, ".list") {
+			continue
+		}
+		for _, line := range strings.Split(data, "\n") {
 			fs := strings.Fields(line)
 			if len(fs) < 3 || fs[0] != "deb" {
 				continue
 			}
 			i := 1
-			for i < len(fs) && strings.HasPrefix(fs[i], "[") { // [signed-by=...] options
+			if strings.HasPrefix(fs[i], "[") { // [arch=... signed-by=...] options
 				for i < len(fs) && !strings.HasSuffix(fs[i], "]") {
 					i++
 				}

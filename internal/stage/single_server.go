@@ -46,15 +46,17 @@ func init() {
 			Guarantees: func(ev Evidence, _ Settings) []verdict.Guarantee {
 				return []verdict.Guarantee{
 					spofShown(ev),
-					// Measured: the box (Postgres crash recovery + mysite) serves
-					// again 0.5-1.5 s after it is started; 10 s is the bound.
-					recovers(ev, 10e9),
+					// Measured (make test, 2 cores): the box serves steadily again
+					// 1.75-2.25 s after it is started (container start, Postgres
+					// crash recovery, mysite reconnecting). 10 s leaves a loaded CI
+					// machine room without hiding a box that does not come back.
+					recovers(ev, 10*time.Second),
 					noLostWrites(ev),
 				}
 			},
 			Controls: []Control{
 				{Name: "no-op in place of the kill", NoOp: true, Breaks: []string{SPOFShown}},
-				{Name: "commits acknowledged before they are durable", Set: Settings{"durability": "async"}, Breaks: []string{NoLostWrites}},
+				asyncCommitControl,
 			},
 		}},
 	})

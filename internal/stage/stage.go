@@ -59,6 +59,10 @@ type Control struct {
 	Set    Settings // settings that make the "before" configuration
 	NoOp   bool     // inject nothing (the fault's targets get a no-op)
 	Breaks []string // guarantee names that must not hold
+	// Attempts (default 1) is how many runs the control gets to show the
+	// breach, for breaches that happen by chance in any one run. Each such
+	// control says why, with the measured rate.
+	Attempts int
 }
 
 // Evidence is what the checkers measured on a run, for the guarantees to judge.
@@ -177,6 +181,15 @@ func (s Stage) Resolve(f Fault, given Settings) (Settings, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// Defaults are the stage's own settings at their defaults.
+func Defaults(s Stage) Settings {
+	out := Settings{}
+	for _, st := range s.Settings {
+		out[st.Name] = st.Default
+	}
+	return out
 }
 
 // ParseSet reads "key=value" arguments (--set).

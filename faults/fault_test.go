@@ -1,0 +1,106 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scalelab/scalelab/stacks"
+)
+
+func TestNewValidatesKindsAndSettings(t *testing.T) {
+	f, err := New("latency", "web->db", Settings{"latency": "300ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := f.(Latency); l.Latency != 300*time.Millisecond || l.Link != "web->db" {
+		t.Errorf("latency fault: %+v", l)
+	}
+	cases := map[string]struct {
+		kind string
+		set  Settings
+		want string
+	}{
+		"unknown kind":    {"explode", nil, "unknown fault kind \"explode\" (kinds: "},
+		"unknown setting": {"latency", Settings{"speed": "1"}, "has no setting \"speed\" (settings: jitter, latency)"},
+		"no settings":     {"kill", Settings{"x": "1"}, "takes no settings"},
+		"bad duration":    {"latency", Settings{"latency": "fast"}, "want a duration like 200ms"},
+		"negative number": {"bandwidth", Settings{"rate": "-1"}, "want a whole number >= 0"},
+	}
+	for name, c := range cases {
+		_, err := New(c.kind, "t", c.set)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+// counting is a fault that counts its calls, for the lifecycle guard.
+type counting struct {
+	target            string
+	injects, recovers *int
+	failRecover       bool
+}
+
+func (c counting) Name() string   { return "counting " + c.target }
+func (c counting) Target() string { return c.target }
+func (c counting) Inject(context.Context, *stacks.Stack) error {
+	*c.injects++
+	return nil
+}
+func (c counting) Recover(ctx context.Context, _ *stacks.Stack) error {
+	*c.recovers++
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if c.failRecover {
+		return errors.New("boom")
+	}
+	return nil
+}
+func (c counting) Landed(context.Context, *stacks.Stack) error { return nil }
+func (c counting) Healed(context.Context, *stacks.Stack) error { return nil }
+
+func TestInjectionLifecycle(t *testing.T) {
+	s := &stacks.Stack{}
+	var inj, rec int
+	f := counting{target: "web", injects: &inj, recovers: &rec}
+	in, err := Inject(context.Background(), s, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Inject(context.Background(), s, f); !errors.Is(err, ErrActive) {
+		t.Fatalf("double inject: got %v, want ErrActive", err)
+	}
+	if _, err := Inject(context.Background(), s, counting{target: "db", injects: &inj, recovers: &rec}); err != nil {
+		t.Fatalf("another target must be fine: %v", err)
+	}
+
+	// Recover runs even when the caller's context is already cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := in.Recover(ctx); err != nil {
+		t.Fatalf("recover on a cancelled context: %v", err)
+	}
+	if err := in.Recover(ctx); err != nil || rec != 1 {
+		t.Fatalf("second recover must be a no-op: err %v, recovers %d", err, rec)
+	}
+	if _, err := Inject(context.Background(), s, f); err != nil {
+		t.Fatalf("inject after recover: %v", err)
+	}
+	if inj != 3 {
+		t.Errorf("injects = %d, want 3", inj)
+	}
+}
+
+func TestRecoverErrorIsKept(t *testing.T) {
+	var inj, rec int
+	in, _ := Inject(context.Background(), &stacks.Stack{}, counting{target: "x", injects: &inj, recovers: &rec, failRecover: true})
+	err1 := in.Recover(context.Background())
+	err2 := in.Recover(context.Background())
+	if err1 == nil || err1 != err2 || rec != 1 {
+		t.Errorf("recover errors %v / %v after %d calls", err1, err2, rec)
+	}
+}
