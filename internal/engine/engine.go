@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,8 +31,12 @@ import (
 
 // Spec is one experiment.
 type Spec struct {
-	Stage    string
-	Fault    string
+	Stage string
+	Fault string
+	// With are more of the stage's faults, injected after Fault in the order
+	// given and healed together with it (a lagging replica and then a dead
+	// primary is one run). Their guarantees are judged too.
+	With     []string
 	Set      stage.Settings // --set values; defaults fill the rest
 	Control  string         // name of one of the fault's controls; "" runs the fault itself
 	Workload workload.Config
@@ -145,6 +150,17 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	all := []stage.Fault{fault}
+	for _, id := range spec.With {
+		f, err := st.Fault(id)
+		if err != nil {
+			return nil, err
+		}
+		if f.ID == fault.ID || slices.ContainsFunc(all[1:], func(g stage.Fault) bool { return g.ID == f.ID }) {
+			return nil, fmt.Errorf("fault %s is given twice", f.ID)
+		}
+		all = append(all, f)
+	}
 	set := spec.Set
 	var control *stage.Control
 	if spec.Control != "" {
@@ -162,7 +178,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		}
 		set = merge(set, control.Set)
 	}
-	set, err = st.Resolve(fault, set)
+	set, err = st.Resolve(set, all...)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +228,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	}()
 
 	var problems []string
-	injections, injectErr := res.inject(ctx, stack, fault, control, set, rec, spec, say)
+	injections, injectErr := res.inject(ctx, stack, all, control, set, rec, spec, say)
 	if injectErr != nil {
 		problems = append(problems, injectErr.Error())
 	}
@@ -236,7 +252,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	rec.SetFinal(final)
 	res.History = rec.History()
 
-	res.judge(fault, set, problems)
+	res.judge(all, set, problems)
 	say(res.Verdict.String())
 	if !res.Passed() || spec.KeepArtifacts {
 		dir, err := res.keep(ctx, stack)
@@ -305,13 +321,17 @@ func (r *Result) BrokeAll(names []string) bool {
 
 // inject waits for the warm-up, then injects the fault (or the control's
 // no-ops), records the event, and waits until the fault has landed.
-func (res *Result) inject(ctx context.Context, stack *stacks.Stack, f stage.Fault, control *stage.Control,
+func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.Fault, control *stage.Control,
 	set stage.Settings, rec *workload.Recorder, spec Spec, say func(string)) ([]*faults.Injection, error) {
 	if err := waitUntil(ctx, rec.Clock(), spec.Warmup); err != nil {
 		return nil, err
 	}
+	var toInject []faults.Fault
+	for _, f := range fs {
+		toInject = append(toInject, f.Inject(set)...)
+	}
 	var ins []*faults.Injection
-	for _, flt := range f.Inject(set) {
+	for _, flt := range toInject {
 		if control != nil && control.NoOp {
 			flt = faults.NoOp{On: flt.Target()}
 		}
@@ -355,7 +375,7 @@ func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.
 }
 
 // judge runs the checkers and the fault's guarantees over the history.
-func (res *Result) judge(f stage.Fault, set stage.Settings, problems []string) {
+func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string) {
 	h := res.History
 	ev := stage.Evidence{ClientTimeout: res.Spec.Workload.Timeout}
 	wins, err := check.Windows(h)
@@ -382,7 +402,15 @@ func (res *Result) judge(f stage.Fault, set stage.Settings, problems []string) {
 		MinOpsBefore: minOpsPerWindow, MinOpsDuring: minOpsPerWindow, MinOpsAfter: minOpsPerWindow,
 	})...)
 	res.Verdict = verdict.Verdict{Assumptions: problems}
-	res.Verdict.Add(f.Guarantees(ev, set)...)
+	judged := map[string]bool{}
+	for _, f := range fs {
+		for _, g := range f.Guarantees(ev, set) {
+			if !judged[g.Name] { // two faults may judge the same guarantee
+				judged[g.Name] = true
+				res.Verdict.Add(g)
+			}
+		}
+	}
 }
 
 // waitUntil blocks until the clock reaches at (a point of the run's

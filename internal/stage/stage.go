@@ -154,9 +154,15 @@ func (s Stage) Fault(id string) (Fault, error) {
 }
 
 // Resolve merges defaults, then given values, validating each; unknown names
-// are errors that list the valid ones.
-func (s Stage) Resolve(f Fault, given Settings) (Settings, error) {
-	all := append(append([]Setting{}, s.Settings...), f.Settings...)
+// are errors that list the valid ones. The settings are the stage's plus
+// those of the given faults.
+func (s Stage) Resolve(given Settings, fs ...Fault) (Settings, error) {
+	all := append([]Setting{}, s.Settings...)
+	ids := []string{}
+	for _, f := range fs {
+		all = append(all, f.Settings...)
+		ids = append(ids, f.ID)
+	}
 	out := Settings{}
 	known := map[string]Setting{}
 	for _, st := range all {
@@ -171,7 +177,7 @@ func (s Stage) Resolve(f Fault, given Settings) (Settings, error) {
 	for k, v := range given {
 		st, ok := known[k]
 		if !ok {
-			return nil, fmt.Errorf("stage %s, fault %s: no setting %q (settings: %s)", s.ID, f.ID, k, strings.Join(names, ", "))
+			return nil, fmt.Errorf("stage %s, fault %s: no setting %q (settings: %s)", s.ID, strings.Join(ids, "+"), k, strings.Join(names, ", "))
 		}
 		if st.Check != nil {
 			if err := st.Check(v); err != nil {

@@ -20,7 +20,7 @@ func TestStagesAreValidData(t *testing.T) {
 			if len(f.Controls) == 0 {
 				t.Errorf("stage %s fault %s has no negative control", st.ID, f.ID)
 			}
-			set, err := st.Resolve(f, nil)
+			set, err := st.Resolve(nil, f)
 			if err != nil {
 				t.Fatalf("stage %s fault %s: %v", st.ID, f.ID, err)
 			}
@@ -29,7 +29,7 @@ func TestStagesAreValidData(t *testing.T) {
 				names[g.Name] = true
 			}
 			for _, c := range f.Controls {
-				if _, err := st.Resolve(f, c.Set); err != nil {
+				if _, err := st.Resolve(c.Set, f); err != nil {
 					t.Errorf("stage %s control %q: %v", st.ID, c.Name, err)
 				}
 				for _, b := range c.Breaks {
@@ -51,10 +51,10 @@ func TestBadInputIsNamed(t *testing.T) {
 		t.Errorf("Fault: %v", err)
 	}
 	f, _ := st.Fault("db-latency")
-	if _, err := st.Resolve(f, Settings{"speed": "1"}); err == nil || !strings.Contains(err.Error(), "settings: durability, latency, timeout") {
+	if _, err := st.Resolve(Settings{"speed": "1"}, f); err == nil || !strings.Contains(err.Error(), "settings: durability, latency, timeout") {
 		t.Errorf("Resolve unknown: %v", err)
 	}
-	if _, err := st.Resolve(f, Settings{"timeout": "soon"}); err == nil || !strings.Contains(err.Error(), "want a duration") {
+	if _, err := st.Resolve(Settings{"timeout": "soon"}, f); err == nil || !strings.Contains(err.Error(), "want a duration") {
 		t.Errorf("Resolve bad value: %v", err)
 	}
 	if _, err := ParseSet([]string{"timeout"}); err == nil || !strings.Contains(err.Error(), "want key=value") {

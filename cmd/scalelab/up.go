@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/stage"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+const usageUp = `scalelab up <stage> [--set key=value]...
+
+Boots the stage's stack and keeps it up until Ctrl-C, then removes everything.
+Prints the entry points (URLs on 127.0.0.1), the links, and the commands that break
+the stack from a second terminal (scalelab fault, scalelab heal).
+
+Example:
+  scalelab up separate-db --set timeout=2s
+  curl -s -X PUT localhost:PORT/users/u1 -d '{"id":"u1","firstName":"Ada"}'`
+
+const usageFault = `scalelab fault <fault> [--set key=value]...
+
+Injects one of the running stage's faults into the stack kept by scalelab up (in
+another terminal), and waits until it has landed. Faults stay until healed.
+
+Examples:
+  scalelab fault db-latency --set latency=3s
+  scalelab fault kill-db`
+
+const usageHeal = `scalelab heal [<fault>]
+
+Heals the named fault, or every fault injected with scalelab fault, in the stack
+kept by scalelab up, and waits until the system is back.
+
+Examples:
+  scalelab heal
+  scalelab heal db-latency`
+
+// upState is what `scalelab up` tells the other commands: where its control
+// endpoint listens (127.0.0.1 only).
+type upState struct {
+	PID   int    `json:"pid"`
+	Addr  string `json:"addr"`
+	Stage string `json:"stage"`
+}
+
+func statePath() string {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, fmt.Sprintf("scalelab-up-%d.json", os.Getuid()))
+}
+
+func readState() (upState, error) {
+	var st upState
+	data, err := os.ReadFile(statePath())
+	if err != nil {
+		return st, errors.New("no stack is up: start one with `scalelab up <stage>` in another terminal")
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("read %s: %w", statePath(), err)
+	}
+	if syscall.Kill(st.PID, 0) != nil {
+		os.Remove(statePath())
+		return st, errors.New("no stack is up (the scalelab up that wrote the state is gone): start one with `scalelab up <stage>`")
+	}
+	return st, nil
+}
+
+func runUp(ctx context.Context, args []string) error {
+	fs := flags("up")
+	var sets multiFlag
+	fs.Var(&sets, "set", "a setting as key=value; repeatable")
+	pos, err := parseWithPositional(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("name one stage: scalelab up <stage> (stages: %s)", stageIDs())
+	}
+	st, err := stage.Get(pos[0])
+	if err != nil {
+		return err
+	}
+	if prev, err := readState(); err == nil {
+		return fmt.Errorf("a stack is already up (stage %s, pid %d): stop it with Ctrl-C there first", prev.Stage, prev.PID)
+	}
+	given, err := stage.ParseSet(sets)
+	if err != nil {
+		return err
+	}
+	set, err := st.Resolve(given)
+	if err != nil {
+		return err
+	}
+	p := newProgress()
+	stack, err := stacks.Boot(ctx, st.Stack(set), stacks.WithProgress(p.Line))
+	defer func() {
+		p.Line("removing the stack")
+		if err := stack.Terminate(ctx); err != nil {
+			p.Line("warning: " + err.Error())
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	srv := &controller{stage: st, stack: stack, set: set, active: map[string][]*faults.Injection{}, say: p.Line}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("control endpoint: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	data, _ := json.Marshal(upState{PID: os.Getpid(), Addr: ln.Addr().String(), Stage: st.ID})
+	if err := os.WriteFile(statePath(), data, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(statePath())
+	defer srv.healAll(context.WithoutCancel(ctx))
+
+	fmt.Printf("\nstage %s is up. Settings: %s\n\nEntry points (this machine only):\n", st.ID, formatSet(set))
+	for _, l := range stack.Topology.Links {
+		if l.From == stacks.Client {
+			url, _ := stack.URL(ctx, l.Name())
+			fmt.Printf("  %-16s %s\n", l.Name(), url)
+		}
+	}
+	fmt.Printf("\nLinks (each through Toxiproxy): %s\n\nBreak it from another terminal:\n", strings.Join(stack.Topology.LinkNames(), ", "))
+	for _, f := range st.Faults {
+		fmt.Printf("  scalelab fault %-12s # %s\n", f.ID, f.Help)
+	}
+	fmt.Printf("  scalelab heal                 # heal every fault\n\nTry: curl -s %s/healthz\nCtrl-C stops it and removes everything.\n", firstEntry(ctx, stack))
+	<-ctx.Done()
+	return nil
+}
+
+func firstEntry(ctx context.Context, s *stacks.Stack) string {
+	for _, l := range s.Topology.Links {
+		if l.From == stacks.Client {
+			u, _ := s.URL(ctx, l.Name())
+			return u
+		}
+	}
+	return ""
+}
+
+func formatSet(s stage.Settings) string {
+	parts := []string{}
+	for _, k := range sortedKeys(s) {
+		parts = append(parts, k+"="+s[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// controller is the control endpoint of `scalelab up`: it injects and heals
+// faults on the stack it holds, so that a second terminal needs no state of
+// its own.
+type controller struct {
+	stage stage.Stage
+	stack *stacks.Stack
+	set   stage.Settings
+	say   func(string)
+
+	mu     sync.Mutex
+	active map[string][]*faults.Injection
+}
+
+type controlRequest struct {
+	Fault string         `json:"fault"`
+	Set   stage.Settings `json:"set"`
+}
+
+type controlAnswer struct {
+	Message string `json:"message"`
+	Error   string `json:"error,omitempty"`
+}
+
+func (c *controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req controlRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		answer(w, "", fmt.Errorf("bad request: %w", err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	switch r.URL.Path {
+	case "/fault":
+		msg, err := c.inject(ctx, req)
+		answer(w, msg, err)
+	case "/heal":
+		msg, err := c.heal(ctx, req.Fault)
+		answer(w, msg, err)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func answer(w http.ResponseWriter, msg string, err error) {
+	a := controlAnswer{Message: msg}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(a)
+}
+
+func (c *controller) inject(ctx context.Context, req controlRequest) (string, error) {
+	f, err := c.stage.Fault(req.Fault)
+	if err != nil {
+		return "", err
+	}
+	given := stage.Settings{}
+	for k, v := range c.set {
+		given[k] = v
+	}
+	for k, v := range req.Set {
+		given[k] = v
+	}
+	set, err := c.stage.Resolve(given, f)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.active[f.ID]; ok {
+		return "", fmt.Errorf("%s is already injected: scalelab heal %s first", f.ID, f.ID)
+	}
+	var lines []string
+	for _, flt := range f.Inject(set) {
+		in, err := faults.Inject(ctx, c.stack, flt)
+		if in != nil {
+			c.active[f.ID] = append(c.active[f.ID], in)
+		}
+		if err != nil {
+			return strings.Join(lines, "\n"), err
+		}
+		c.say("injected: " + flt.Name())
+		lines = append(lines, "injected: "+flt.Name())
+		if err := waitFor(ctx, 10*time.Second, func(ctx context.Context) error { return flt.Landed(ctx, c.stack) }); err != nil {
+			lines = append(lines, "warning: not seen landing yet: "+err.Error())
+		} else {
+			lines = append(lines, "landed: "+flt.Name())
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+func (c *controller) heal(ctx context.Context, id string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.active) == 0 {
+		return "nothing to heal", nil
+	}
+	ids := sortedKeys(c.active)
+	if id != "" {
+		if _, ok := c.active[id]; !ok {
+			return "", fmt.Errorf("%s is not injected (injected: %s)", id, strings.Join(ids, ", "))
+		}
+		ids = []string{id}
+	}
+	var lines []string
+	var errs []error
+	for _, fid := range ids {
+		ins := c.active[fid]
+		for i := len(ins) - 1; i >= 0; i-- {
+			if err := ins[i].Recover(ctx); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := waitFor(ctx, time.Minute, func(ctx context.Context) error { return ins[i].Fault.Healed(ctx, c.stack) }); err != nil {
+				errs = append(errs, fmt.Errorf("%s not healed yet: %w", ins[i].Fault.Name(), err))
+				continue
+			}
+			c.say("healed: " + ins[i].Fault.Name())
+			lines = append(lines, "healed: "+ins[i].Fault.Name())
+		}
+		delete(c.active, fid)
+	}
+	return strings.Join(lines, "\n"), errors.Join(errs...)
+}
+
+func (c *controller) healAll(ctx context.Context) {
+	if msg, err := c.heal(ctx, ""); err != nil {
+		c.say("warning: healing on the way out: " + err.Error())
+	} else if msg != "nothing to heal" {
+		c.say(msg)
+	}
+}
+
+func waitFor(ctx context.Context, within time.Duration, cond func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		err := cond(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// send posts a request to the running `scalelab up`.
+func send(ctx context.Context, path string, req controlRequest) error {
+	st, err := readState()
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+st.Addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 3 * time.Minute}).Do(hreq)
+	if err != nil {
+		return fmt.Errorf("the scalelab up of stage %s (pid %d) does not answer: %w", st.Stage, st.PID, err)
+	}
+	defer resp.Body.Close()
+	var a controlAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return fmt.Errorf("bad answer from scalelab up: %w", err)
+	}
+	if a.Message != "" {
+		fmt.Println(a.Message)
+	}
+	if a.Error != "" {
+		return errors.New(a.Error)
+	}
+	return nil
+}
+
+func runFault(ctx context.Context, args []string) error {
+	fs := flags("fault")
+	var sets multiFlag
+	fs.Var(&sets, "set", "a setting as key=value; repeatable")
+	pos, err := parseWithPositional(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		if st, err := readState(); err == nil {
+			s, _ := stage.Get(st.Stage)
+			return fmt.Errorf("name one fault: scalelab fault <fault> (faults of %s: %s)", st.Stage, faultList(s))
+		}
+		return errors.New("name one fault: scalelab fault <fault>")
+	}
+	set, err := stage.ParseSet(sets)
+	if err != nil {
+		return err
+	}
+	return send(ctx, "/fault", controlRequest{Fault: pos[0], Set: set})
+}
+
+func runHeal(ctx context.Context, args []string) error {
+	fs := flags("heal")
+	pos, err := parseWithPositional(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return errors.New("heal takes at most one fault: scalelab heal [<fault>]")
+	}
+	req := controlRequest{}
+	if len(pos) == 1 {
+		req.Fault = pos[0]
+	}
+	return send(ctx, "/heal", req)
+}

@@ -1,0 +1,93 @@
+package specs
+
+import (
+	"encoding/json"
+	"sync"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+// The scalelab command as CI pipelines and workshop attendees use it: its
+// exit codes and bad-input messages are a contract, and so are report.json's
+// fields.
+var _ = Describe("The scalelab command", Label("cli"), func() {
+	scalelab := func(args ...string) *gexec.Session {
+		s, err := gexec.Start(exec.Command(scalelabBinary(), args...), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		return s
+	}
+
+	DescribeTable("answers bad input in one line that says what is valid, with exit code 2",
+		func(want string, args ...string) {
+			s := scalelab(args...)
+			Eventually(s).WithTimeout(30 * time.Second).Should(gexec.Exit(2))
+			Expect(s.Err).To(gbytes.Say(want))
+			Expect(s.Err.Contents()).NotTo(ContainSubstring("goroutine"), "no stack trace")
+		},
+		Entry("no command", "Usage: scalelab <command>"),
+		Entry("an unknown command", `unknown command "bogus" \(commands: stages, faults, run`, "bogus"),
+		Entry("an unknown stage", `unknown stage "nope" \(stages: single-server, separate-db`, "run", "nope", "--fault", "x"),
+		Entry("no fault", `--fault is required \(faults of separate-db: db-latency, db-down, kill-db\)`, "run", "separate-db"),
+		Entry("an unknown fault", `stage separate-db has no fault "nope" \(faults: db-latency, db-down, kill-db\)`, "run", "separate-db", "--fault", "nope"),
+		Entry("a --set without =", `--set "timeout": want key=value, e.g. --set timeout=2s`, "run", "separate-db", "--fault", "db-down", "--set", "timeout"),
+		Entry("an unknown setting", `no setting "speed" \(settings: durability, timeout\)`, "run", "separate-db", "--fault", "db-down", "--set", "speed=3"),
+		Entry("a bad setting value", `setting timeout="soon": want a duration like 2s or 200ms`, "run", "separate-db", "--fault", "db-down", "--set", "timeout=soon"),
+		Entry("an unknown control", `fault db-down has no control "nope" \(controls: "no-op in place of the cut"\)`, "run", "separate-db", "--fault", "db-down", "--control", "nope"),
+		Entry("faults of an unknown stage", `unknown stage "nope"`, "faults", "nope"),
+		Entry("fault with no stack up", `no stack is up: start one with .scalelab up <stage>.`, "fault", "db-down"),
+	)
+
+	It("exits 0 when every guarantee held and writes report.json with the documented fields", Label("stage:single-server"), func() {
+		dir := GinkgoT().TempDir()
+		s := scalelab("run", "single-server", "--fault", "kill-server", "--report", dir)
+		Eventually(s).WithTimeout(3 * time.Minute).Should(gexec.Exit(0))
+		Expect(s.Out).To(gbytes.Say("PASSED"))
+
+		data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+		Expect(err).NotTo(HaveOccurred())
+		var rep map[string]any
+		Expect(json.Unmarshal(data, &rep)).To(Succeed())
+		Expect(rep).To(HaveKey("stage"))
+		for _, k := range []string{"stage", "fault", "settings", "seed", "timeline", "requests", "availability", "recovery_s",
+			"latency_ms", "writes", "reads", "sessions", "guarantees", "passed"} {
+			Expect(rep).To(HaveKey(k))
+		}
+		Expect(rep["stage"]).To(Equal("single-server"))
+		Expect(rep["passed"]).To(BeTrue())
+		Expect(rep["timeline"]).To(HaveKey("fault_at_s"))
+		Expect(rep["timeline"]).To(HaveKey("heal_at_s"))
+		Expect(rep["availability"]).To(HaveKey("during"))
+		Expect(rep["writes"]).To(HaveKeyWithValue("lost", BeNumerically("==", 0)))
+		Expect(filepath.Join(dir, "report.html")).To(BeAnExistingFile())
+	}, SpecTimeout(4*time.Minute))
+
+	It("exits 1 when a guarantee broke", Label("stage:separate-db"), func() {
+		s := scalelab("run", "separate-db", "--fault", "db-latency", "--set", "timeout=0s")
+		Eventually(s).WithTimeout(3 * time.Minute).Should(gexec.Exit(1))
+		Expect(s.Out).To(gbytes.Say(`FAIL fail-fast`))
+	}, SpecTimeout(4*time.Minute))
+})
+
+var (
+	buildOnce sync.Once
+	binPath   string
+)
+
+// scalelabBinary builds the command once per suite process.
+func scalelabBinary() string {
+	buildOnce.Do(func() {
+		var err error
+		binPath, err = gexec.Build("github.com/scalelab/scalelab/cmd/scalelab")
+		Expect(err).NotTo(HaveOccurred())
+	})
+	return binPath
+}
+
+var _ = AfterSuite(func() { gexec.CleanupBuildArtifacts() })
