@@ -1,0 +1,279 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+const (
+	boxH, boxGapY, diagPad = 52.0, 36.0, 24.0
+)
+
+// box is one node of the diagram.
+type box struct {
+	name, kind string
+	x, y, w    float64
+	faulted    string // the fault on this node, "" when none
+}
+
+func (b box) cx() float64 { return b.x + b.w/2 }
+func (b box) cy() float64 { return b.y + boxH/2 }
+
+// stackDiagram draws the client and the nodes in columns by their distance
+// from the client along the links, and one arrow per link. Every link passes
+// through Toxiproxy, shown as a small marker on each arrow rather than as a
+// node: to the reader it is part of the wire, where link faults happen.
+func stackDiagram(t Topology, events []Event) svg {
+	nodeFaults, linkFaults := faultTargets(t, events)
+
+	// Columns: breadth-first from the client; nodes no link reaches go last.
+	kinds := map[string]string{"client": "your machine"}
+	order := []string{"client"}
+	for _, n := range t.Nodes {
+		kinds[n.Name] = n.Kind
+	}
+	col := map[string]int{"client": 0}
+	for frontier := []string{"client"}; len(frontier) > 0; {
+		var next []string
+		for _, from := range frontier {
+			for _, l := range t.Links {
+				f, to, _ := strings.Cut(l, "->")
+				if _, seen := col[to]; f == from && !seen {
+					col[to] = col[from] + 1
+					order = append(order, to)
+					next = append(next, to)
+				}
+			}
+		}
+		frontier = next
+	}
+	last := 0
+	for _, c := range col {
+		last = max(last, c)
+	}
+	for _, n := range t.Nodes {
+		if _, ok := col[n.Name]; !ok {
+			col[n.Name] = last + 1
+			order = append(order, n.Name)
+		}
+	}
+	ncols := 0
+	perCol := map[int][]string{}
+	for _, name := range order {
+		perCol[col[name]] = append(perCol[col[name]], name)
+		ncols = max(ncols, col[name]+1)
+	}
+
+	// Widths from the longest text, so names never overflow their boxes and
+	// link labels fit between the columns.
+	bw := 120.0
+	for _, name := range order {
+		bw = math.Max(bw, math.Max(textWidth(name, 14), textWidth(kinds[name], 12))+28)
+	}
+	// Each gap between two columns is as wide as the labels drawn in it:
+	// those of the links from one column to the next, and those of the
+	// same-column links that curve out of the left one.
+	gaps := make([]float64, ncols)
+	for c := range gaps {
+		gaps[c] = 80
+	}
+	for _, l := range t.Links {
+		f, to, _ := strings.Cut(l, "->")
+		c, ok := col[f]
+		if !ok || c >= ncols {
+			continue
+		}
+		label := math.Max(textWidth(l, 12), textWidth(faultTag(linkFaults[l]), 12))
+		switch col[to] - c {
+		case 1:
+			gaps[c] = math.Max(gaps[c], label+56)
+		case 0:
+			gaps[c] = math.Max(gaps[c], 64+9+textWidth(l+"  "+faultTag(linkFaults[l]), 12)+16)
+		}
+	}
+	rows := 0
+	for _, names := range perCol {
+		rows = max(rows, len(names))
+	}
+	top := diagPad
+	if len(nodeFaults) > 0 {
+		top += 24 // room for the fault tag above a box
+	}
+	height := float64(rows)*boxH + float64(rows-1)*boxGapY
+	boxes := map[string]box{}
+	x := diagPad
+	for c := 0; c < ncols; c++ {
+		names := perCol[c]
+		h := float64(len(names))*boxH + float64(len(names)-1)*boxGapY
+		for i, name := range names {
+			boxes[name] = box{name: name, kind: kinds[name], w: bw, faulted: nodeFaults[name],
+				x: x, y: top + (height-h)/2 + float64(i)*(boxH+boxGapY)}
+		}
+		x += bw
+		if c < ncols-1 || sameColumnLinks(t, col, c) {
+			x += gaps[c]
+		}
+	}
+	s := svg{W: x + diagPad, H: top + height + diagPad + 4}
+
+	// Arrows under the boxes.
+	below := top + height + 16 // where backward links loop under the boxes
+	backward := 0
+	pairs := map[string]int{} // same-column links seen per pair of nodes
+	// Forward links leave and enter a box at spread-out points of its edge,
+	// so that a fan-out (lb -> web-1..4) or a fan-in (web-1..4 -> db) reads
+	// as separate arrows rather than one blot of arrowheads.
+	outs, ins := map[string][]string{}, map[string][]string{}
+	for _, l := range t.Links {
+		f, to, _ := strings.Cut(l, "->")
+		if a, okA := boxes[f]; okA {
+			if b, okB := boxes[to]; okB && b.x > a.x {
+				outs[f] = append(outs[f], l)
+				ins[to] = append(ins[to], l)
+			}
+		}
+	}
+	spread := func(list []string, l string) float64 {
+		n := len(list)
+		if n < 2 {
+			return 0
+		}
+		step := math.Min(10, (boxH-16)/float64(n-1))
+		return (float64(slices.Index(list, l)) - float64(n-1)/2) * step
+	}
+	for _, l := range t.Links {
+		f, to, _ := strings.Cut(l, "->")
+		a, okA := boxes[f]
+		b, okB := boxes[to]
+		if !okA || !okB {
+			continue
+		}
+		class := "link" + faultClass(linkFaults[l])
+		var d string
+		var mx, my float64
+		switch {
+		case b.x > a.x:
+			x1, y1, x2, y2 := a.x+a.w, a.cy()+spread(outs[f], l), b.x-2, b.cy()+spread(ins[to], l)
+			d = fmt.Sprintf("M%.1f %.1fL%.1f %.1f", x1, y1, x2, y2)
+			// Diagonal links that cross (a->d and b->c) share their
+			// midpoint; markers nearer the target keep their labels apart.
+			at := 0.5
+			if math.Abs(y2-y1) > 1 {
+				at = 0.62
+			}
+			mx, my = x1+(x2-x1)*at, y1+(y2-y1)*at
+		case b.x == a.x:
+			// Same column: a curve out to the right. A pair of opposite
+			// links bulges by different amounts and leaves and enters at
+			// different heights, so the two never overlap.
+			key := min(f, to) + "\x00" + max(f, to)
+			n := pairs[key]
+			pairs[key]++
+			bulge, dy := 34.0+30*float64(n), -7.0+14*float64(n%2)
+			x0, y1, y2 := a.x+a.w, a.cy()+dy, b.cy()+dy
+			k := bulge / 0.75 // a cubic's midpoint reaches 3/4 of its control points' offset
+			d = fmt.Sprintf("M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f", x0, y1, x0+k, y1, x0+k, y2, x0+2, y2)
+			mx, my = x0+bulge, (y1+y2)/2
+			// Labels in a column right of the widest curve, one line per
+			// link of the pair, the fault (if any) on the same line.
+			s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")"})
+			s.add(el{Kind: "circle", X: mx, Y: my, W: 5, Class: "proxy-dot", Title: l + " passes through " + t.Proxy})
+			text, tclass := l, "link-label"
+			if fl := linkFaults[l]; fl != "" {
+				text, tclass = l+"  "+faultTag(fl), "fault-tag"+faultClass(fl)
+			}
+			s.text(x0+64+9, (a.cy()+b.cy())/2-4+16*float64(n%2), "start", tclass, text)
+			continue
+		default:
+			// Backwards: loop under the boxes, each one a little lower.
+			x1, x2 := a.cx()+8, b.cx()-8
+			depth := below + 20 + 18*float64(backward)
+			backward++
+			d = fmt.Sprintf("M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f", x1, a.y+boxH, x1, depth, x2, depth, x2, b.y+boxH+2)
+			mx, my = (x1+x2)/2, depth-15 // a cubic's midpoint is 3/4 of the way to its control points
+			s.H = math.Max(s.H, depth+30)
+		}
+		s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")"})
+		s.add(el{Kind: "circle", X: mx, Y: my, W: 5, Class: "proxy-dot", Title: l + " passes through " + t.Proxy})
+		s.text(mx, my-10, "middle", "link-label", l)
+		if fl := linkFaults[l]; fl != "" {
+			s.text(mx, my+20, "middle", "fault-tag"+faultClass(fl), faultTag(fl))
+		}
+	}
+	for _, name := range order {
+		b := boxes[name]
+		class := "node"
+		if name == "client" {
+			class = "node client"
+		}
+		if b.faulted != "" {
+			class += faultClass(b.faulted)
+			s.text(b.cx(), b.y-8, "middle", "fault-tag"+faultClass(b.faulted), faultTag(b.faulted))
+		}
+		s.add(el{Kind: "rect", X: b.x, Y: b.y, W: b.w, H: boxH, Rx: 8, Class: class})
+		s.text(b.cx(), b.y+22, "middle", "node-name", name)
+		s.text(b.cx(), b.y+40, "middle", "node-kind", b.kind)
+	}
+	return s
+}
+
+// A control's no-op is drawn apart from a real fault: the target is marked,
+// but nothing happened to it.
+func isNoOp(fault string) bool { return strings.HasPrefix(fault, "no-op") }
+
+func faultClass(fault string) string {
+	switch {
+	case fault == "":
+		return ""
+	case isNoOp(fault):
+		return " noop"
+	}
+	return " faulted"
+}
+
+func faultTag(fault string) string {
+	switch {
+	case fault == "":
+		return ""
+	case isNoOp(fault):
+		return "no-op (nothing injected)"
+	}
+	return "⚡ " + fault
+}
+
+// sameColumnLinks tells whether a link joins two nodes of column c: their
+// curves need the gap right of c even when c is the last column.
+func sameColumnLinks(t Topology, col map[string]int, c int) bool {
+	for _, l := range t.Links {
+		f, to, _ := strings.Cut(l, "->")
+		if cf, ok := col[f]; ok && cf == c && col[to] == c {
+			return true
+		}
+	}
+	return false
+}
+
+// faultTargets matches the history's fault names ("kill db", "latency
+// 3s±0s on web->db", "no-op on web->db") to the nodes and links they hit.
+// Fault names end with their target: that is how package faults names them.
+func faultTargets(t Topology, events []Event) (nodes, links map[string]string) {
+	nodes, links = map[string]string{}, map[string]string{}
+	for _, e := range events {
+		if e.Kind != "fault-injected" {
+			continue
+		}
+		for _, l := range t.Links {
+			if strings.HasSuffix(e.Fault, " "+l) {
+				links[l] = strings.TrimSuffix(strings.TrimSuffix(e.Fault, " "+l), " on")
+			}
+		}
+		for _, n := range t.Nodes {
+			if strings.HasSuffix(e.Fault, " "+n.Name) {
+				nodes[n.Name] = strings.TrimSuffix(strings.TrimSuffix(e.Fault, " "+n.Name), " on")
+			}
+		}
+	}
+	return nodes, links
+}

@@ -1,0 +1,409 @@
+// Package report turns a finished run (*engine.Result) into what a person
+// reads: report.json (a stable contract for tools and the matrix) and
+// report.html (one self-contained page: the stack, a timeline chart, the
+// guarantees and the command to rerun), plus the stage x fault matrix of many
+// runs (index.html and matrix.md).
+//
+// Everything is computed from the run's history with the check package, so a
+// report can be rebuilt offline from a saved history and always shows the
+// same numbers the verdict judged.
+package report
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/engine"
+	"github.com/scalelab/scalelab/internal/history"
+	"github.com/scalelab/scalelab/internal/stage"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Report is one run as a person (and the matrix) reads it. Its JSON field
+// names are a contract: fields may be added, none renamed or removed.
+//
+// Numbers that may have no data are pointers, so that "no data" is null in
+// JSON and never a 0 that would read as an outage (or a 1 that would hide
+// that the workload did not run).
+type Report struct {
+	Stage       string `json:"stage"`
+	StageNumber int    `json:"stage_number,omitempty"` // 0 when the stage is not registered
+	StageTitle  string `json:"stage_title,omitempty"`
+	Fault       string `json:"fault"`
+	// With are the faults injected together with Fault (scalelab run
+	// --fault a --fault b); empty for a run of one fault.
+	With    []string `json:"with"`
+	Control string   `json:"control"` // "" for the fault run
+	// ExpectBreak lists the guarantees a control run must break (from the
+	// stage's data); empty for a fault run.
+	ExpectBreak []string          `json:"expect_break"`
+	Settings    map[string]string `json:"settings"` // resolved: defaults and --set values
+	Seed        int64             `json:"seed"`
+	RunID       string            `json:"run_id"`
+	Started     string            `json:"started,omitempty"` // RFC 3339
+
+	Timeline          Timeline     `json:"timeline"`
+	Requests          Requests     `json:"requests"`
+	Availability      Availability `json:"availability"`
+	RecoveryS         *float64     `json:"recovery_s"` // inject -> steady; null: never recovered
+	LatencyMS         Latency      `json:"latency_ms"` // whole run
+	LatencyDuringMS   Latency      `json:"latency_during_ms"`
+	Writes            Writes       `json:"writes"`
+	Reads             Reads        `json:"reads"`
+	Sessions          Sessions     `json:"sessions"`
+	Guarantees        []Guarantee  `json:"guarantees"`
+	AssumptionsFailed []string     `json:"assumptions_failed"`
+	Passed            bool         `json:"passed"`
+	Rerun             string       `json:"rerun"`
+	Artifacts         string       `json:"artifacts,omitempty"` // the kept history, verdict and logs
+	Buckets           []Bucket     `json:"buckets"`
+	Topology          Topology     `json:"topology"`
+}
+
+// Timeline places the fault on the run's clock, in seconds since the start.
+type Timeline struct {
+	FaultAtS *float64 `json:"fault_at_s"` // first injection; null without a complete fault lifecycle
+	HealAtS  *float64 `json:"heal_at_s"`  // last heal
+	EndS     float64  `json:"end_s"`      // when the workload stopped
+	BucketS  float64  `json:"bucket_s"`   // width of Report.Buckets
+	Events   []Event  `json:"events"`
+}
+
+// Event is one fault event of the history.
+type Event struct {
+	AtS   float64 `json:"at_s"`
+	Kind  string  `json:"kind"`  // fault-injected, fault-healed
+	Fault string  `json:"fault"` // e.g. "latency 3s±0s on web->db"
+}
+
+// Requests counts every op invoked during the run by outcome.
+type Requests struct {
+	Total   int `json:"total"`
+	OK      int `json:"ok"`
+	Failed  int `json:"failed"`
+	Unknown int `json:"unknown"`
+}
+
+// Availability is OK/total per window; null when no op was invoked in it.
+type Availability struct {
+	Overall *float64 `json:"overall"`
+	Before  *float64 `json:"before"`
+	During  *float64 `json:"during"`
+	After   *float64 `json:"after"`
+}
+
+// Latency quantiles in milliseconds over every op of a window, whatever its
+// outcome (check.LatencyIn); all null when the window had no op.
+type Latency struct {
+	Count int      `json:"count"`
+	P50   *float64 `json:"p50"`
+	P90   *float64 `json:"p90"`
+	P99   *float64 `json:"p99"`
+	Max   *float64 `json:"max"`
+}
+
+// Writes: acknowledged (OK) writes and those missing after the heal.
+type Writes struct {
+	Acknowledged int `json:"acknowledged"`
+	Lost         int `json:"lost"`
+	// Checked is false when the run has no final read-back: Lost is then 0
+	// because nothing could be compared, not because nothing was lost.
+	Checked bool `json:"checked"`
+}
+
+// Reads: Total is the successful reads examined by the stale-read check,
+// the denominator of Stale.
+type Reads struct {
+	Total         int `json:"total"`
+	Stale         int `json:"stale"`
+	RYWViolations int `json:"ryw_violations"`
+	Phantoms      int `json:"phantoms"`
+}
+
+// Sessions are for the stages that log users in; no stage has them yet, so
+// both are 0, present so that the contract does not change when one does.
+type Sessions struct {
+	Total int `json:"total"`
+	Lost  int `json:"lost"`
+}
+
+// Guarantee is one judged promise of the run.
+type Guarantee struct {
+	Name      string `json:"name"`
+	Threshold string `json:"threshold"`
+	Measured  string `json:"measured"`
+	Holds     bool   `json:"holds"`
+	Detail    string `json:"detail"`
+	// ExpectBreak is set on a control run for the guarantees it must break.
+	ExpectBreak bool `json:"expect_break,omitempty"`
+}
+
+// Bucket is one slice of the run (Timeline.BucketS wide), over the ops
+// invoked in it. The latencies are null when it has no op.
+type Bucket struct {
+	TS      float64  `json:"t_s"`
+	OK      int      `json:"ok"`
+	Failed  int      `json:"failed"`
+	Unknown int      `json:"unknown"`
+	P50MS   *float64 `json:"p50_ms"`
+	P99MS   *float64 `json:"p99_ms"`
+}
+
+// Topology is the stack's shape: its nodes and its links "from->to". The
+// pseudo-node "client" (the lab's machine) is not a node; every link passes
+// through Proxy.
+type Topology struct {
+	Nodes []Node   `json:"nodes"`
+	Links []string `json:"links"`
+	Proxy string   `json:"proxy"`
+}
+
+// Node is one server of the stack and what runs on it.
+type Node struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+}
+
+// Checker parameters when the run's evidence does not carry them; they are
+// the engine's: 250 ms buckets, "steady" is >= 99% OK per bucket.
+const (
+	defaultBucket    = 250 * time.Millisecond
+	defaultThreshold = 0.99
+	defaultRate      = 100 // engine.DefaultSpec's ops/s: --rate is only repeated when it differs
+)
+
+// FromResult computes the report of a run. It is pure: no I/O, no clock.
+func FromResult(r *engine.Result) Report {
+	h := r.History
+	rep := Report{
+		Stage:             r.Spec.Stage,
+		Fault:             r.Spec.Fault,
+		With:              append([]string{}, r.Spec.With...),
+		Control:           r.Spec.Control,
+		ExpectBreak:       []string{},
+		Settings:          map[string]string{},
+		Seed:              r.Seed,
+		RunID:             r.RunID,
+		Guarantees:        []Guarantee{},
+		AssumptionsFailed: append([]string{}, r.Verdict.Assumptions...),
+		Passed:            r.Passed(),
+		Rerun:             RerunCommand(r.Spec, r.Seed),
+		Topology:          topologyOf(r.Topology),
+		Artifacts:         r.Artifacts,
+	}
+	for k, v := range r.Settings {
+		rep.Settings[k] = v
+	}
+	if !r.Started.IsZero() {
+		rep.Started = r.Started.UTC().Format(time.RFC3339)
+	}
+	if st, err := stage.Get(r.Spec.Stage); err == nil {
+		rep.StageNumber, rep.StageTitle = st.Number, st.Title
+		rep.ExpectBreak = controlBreaks(st, r.Spec.Fault, r.Spec.Control)
+	}
+	for _, g := range r.Verdict.Guarantees {
+		rep.Guarantees = append(rep.Guarantees, Guarantee{Name: g.Name, Threshold: g.Threshold, Measured: g.Measured,
+			Holds: g.Holds, Detail: g.Detail, ExpectBreak: slices.Contains(rep.ExpectBreak, g.Name)})
+	}
+
+	width := r.Evidence.Recovery.BucketWidth
+	threshold := r.Evidence.Recovery.Threshold
+	if width <= 0 || threshold <= 0 {
+		width, threshold = defaultBucket, defaultThreshold
+	}
+
+	end := runEnd(h)
+	whole := check.Window{From: 0, To: end, Name: check.Run}
+	rep.Timeline = Timeline{EndS: seconds(end), BucketS: seconds(width), Events: events(h)}
+	all := check.AvailabilityIn(h, whole)
+	rep.Requests = Requests{Total: all.Total(), OK: all.OK, Failed: all.Failed, Unknown: all.Unknown}
+	rep.Availability.Overall = availability(all)
+	rep.LatencyMS = latency(check.LatencyIn(h, whole))
+	rep.LatencyDuringMS = Latency{}
+	if fw, err := check.Windows(h); err == nil {
+		rep.Timeline.FaultAtS, rep.Timeline.HealAtS = ptr(seconds(fw.Inject)), ptr(seconds(fw.Heal))
+		rep.Availability.Before = availability(check.AvailabilityIn(h, fw.Before))
+		rep.Availability.During = availability(check.AvailabilityIn(h, fw.During))
+		rep.Availability.After = availability(check.AvailabilityIn(h, fw.After))
+		rep.LatencyDuringMS = latency(check.LatencyIn(h, fw.During))
+		if rec, err := check.RecoveryTime(h, width, threshold); err == nil && rec.Recovered {
+			rep.RecoveryS = ptr(seconds(rec.SinceInject))
+		}
+	}
+
+	lost := check.LostAcknowledgedWrites(h)
+	rep.Writes = Writes{Acknowledged: lost.Acknowledged, Lost: lost.Count(), Checked: lost.Checked}
+	if !lost.Checked {
+		// LostAcknowledgedWrites does not count without a read-back, but how
+		// many writes were acknowledged is known anyway.
+		rep.Writes.Acknowledged = countOps(h, history.Write, history.OK)
+	}
+	stale := check.FindStaleReads(h)
+	rep.Reads = Reads{Total: stale.Reads, Stale: len(stale.Stale), Phantoms: len(stale.Phantoms),
+		RYWViolations: len(check.FindRYWViolations(h).Violations)}
+	rep.Buckets = buckets(h, whole, width)
+	return rep
+}
+
+// controlBreaks finds what the named control of a fault must break.
+func controlBreaks(st stage.Stage, faultID, control string) []string {
+	if control == "" {
+		return []string{}
+	}
+	f, err := st.Fault(faultID)
+	if err != nil {
+		return []string{}
+	}
+	for _, c := range f.Controls {
+		if c.Name == control {
+			return append([]string{}, c.Breaks...)
+		}
+	}
+	return []string{}
+}
+
+// RerunCommand is the command line that replays a run: the same stage,
+// faults, control, seed and --set values. Settings the run did not set stay
+// at their defaults, which is what they were. --rate is repeated only when
+// it differs from the default, since it changes the schedule the seed makes.
+func RerunCommand(spec engine.Spec, seed int64) string {
+	parts := []string{"scalelab", "run", shellQuote(spec.Stage), "--fault", shellQuote(spec.Fault)}
+	for _, f := range spec.With {
+		parts = append(parts, "--fault", shellQuote(f))
+	}
+	if spec.Control != "" {
+		// Always quoted: control names are sentences.
+		parts = append(parts, "--control", singleQuote(spec.Control))
+	}
+	parts = append(parts, "--seed", strconv.FormatInt(seed, 10))
+	keys := make([]string, 0, len(spec.Set))
+	for k := range spec.Set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, "--set", shellQuote(k+"="+spec.Set[k]))
+	}
+	if rate := spec.Workload.Rate; rate != 0 && rate != defaultRate {
+		parts = append(parts, "--rate", strconv.FormatFloat(rate, 'g', -1, 64))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote leaves plain words alone and single-quotes anything a POSIX
+// shell would split or expand.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./=:,+@%", c))
+	}) < 0 {
+		return s
+	}
+	return singleQuote(s)
+}
+
+func singleQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func topologyOf(t stacks.Topology) Topology {
+	out := Topology{Nodes: []Node{}, Links: t.LinkNames(), Proxy: stacks.ProxyNode}
+	for _, n := range t.Nodes {
+		out.Nodes = append(out.Nodes, Node{Name: n.Name, Kind: n.Role.Kind})
+	}
+	return out
+}
+
+// runEnd is h.End, or the last invocation when End is missing (a broken
+// history still gets a chart; Assumptions reports the missing End).
+func runEnd(h history.History) time.Duration {
+	end := h.End
+	for _, op := range h.Ops {
+		if op.Invoke >= end {
+			end = op.Invoke + 1
+		}
+	}
+	return end
+}
+
+func events(h history.History) []Event {
+	evs := append([]history.Event(nil), h.Events...)
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].At < evs[j].At })
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, Event{AtS: seconds(e.At), Kind: string(e.Kind), Fault: e.Fault})
+	}
+	return out
+}
+
+func availability(a check.Availability) *float64 {
+	if a.NoData {
+		return nil
+	}
+	return ptr(a.Value)
+}
+
+func latency(l check.Latency) Latency {
+	if l.NoData {
+		return Latency{}
+	}
+	return Latency{Count: l.Count, P50: ptr(millis(l.P50)), P90: ptr(millis(l.P90)), P99: ptr(millis(l.P99)), Max: ptr(millis(l.Max))}
+}
+
+// buckets slices the run like the recovery check does and adds each
+// bucket's latency quantiles. The quantiles are exact (nearest rank over the
+// bucket's ops) rather than from check.LatencyIn: a histogram per 250 ms
+// would allocate a few hundred KB per bucket for a line on a chart.
+func buckets(h history.History, whole check.Window, width time.Duration) []Bucket {
+	bs, err := check.Buckets(h, whole, width)
+	if err != nil || len(bs) == 0 {
+		return []Bucket{}
+	}
+	lat := make([][]time.Duration, len(bs))
+	for _, op := range h.Ops {
+		if whole.Contains(op.Invoke) {
+			i := int((op.Invoke - whole.From) / width)
+			lat[i] = append(lat[i], max(op.Latency(), 0))
+		}
+	}
+	out := make([]Bucket, len(bs))
+	for i, b := range bs {
+		out[i] = Bucket{TS: seconds(b.Start), OK: b.OK, Failed: b.Failed, Unknown: b.Unknown}
+		if len(lat[i]) > 0 {
+			slices.Sort(lat[i])
+			out[i].P50MS = ptr(millis(quantile(lat[i], 0.50)))
+			out[i].P99MS = ptr(millis(quantile(lat[i], 0.99)))
+		}
+	}
+	return out
+}
+
+// quantile is the nearest-rank quantile of sorted, non-empty values.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func countOps(h history.History, kind history.Kind, out history.Outcome) int {
+	n := 0
+	for _, op := range h.Ops {
+		if op.Kind == kind && op.Outcome == out {
+			n++
+		}
+	}
+	return n
+}
+
+// seconds and millis round to the microsecond: more digits are noise and
+// make the JSON hard to read.
+func seconds(d time.Duration) float64 { return round(d.Seconds(), 6) }
+func millis(d time.Duration) float64  { return round(float64(d)/float64(time.Millisecond), 3) }
+
+func round(x float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(x*p) / p
+}
+
+func ptr[T any](v T) *T { return &v }
