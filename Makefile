@@ -17,7 +17,7 @@ endif
 all: test
 
 help:
-	@echo "make run     build images, then run every stage's checks (the main job)"
+	@echo "make run     build images, then run every stage x fault, controls included: results/matrix/index.html"
 	@echo "make test    build images, run unit tests and the Ginkgo specs"
 	@echo "make images  build or refresh the container images (seconds when nothing changed)"
 	@echo "make down    remove every container and network scalelab left behind"
@@ -51,8 +51,10 @@ specs: images
 
 test: images unit specs
 
+# The main job: every stage under each of its faults and negative controls;
+# writes results/matrix/index.html and matrix.md.
 run: images
-	$(GINKGO) $(GINKGO_FLAGS) -v ./specs
+	$(SCALELAB) matrix --report results/matrix
 
 down: build
 	$(SCALELAB) down

@@ -2,9 +2,6 @@ package faults
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/moby/moby/client"
 
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -30,15 +27,7 @@ func (f AddNode) Recover(ctx context.Context, s *stacks.Stack) error {
 	if err != nil || !st.Running {
 		return err
 	}
-	cli, id, err := nodeID(ctx, s, f.Node)
-	if err != nil {
-		return err
-	}
-	grace := f.Grace
-	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
-		return fmt.Errorf("stop %s: %w", f.Node, err)
-	}
-	return nil
+	return stopNode(ctx, s, f.Node, f.Grace)
 }
 
 // Landed: the added node runs and passes its readiness probe.

@@ -84,3 +84,15 @@ func nodeUp(ctx context.Context, s *stacks.Stack, node string) error {
 	}
 	return s.WaitReady(ctx, node)
 }
+
+// stopNode stops a node gracefully: SIGTERM, then SIGKILL after grace seconds.
+func stopNode(ctx context.Context, s *stacks.Stack, node string, grace int) error {
+	cli, id, err := nodeID(ctx, s, node)
+	if err != nil {
+		return err
+	}
+	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
+		return fmt.Errorf("stop %s: %w", node, err)
+	}
+	return nil
+}

@@ -2,9 +2,6 @@ package faults
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/moby/moby/client"
 
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -20,15 +17,7 @@ func (f Stop) Name() string   { return "stop " + f.Node }
 func (f Stop) Target() string { return f.Node }
 
 func (f Stop) Inject(ctx context.Context, s *stacks.Stack) error {
-	cli, id, err := nodeID(ctx, s, f.Node)
-	if err != nil {
-		return err
-	}
-	grace := f.Grace
-	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
-		return fmt.Errorf("stop %s: %w", f.Node, err)
-	}
-	return nil
+	return stopNode(ctx, s, f.Node, f.Grace)
 }
 
 func (f Stop) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }

@@ -44,7 +44,7 @@ var _ = Describe("The scalelab command", Label("cli"), func() {
 		Entry("fault with no stack up", `no stack is up: start one with .scalelab up <stage>.`, "fault", "db-down"),
 	)
 
-	It("exits 0 when every guarantee held and writes report.json with the documented fields", Label("stage:single-server"), func() {
+	It("exits 0 when every guarantee held and writes report.json with the documented fields", Label("stage:single-server"), func(ctx SpecContext) {
 		dir := GinkgoT().TempDir()
 		s := scalelab("run", "single-server", "--fault", "kill-server", "--report", dir)
 		Eventually(s).WithTimeout(3 * time.Minute).Should(gexec.Exit(0))
@@ -68,7 +68,7 @@ var _ = Describe("The scalelab command", Label("cli"), func() {
 		Expect(filepath.Join(dir, "report.html")).To(BeAnExistingFile())
 	}, SpecTimeout(4*time.Minute))
 
-	It("exits 1 when a guarantee broke", Label("stage:separate-db"), func() {
+	It("exits 1 when a guarantee broke", Label("stage:separate-db"), func(ctx SpecContext) {
 		s := scalelab("run", "separate-db", "--fault", "db-latency", "--set", "timeout=0s")
 		Eventually(s).WithTimeout(3 * time.Minute).Should(gexec.Exit(1))
 		Expect(s.Out).To(gbytes.Say(`FAIL fail-fast`))
@@ -89,5 +89,3 @@ func scalelabBinary() string {
 	})
 	return binPath
 }
-
-var _ = AfterSuite(func() { gexec.CleanupBuildArtifacts() })

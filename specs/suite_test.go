@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 
 	"github.com/scalelab/scalelab/internal/docker"
 	"github.com/scalelab/scalelab/internal/images"
@@ -40,4 +41,5 @@ var _ = AfterSuite(func() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	Expect(docker.ReapRun(ctx, docker.RunID())).To(Succeed())
+	gexec.CleanupBuildArtifacts() // the scalelab binary the CLI specs built
 })

@@ -230,9 +230,11 @@ func (s *Stack) bootProxy(ctx context.Context) error {
 }
 
 func (s *Stack) bootNode(ctx context.Context, n Node) error {
-	cmd := append(append([]string{}, n.Role.Cmd...), n.Args...)
-	for i := range cmd {
-		cmd[i] = s.Topology.expand(n, cmd[i])
+	// Only the node's own Args name links (${name}); the role's command is
+	// taken as is, so that a role may carry a shell script.
+	cmd := append([]string{}, n.Role.Cmd...)
+	for _, a := range n.Args {
+		cmd = append(cmd, s.Topology.expand(n, a))
 	}
 	env := map[string]string{}
 	for k, v := range n.Env {

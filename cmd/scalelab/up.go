@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/engine"
 	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -251,7 +252,7 @@ func (c *controller) inject(ctx context.Context, req controlRequest) (string, er
 		}
 		c.say("injected: " + flt.Name())
 		lines = append(lines, "injected: "+flt.Name())
-		if err := waitFor(ctx, 10*time.Second, func(ctx context.Context) error { return flt.Landed(ctx, c.stack) }); err != nil {
+		if err := engine.Eventually(ctx, 10*time.Second, func(ctx context.Context) error { return flt.Landed(ctx, c.stack) }); err != nil {
 			lines = append(lines, "warning: not seen landing yet: "+err.Error())
 		} else {
 			lines = append(lines, "landed: "+flt.Name())
@@ -282,7 +283,7 @@ func (c *controller) heal(ctx context.Context, id string) (string, error) {
 				errs = append(errs, err)
 				continue
 			}
-			if err := waitFor(ctx, time.Minute, func(ctx context.Context) error { return ins[i].Fault.Healed(ctx, c.stack) }); err != nil {
+			if err := engine.Eventually(ctx, time.Minute, func(ctx context.Context) error { return ins[i].Fault.Healed(ctx, c.stack) }); err != nil {
 				errs = append(errs, fmt.Errorf("%s not healed yet: %w", ins[i].Fault.Name(), err))
 				continue
 			}
@@ -299,22 +300,6 @@ func (c *controller) healAll(ctx context.Context) {
 		c.say("warning: healing on the way out: " + err.Error())
 	} else if msg != "nothing to heal" {
 		c.say(msg)
-	}
-}
-
-func waitFor(ctx context.Context, within time.Duration, cond func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	for {
-		err := cond(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
 

@@ -23,10 +23,20 @@ import (
 func main() {
 	n := flag.Int("n", 3, "runs per measurement (the median is reported)")
 	cold := flag.Bool("cold", true, "measure cold image builds (removes and rebuilds the base image: about a minute each)")
+	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute)`)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *n, *cold); err != nil {
+	var err error
+	switch *only {
+	case "":
+		err = run(ctx, *n, *cold)
+	case "scaling":
+		err = benchScaling(ctx)
+	default:
+		err = fmt.Errorf("-only %q: want scaling", *only)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(2)
 	}
@@ -89,7 +99,10 @@ func run(ctx context.Context, n int, cold bool) error {
 	if err := benchWorkload(ctx); err != nil {
 		return err
 	}
-	return benchCheckers(ctx)
+	if err := benchCheckers(ctx); err != nil {
+		return err
+	}
+	return benchScaling(ctx)
 }
 
 func row(name string, runs []time.Duration) {

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/scalelab/scalelab/internal/history"
@@ -56,12 +57,13 @@ func (a Availability) String() string {
 	return fmt.Sprintf("%s: %.4f (%d/%d ok)", a.Window.Name, a.Value, a.OK, a.Total())
 }
 
-// AvailabilityIn measures availability over the ops of every kind invoked in w.
+// AvailabilityIn measures availability over the ops invoked in w. With kinds
+// given, only ops of those kinds count (e.g. reads only); without, all do.
 // A request that fails and one that times out both count against it.
-func AvailabilityIn(h history.History, w Window) Availability {
+func AvailabilityIn(h history.History, w Window, kinds ...history.Kind) Availability {
 	a := Availability{Window: w}
 	for _, op := range h.Ops {
-		if w.Contains(op.Invoke) {
+		if w.Contains(op.Invoke) && (len(kinds) == 0 || slices.Contains(kinds, op.Kind)) {
 			a.add(op.Outcome)
 		}
 	}

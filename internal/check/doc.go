@@ -1,6 +1,7 @@
 // Package check turns a run's history into measured numbers: availability,
 // latency, recovery time, lost writes, stale reads, read-your-writes
-// violations, linearizability, and the assumptions a run must meet to count.
+// violations, linearizability, lost sessions, and the assumptions a run must
+// meet to count.
 //
 // Every checker is a pure function over a history.History: no clock, no
 // network, no global state, so a saved history can be checked again offline
@@ -18,6 +19,7 @@
 //	stale.go         reads older than an acknowledged write, and phantoms
 //	ryw.go           read-your-writes per client
 //	linearizable.go  porcupine register model per key
+//	sessions.go      login sessions established and lost (401 after login)
 //	assumptions.go   does the run count at all
 //
 // Time windows are half-open, [From, To), and ops belong to them by Invoke.

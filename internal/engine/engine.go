@@ -226,6 +226,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		_, stats, err := workload.Run(ctx, spec.Workload, base, clock, rec)
 		done <- ran{stats, err}
 	}()
+	stopSampling := sampleCounters(ctx, st.Counters, base, clock)
 
 	var problems []string
 	injections, injectErr := res.inject(ctx, stack, all, control, set, rec, spec, say)
@@ -239,6 +240,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 
 	say("cooling down")
 	r := <-done
+	counters := stopSampling()
 	res.Stats = r.stats
 	if r.err != nil && ctx.Err() != nil {
 		return res, fmt.Errorf("interrupted: %w", ctx.Err())
@@ -252,7 +254,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	rec.SetFinal(final)
 	res.History = rec.History()
 
-	res.judge(all, set, problems)
+	res.judge(all, set, problems, counters)
 	say(res.Verdict.String())
 	if !res.Passed() || spec.KeepArtifacts {
 		dir, err := res.keep(ctx, stack)
@@ -344,7 +346,7 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 		if err != nil {
 			return ins, err
 		}
-		if err := eventually(ctx, landedWithin, func(ctx context.Context) error { return flt.Landed(ctx, stack) }); err != nil {
+		if err := Eventually(ctx, landedWithin, func(ctx context.Context) error { return flt.Landed(ctx, stack) }); err != nil {
 			return ins, fmt.Errorf("the fault %s did not land within %s: %w", flt.Name(), landedWithin, err)
 		}
 	}
@@ -364,7 +366,7 @@ func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.
 			errs = append(errs, err)
 			continue
 		}
-		if err := eventually(ctx, healedWithin, func(ctx context.Context) error { return in.Fault.Healed(ctx, stack) }); err != nil {
+		if err := Eventually(ctx, healedWithin, func(ctx context.Context) error { return in.Fault.Healed(ctx, stack) }); err != nil {
 			errs = append(errs, fmt.Errorf("%s did not heal within %s: %w", in.Fault.Name(), healedWithin, err))
 		}
 	}
@@ -375,9 +377,9 @@ func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.
 }
 
 // judge runs the checkers and the fault's guarantees over the history.
-func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string) {
+func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string, counters []check.CounterSample) {
 	h := res.History
-	ev := stage.Evidence{ClientTimeout: res.Spec.Workload.Timeout}
+	ev := stage.Evidence{ClientTimeout: res.Spec.Workload.Timeout, Counters: counters}
 	wins, err := check.Windows(h)
 	if err != nil {
 		problems = append(problems, err.Error())
@@ -385,6 +387,7 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 		ev.Windows = wins
 		ev.Before = check.AvailabilityIn(h, wins.Before)
 		ev.During = check.AvailabilityIn(h, wins.During)
+		ev.ReadsDuring = check.AvailabilityIn(h, wins.During, history.Read)
 		ev.After = check.AvailabilityIn(h, wins.After)
 		ev.LatencyDuring = check.LatencyIn(h, wins.During)
 		ev.Recovery, err = check.RecoveryTime(h, bucket, steadyThreshold)
@@ -413,6 +416,47 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 	}
 }
 
+// counterEvery is how often a stage's counters are sampled: the resolution
+// of the availability buckets.
+const counterEvery = bucket
+
+// sampleCounters reads the stage's counters (if it has any) every
+// counterEvery on the run's clock until the returned stop is called, which
+// returns the samples in time order. A failed reading is skipped: a gap in
+// the series, not a zero.
+func sampleCounters(ctx context.Context, read func(context.Context, string) (map[string]float64, error), base string, clock *workload.Clock) (stop func() []check.CounterSample) {
+	if read == nil {
+		return func() []check.CounterSample { return nil }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan []check.CounterSample, 1)
+	go func() {
+		var samples []check.CounterSample
+		tick := time.NewTicker(counterEvery)
+		defer tick.Stop()
+		for {
+			callCtx, done := context.WithTimeout(ctx, time.Second)
+			t0 := clock.Now()
+			vals, err := read(callCtx, base)
+			t1 := clock.Now()
+			done()
+			if err == nil {
+				samples = append(samples, check.CounterSample{At: t0 + (t1-t0)/2, Values: vals})
+			}
+			select {
+			case <-ctx.Done():
+				out <- samples
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() []check.CounterSample {
+		cancel()
+		return <-out
+	}
+}
+
 // waitUntil blocks until the clock reaches at (a point of the run's
 // schedule, not a synchronization: nothing else is waited for).
 func waitUntil(ctx context.Context, c *workload.Clock, at time.Duration) error {
@@ -430,8 +474,9 @@ func waitUntil(ctx context.Context, c *workload.Clock, at time.Duration) error {
 	}
 }
 
-// eventually polls cond until it succeeds or within passes.
-func eventually(ctx context.Context, within time.Duration, cond func(context.Context) error) error {
+// Eventually polls cond every 100 ms until it succeeds or within passes,
+// and returns cond's last error.
+func Eventually(ctx context.Context, within time.Duration, cond func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)

@@ -13,8 +13,12 @@ type Kind string
 const (
 	Read  Kind = "read"  // GET /users/{key}
 	Write Kind = "write" // POST or PUT /users/{key} carrying Value
-	Login Kind = "login" // later stages: start a session
-	Other Kind = "other" // anything the checkers only count for availability
+	Login Kind = "login" // POST /login: start a session; Value is the session id when OK
+	// SessionCheck is GET /me with the client's session cookie; Value is the
+	// session id sent. OK with Status 200 (the session is valid) or 401 (the
+	// request was served, but the user was logged out).
+	SessionCheck Kind = "session"
+	Other        Kind = "other" // anything the checkers only count for availability
 )
 
 // Outcome is what the client knows about an operation once it completed.
@@ -50,6 +54,9 @@ type Op struct {
 	Invoke   time.Duration `json:"invoke_ns"`
 	Complete time.Duration `json:"complete_ns"`
 	Outcome  Outcome       `json:"outcome"`
+	// Server names the server that answered (mysite's Mysite-Server
+	// header), "" when no answer came or it did not say.
+	Server string `json:"server,omitempty"`
 }
 
 // Latency is how long the operation took.

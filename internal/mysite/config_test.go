@@ -23,7 +23,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Listen: ":8080", DB: testDSN, DBTimeout: 2 * time.Second, MaxConns: 16, ShutdownTimeout: 10 * time.Second}
+	want := sessionDefaults(Config{Listen: ":8080", DB: testDSN, DBTimeout: 2 * time.Second, MaxConns: 16, ShutdownTimeout: 10 * time.Second})
 	if cfg != want {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
@@ -35,7 +35,7 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Listen: ":9000", DB: testDSN, DBTimeout: 500 * time.Millisecond, MaxConns: 4, ShutdownTimeout: 3 * time.Second}
+	want := sessionDefaults(Config{Listen: ":9000", DB: testDSN, DBTimeout: 500 * time.Millisecond, MaxConns: 4, ShutdownTimeout: 3 * time.Second})
 	if cfg != want {
 		t.Errorf("env: got %+v, want %+v", cfg, want)
 	}
@@ -44,9 +44,40 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = Config{Listen: "127.0.0.1:1", DB: testDSN, DBTimeout: 0, MaxConns: 2, ShutdownTimeout: time.Second}
+	want = sessionDefaults(Config{Listen: "127.0.0.1:1", DB: testDSN, DBTimeout: 0, MaxConns: 2, ShutdownTimeout: time.Second})
 	if cfg != want {
 		t.Errorf("flags: got %+v, want %+v", cfg, want)
+	}
+}
+
+// sessionDefaults fills in the session settings' defaults.
+func sessionDefaults(c Config) Config {
+	c.Name, c.Sessions, c.SessionTTL, c.SessionTimeout = DefaultName(), SessionsMemory, DefaultSessionTTL, DefaultSessionTimeout
+	return c
+}
+
+func TestConfigSessions(t *testing.T) {
+	if DefaultName() == "" {
+		t.Fatal("no default name")
+	}
+	e := env(EnvDB, testDSN, EnvName, "web1", EnvSessions, "redis", EnvRedis, "redis:6379", EnvSessionTTL, "5m", EnvSessionTimeout, "300ms")
+	cfg, err := ParseConfig(nil, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "web1" || cfg.Sessions != SessionsRedis || cfg.Redis != "redis:6379" || cfg.SessionTTL != 5*time.Minute || cfg.SessionTimeout != 300*time.Millisecond {
+		t.Errorf("env: %+v", cfg)
+	}
+	cfg, err = ParseConfig([]string{"-name", "web2", "-sessions", "memory", "-redis", "10.0.0.9:6380", "-session-ttl", "1h", "-session-timeout", "1s"}, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "web2" || cfg.Sessions != SessionsMemory || cfg.Redis != "10.0.0.9:6380" || cfg.SessionTTL != time.Hour || cfg.SessionTimeout != time.Second {
+		t.Errorf("flags: %+v", cfg)
+	}
+	// A Config built in code may leave the session settings zero.
+	if err := (Config{Listen: ":1", DB: testDSN, MaxConns: 1}).Validate(); err != nil {
+		t.Errorf("zero session settings: %v", err)
 	}
 }
 
@@ -68,6 +99,17 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-db", testDSN, "-nope"}, env(), "flag provided but not defined: -nope"},
 		{nil, env(EnvDB, testDSN, EnvDBTimeout, "abc"), "MYSITE_DB_TIMEOUT"},
 		{nil, env(EnvDB, testDSN, EnvMaxConns, "many"), "MYSITE_DB_MAX_CONNS"},
+		{[]string{"-db", testDSN, "-sessions", "cookie"}, env(), `-sessions (MYSITE_SESSIONS) must be memory or redis, got "cookie"`},
+		{[]string{"-db", testDSN, "-sessions", "redis"}, env(), "-sessions redis needs the Redis address: set -redis or MYSITE_REDIS"},
+		{[]string{"-db", testDSN, "-sessions", "redis", "-redis", "redis"}, env(), "-redis (MYSITE_REDIS) must be host:port"},
+		{[]string{"-db", testDSN, "-sessions", "redis", "-redis", "redis:http"}, env(), "invalid port"},
+		{[]string{"-db", testDSN, "-sessions", "redis", "-redis", ":6379"}, env(), "must be host:port"},
+		{[]string{"-db", testDSN, "-session-ttl", "0"}, env(), "-session-ttl (MYSITE_SESSION_TTL) must be > 0"},
+		{[]string{"-db", testDSN, "-session-ttl", "-1m"}, env(), "-session-ttl"},
+		{[]string{"-db", testDSN, "-session-timeout", "0"}, env(), "-session-timeout (MYSITE_SESSION_TIMEOUT) must be > 0"},
+		{nil, env(EnvDB, testDSN, EnvSessionTimeout, "soon"), "MYSITE_SESSION_TIMEOUT"},
+		{[]string{"-db", testDSN, "-name", "web 1"}, env(), "-name (MYSITE_NAME) must be visible ASCII"},
+		{[]string{"-db", testDSN, "-name", strings.Repeat("n", 129)}, env(), "-name"},
 	} {
 		_, err := ParseConfig(c.args, c.env, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -89,7 +131,8 @@ func TestConfigHelp(t *testing.T) {
 	if !errors.Is(err, ErrHelp) {
 		t.Fatalf("err %v", err)
 	}
-	for _, want := range []string{"-db", "MYSITE_DB", "-db-timeout", "0 disables the timeout", "HANG", "-max-conns", "-shutdown-timeout", "-listen"} {
+	for _, want := range []string{"-db", "MYSITE_DB", "-db-timeout", "0 disables the timeout", "HANG", "-max-conns", "-shutdown-timeout", "-listen",
+		"-name", "MYSITE_NAME", "-sessions", "memory", "redis", "-redis", "MYSITE_REDIS", "-session-ttl", "-session-timeout"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}

@@ -1,5 +1,5 @@
 // Package mysite is the sample web application under test in the lab: a JSON
-// API over PostgreSQL.
+// API over PostgreSQL, with login sessions in memory or in Redis.
 //
 // # API
 //
@@ -9,10 +9,22 @@
 //	                    409 {"error": "user 42 already exists"}
 //	PUT  /users/{id}    upsert (full replacement); 200 + stored user; body id optional, must match the path
 //	GET  /users/{id}    200 + user; 404 {"error": "user 42 not found"}
+//	POST /login         body {"user": "<user id>"}; 200 {"user": "u1", "session": "<id>"} and
+//	                    Set-Cookie: session=<id>; Path=/; HttpOnly
+//	GET  /me            200 {"user": "u1", "server": "<-name>"} when the cookie's session exists;
+//	                    401 {"error": "not logged in"} without a cookie or when the session is
+//	                    unknown (logged out, expired, or lost with the server that held it)
+//	POST /logout        deletes the cookie's session; 200 {"status": "logged out"} and
+//	                    Set-Cookie: session=; Path=/; Max-Age=0; HttpOnly (also without a session)
 //	GET  /healthz       200 {"status": "alive"} while the process runs
-//	GET  /readyz        200 {"status": "ready"} when the schema exists and the DB answers a ping
-//	                    within the DB timeout; else 503 {"error": "database: ..."}
+//	GET  /readyz        200 {"status": "ready"} when the schema exists, the DB answers a ping
+//	                    within the DB timeout and the session store a PING within the session
+//	                    timeout (Redis sessions); else 503 {"error": "database: ..."} or
+//	                    {"error": "session store: ..."}
 //	GET  /metrics       Prometheus text format
+//
+// Every response carries the header Mysite-Server: <-name> (default the host
+// name), so that a client behind a load balancer sees which server answered.
 //
 // A stored user always has every key:
 //
@@ -36,6 +48,26 @@
 // "not-applied" when the write certainly did not happen (e.g. no connection
 // could be made) or "unknown" when it may have (e.g. the timeout passed after
 // the statement was sent).
+//
+// # Sessions
+//
+// A session is an opaque random id (128 bits) mapped to a user id, living
+// -session-ttl after login (use does not extend it). The user is not looked
+// up in the database: the lab has no passwords. With -sessions memory the
+// map is in this process, so a user stays logged in only while every request
+// reaches this server (sticky sessions) and it lives; with -sessions redis it
+// is in a shared Redis under "mysite:session:<id>", and any server serves any
+// user.
+//
+// Requests to /users that carry a session cookie are checked first: 401
+// {"error": "not logged in"} when the session is unknown (before any database
+// call). Requests without the cookie are served anonymously, as before.
+//
+// When the session store cannot answer (down, unreachable, slower than
+// -session-timeout) the request gets 503 {"error": "session store
+// unavailable: ..."} within the timeout, with Mysite-Write-Outcome:
+// not-applied on writes. Session store calls are always bounded: there is no
+// "0 means wait forever" as for the database.
 //
 // # Database timeout
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,13 @@ type Metrics struct {
 	duration *prometheus.HistogramVec // route
 	inFlight prometheus.Gauge
 
+	logins          prometheus.Counter
+	sessionsUnknown prometheus.Counter
+
 	// DB tracks database health (errors, up/down) for the store.
 	DB *DBMonitor
+	// Sessions tracks the session store's health the same way.
+	Sessions *StoreMonitor
 }
 
 // NewMetrics creates the registry with the HTTP, DB, Go runtime and process
@@ -45,11 +51,20 @@ func NewMetrics(log *slog.Logger) *Metrics {
 			Name: "mysite_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		logins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mysite_session_logins_total",
+			Help: "Sessions started (successful POST /login).",
+		}),
+		sessionsUnknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mysite_session_unknown_total",
+			Help: "Requests whose session cookie named no session (answered 401: the user was logged out).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight,
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.logins, m.sessionsUnknown,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.DB = NewDBMonitor(reg, log)
+	m.Sessions = NewSessionMonitor(reg, log)
 	return m
 }
 
@@ -85,6 +100,16 @@ func (m *Metrics) RegisterPool(pool *pgxpool.Pool) {
 	)
 }
 
+// registerActiveSessions exports the number of sessions held in this
+// process (memory sessions only), read at scrape time. A second call on the
+// same Metrics keeps the first.
+func (m *Metrics) registerActiveSessions(active func() int) {
+	_ = m.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mysite_sessions_active",
+		Help: "Unexpired sessions held in this process's memory (-sessions memory).",
+	}, func() float64 { return float64(active()) }))
+}
+
 func (m *Metrics) observeRequest(route string, code int, d time.Duration) {
 	m.requests.WithLabelValues(route, codeLabel(code)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
@@ -105,12 +130,14 @@ const (
 	dbDown
 )
 
-// DBMonitor counts database errors and tracks whether the database is up,
-// logging one line per state change. When the state flaps (e.g. latency near
-// the timeout), lines are limited to one per second; the line then says how
-// many changes it summarizes, and Run logs the final state.
-type DBMonitor struct {
+// StoreMonitor counts a backing store's errors and tracks whether it is up,
+// logging one line per state change ("database down", "session store up").
+// When the state flaps (e.g. latency near the timeout), lines are limited to
+// one per second; the line then says how many changes it summarizes, and Run
+// logs the final state.
+type StoreMonitor struct {
 	log     *slog.Logger
+	what    string // "database", "session store": the subject of log lines
 	errors  *prometheus.CounterVec
 	up      prometheus.Gauge
 	changes prometheus.Counter
@@ -124,28 +151,43 @@ type DBMonitor struct {
 	lastErr string // most recent error
 }
 
-// NewDBMonitor registers its metrics on reg (if not nil).
+// DBMonitor is the StoreMonitor of the database.
+type DBMonitor = StoreMonitor
+
+// NewDBMonitor registers the database's metrics (mysite_db_*) on reg (if
+// not nil).
 func NewDBMonitor(reg prometheus.Registerer, log *slog.Logger) *DBMonitor {
+	return newStoreMonitor(reg, log, "db", "database", "get, create, put, ping, schema")
+}
+
+// NewSessionMonitor registers the session store's metrics
+// (mysite_session_store_*) on reg (if not nil).
+func NewSessionMonitor(reg prometheus.Registerer, log *slog.Logger) *StoreMonitor {
+	return newStoreMonitor(reg, log, "session_store", "session store", "login, get, delete, ping")
+}
+
+func newStoreMonitor(reg prometheus.Registerer, log *slog.Logger, metric, what, ops string) *StoreMonitor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &DBMonitor{
-		log: log,
+	m := &StoreMonitor{
+		log:  log,
+		what: what,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mysite_db_errors_total",
-			Help: "Failed database calls by operation (get, create, put, ping, schema).",
+			Name: "mysite_" + metric + "_errors_total",
+			Help: "Failed " + what + " calls by operation (" + ops + ").",
 		}, []string{"op"}),
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mysite_db_up",
-			Help: "1 if the last database call succeeded, 0 if it failed for unavailability.",
+			Name: "mysite_" + metric + "_up",
+			Help: "1 if the last " + what + " call succeeded, 0 if it failed for unavailability.",
 		}),
 		changes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mysite_db_state_changes_total",
-			Help: "Database up/down transitions.",
+			Name: "mysite_" + metric + "_state_changes_total",
+			Help: strings.ToUpper(what[:1]) + what[1:] + " up/down transitions.",
 		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mysite_db_retries_total",
-			Help: "Statements tried again on another connection because theirs was dead.",
+			Name: "mysite_" + metric + "_retries_total",
+			Help: "Calls tried again on another connection because theirs was dead.",
 		}, []string{"op"}),
 	}
 	if reg != nil {
@@ -154,9 +196,9 @@ func NewDBMonitor(reg prometheus.Registerer, log *slog.Logger) *DBMonitor {
 	return m
 }
 
-// Observe records the result of one database call. err is nil on success
-// (including "not found" and "already exists" answers).
-func (m *DBMonitor) Observe(op string, err error) {
+// Observe records the result of one call. err is nil on success (including
+// answers such as "not found", "already exists", "no such session").
+func (m *StoreMonitor) Observe(op string, err error) {
 	next := dbUp
 	if err != nil {
 		m.errors.WithLabelValues(op).Inc()
@@ -184,25 +226,25 @@ func (m *DBMonitor) Observe(op string, err error) {
 	}
 }
 
-// Retried counts a statement retried on another connection.
-func (m *DBMonitor) Retried(op string) { m.retries.WithLabelValues(op).Inc() }
+// Retried counts a call retried on another connection.
+func (m *StoreMonitor) Retried(op string) { m.retries.WithLabelValues(op).Inc() }
 
-// Up reports whether the last database call succeeded.
-func (m *DBMonitor) Up() bool {
+// Up reports whether the last call succeeded.
+func (m *StoreMonitor) Up() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.state == dbUp
 }
 
-func (m *DBMonitor) logLocked() {
+func (m *StoreMonitor) logLocked() {
 	attrs := []any{}
 	if m.pending > 1 {
 		attrs = append(attrs, "changes", m.pending)
 	}
 	if m.state == dbUp {
-		m.log.Info("database up", attrs...)
+		m.log.Info(m.what+" up", attrs...)
 	} else {
-		m.log.Warn("database down", append(attrs, "err", m.lastErr)...)
+		m.log.Warn(m.what+" down", append(attrs, "err", m.lastErr)...)
 	}
 	m.logged = m.state
 	m.lastLog = time.Now()
@@ -210,7 +252,7 @@ func (m *DBMonitor) logLocked() {
 }
 
 // Flush logs the current state if a rate-limited change is still unlogged.
-func (m *DBMonitor) Flush() {
+func (m *StoreMonitor) Flush() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.state != m.logged {
@@ -219,7 +261,7 @@ func (m *DBMonitor) Flush() {
 }
 
 // Run flushes rate-limited state changes every second until ctx is done.
-func (m *DBMonitor) Run(ctx context.Context) {
+func (m *StoreMonitor) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {

@@ -1,6 +1,7 @@
 package mysite
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -45,11 +46,19 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		return err
 	}
 	metrics.RegisterPool(store.Pool())
+	sessions := newSessionStore(cfg)
+	name := cmp.Or(cfg.Name, DefaultName())
+	sessionTimeout := cmp.Or(cfg.SessionTimeout, DefaultSessionTimeout)
 
-	handler := NewServer(Options{Store: store, DBTimeout: cfg.DBTimeout, Metrics: metrics, Logger: log})
+	handler := NewServer(Options{
+		Store: store, DBTimeout: cfg.DBTimeout,
+		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
+		Name: name, Metrics: metrics, Logger: log,
+	})
 	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
 	if cfg.DBTimeout > 0 {
-		writeTimeout = cfg.DBTimeout + 10*time.Second
+		// A request may wait for the session store, then for the database.
+		writeTimeout = cfg.DBTimeout + sessionTimeout + 10*time.Second
 	}
 	hs := &http.Server{
 		Handler:           handler,
@@ -64,12 +73,18 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		store.Close()
+		sessions.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	cc := store.Pool().Config().ConnConfig
-	log.Info("mysite started", "addr", ln.Addr().String(),
+	sessionAttrs := []any{"sessions", cfg.sessions()}
+	if cfg.sessions() == SessionsRedis {
+		sessionAttrs = append(sessionAttrs, "redis", cfg.Redis)
+	}
+	log.Info("mysite started", append([]any{"addr", ln.Addr().String(), "name", name,
 		"db_host", cc.Host, "db_port", cc.Port, "db_name", cc.Database, "db_user", cc.User,
-		"db_timeout", cfg.DBTimeout, "max_conns", cfg.MaxConns, "shutdown_timeout", cfg.ShutdownTimeout)
+		"db_timeout", cfg.DBTimeout, "max_conns", cfg.MaxConns, "shutdown_timeout", cfg.ShutdownTimeout},
+		append(sessionAttrs, "session_ttl", cmp.Or(cfg.SessionTTL, DefaultSessionTTL), "session_timeout", sessionTimeout)...)...)
 	if cfg.DBTimeout == 0 {
 		log.Warn("db timeout is 0: requests will hang while the database is slow (negative-control mode)")
 	}
@@ -81,6 +96,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	var bg sync.WaitGroup
 	bg.Go(func() { store.MaintainSchema(bgCtx) })
 	bg.Go(func() { metrics.DB.Run(bgCtx) })
+	bg.Go(func() { metrics.Sessions.Run(bgCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -106,11 +122,24 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	stopBackground()
 	bg.Wait()
 	metrics.DB.Flush()
+	metrics.Sessions.Flush()
 	if !closeWithin(store.Close, poolCloseTimeout) {
 		log.Warn("database pool did not close in time", "timeout", poolCloseTimeout)
 	}
+	sessions.Close()
 	log.Info("mysite stopped", "clean", runErr == nil)
 	return runErr
+}
+
+// sessionConns caps the session Redis connections of one server.
+const sessionConns = 32
+
+// newSessionStore builds the configured session store (cfg is valid).
+func newSessionStore(cfg Config) SessionStore {
+	if cfg.sessions() == SessionsRedis {
+		return NewRedisSessions(cfg.Redis, sessionConns)
+	}
+	return NewMemorySessions()
 }
 
 // closeWithin runs f and waits at most d for it.

@@ -1,6 +1,7 @@
 package mysite
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,12 +20,32 @@ import (
 // timeout after the statement was sent).
 const WriteOutcomeHeader = "Mysite-Write-Outcome"
 
+// ServerHeader is set on every response to the answering server's name
+// (-name), so that a client behind a load balancer sees which server
+// answered.
+const ServerHeader = "Mysite-Server"
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "session"
+
 // Options configure a Server. Later stages add their dependencies here.
 type Options struct {
 	Store Store
 	// DBTimeout bounds every Store call of a request; 0 means no bound (the
 	// request waits for the store as long as the client does).
 	DBTimeout time.Duration
+	// Sessions keeps login sessions; nil means a fresh MemorySessions.
+	Sessions SessionStore
+	// SessionTTL is how long a session lives after login; 0 means
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
+	// SessionTimeout bounds every session store call of a request (always:
+	// there is no "wait forever" for sessions); 0 means
+	// DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// Name is this server's name, in /me answers and the Mysite-Server
+	// header; "" means the host name.
+	Name string
 	// Metrics; nil creates a fresh set.
 	Metrics *Metrics
 	// Logger; nil discards.
@@ -33,21 +54,29 @@ type Options struct {
 
 // Server is the mysite HTTP API. It is an http.Handler.
 type Server struct {
-	store     Store
-	dbTimeout time.Duration
-	metrics   *Metrics
-	log       *slog.Logger
-	mux       *http.ServeMux
+	store          Store
+	dbTimeout      time.Duration
+	sessions       SessionStore
+	sessionTTL     time.Duration
+	sessionTimeout time.Duration
+	name           string
+	metrics        *Metrics
+	log            *slog.Logger
+	mux            *http.ServeMux
 }
 
 // NewServer builds the handler with all routes.
 func NewServer(opts Options) *Server {
 	s := &Server{
-		store:     opts.Store,
-		dbTimeout: opts.DBTimeout,
-		metrics:   opts.Metrics,
-		log:       opts.Logger,
-		mux:       http.NewServeMux(),
+		store:          opts.Store,
+		dbTimeout:      opts.DBTimeout,
+		sessions:       opts.Sessions,
+		sessionTTL:     cmp.Or(opts.SessionTTL, DefaultSessionTTL),
+		sessionTimeout: cmp.Or(opts.SessionTimeout, DefaultSessionTimeout),
+		name:           cmp.Or(opts.Name, DefaultName()),
+		metrics:        opts.Metrics,
+		log:            opts.Logger,
+		mux:            http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -55,12 +84,24 @@ func NewServer(opts Options) *Server {
 	if s.metrics == nil {
 		s.metrics = NewMetrics(s.log)
 	}
+	if s.sessions == nil {
+		s.sessions = NewMemorySessions()
+	}
+	if mem, ok := s.sessions.(interface{ Active() int }); ok {
+		s.metrics.registerActiveSessions(mem.Active)
+	}
 	m := s.mux
-	m.HandleFunc("POST /users", s.createUser)
+	m.HandleFunc("POST /users", s.withSession(true, s.createUser))
 	m.HandleFunc("/users", methodNotAllowed("POST"))
-	m.HandleFunc("GET /users/{id}", s.getUser)
-	m.HandleFunc("PUT /users/{id}", s.putUser)
+	m.HandleFunc("GET /users/{id}", s.withSession(false, s.getUser))
+	m.HandleFunc("PUT /users/{id}", s.withSession(true, s.putUser))
 	m.HandleFunc("/users/{id}", methodNotAllowed("GET, HEAD, PUT"))
+	m.HandleFunc("POST /login", s.login)
+	m.HandleFunc("/login", methodNotAllowed("POST"))
+	m.HandleFunc("GET /me", s.me)
+	m.HandleFunc("/me", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("POST /logout", s.logout)
+	m.HandleFunc("/logout", methodNotAllowed("POST"))
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("GET /readyz", s.readyz)
@@ -77,6 +118,7 @@ func NewServer(opts Options) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.metrics.inFlight.Inc()
+	w.Header().Set(ServerHeader, s.name)
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		s.metrics.inFlight.Dec()
@@ -186,11 +228,19 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 }
 
+// readyz checks the database, then the session store (a no-op for memory
+// sessions; a PING for Redis).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, err := s.callStore(r, func(ctx context.Context) (User, error) { return User{}, s.store.Ready(ctx) })
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "database: "+s.describeStoreError(r, err))
+		return
+	}
+	_, err = s.callSessions(r, sessionPing, func(ctx context.Context) (string, error) { return "", s.sessions.Ready(ctx) })
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "session store: "+s.describeStoreError(r, err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -216,19 +266,30 @@ func (e *storeTimeoutError) Unwrap() error { return e.err }
 // call then finishes in the background), so that a slow database can never
 // make a request hang. With DBTimeout 0 it waits as long as the request lives.
 func (s *Server) callStore(r *http.Request, call func(context.Context) (User, error)) (User, error) {
+	return callWithin(s, r, s.dbTimeout, func(err error) bool {
+		return errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists)
+	}, call)
+}
+
+// callWithin runs call under timeout (0: no bound beyond the request's own
+// life) and returns when the timeout passes even if call does not honour its
+// context. isAnswer tells errors that are answers (not found, ...) from
+// failures. A failure once the timeout passed becomes an UnavailableError
+// wrapping a storeTimeoutError.
+func callWithin[T any](s *Server, r *http.Request, timeout time.Duration, isAnswer func(error) bool, call func(context.Context) (T, error)) (T, error) {
 	var (
 		ctx    context.Context
 		cancel context.CancelFunc
 	)
-	if s.dbTimeout > 0 {
-		ctx, cancel = context.WithTimeout(r.Context(), s.dbTimeout)
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), timeout)
 	} else {
 		ctx, cancel = context.WithCancel(r.Context())
 	}
 	defer cancel()
 
 	type result struct {
-		u   User
+		v   T
 		err error
 	}
 	done := make(chan result, 1)
@@ -239,8 +300,8 @@ func (s *Server) callStore(r *http.Request, call func(context.Context) (User, er
 				done <- result{err: fmt.Errorf("internal error in store: %v", p)}
 			}
 		}()
-		u, err := call(ctx)
-		done <- result{u, err}
+		v, err := call(ctx)
+		done <- result{v, err}
 	}()
 
 	var res result
@@ -253,14 +314,19 @@ func (s *Server) callStore(r *http.Request, call func(context.Context) (User, er
 			res = result{err: Unavailable(ctx.Err(), false)}
 		}
 	}
-	if res.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) &&
-		r.Context().Err() == nil && !errors.Is(res.err, ErrNotFound) && !errors.Is(res.err, ErrExists) {
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if dl, ok := ctx.Deadline(); ok && !timedOut && errors.Is(res.err, context.DeadlineExceeded) {
+		// A store that puts our deadline on its sockets can report it a
+		// moment before ctx's own timer marks ctx done.
+		timedOut = !time.Now().Before(dl)
+	}
+	if res.err != nil && timedOut && r.Context().Err() == nil && !isAnswer(res.err) {
 		// Our deadline passed: say so plainly, whatever shape the store's
 		// error took. A write may have been applied unless the store knows
 		// it was not.
-		res.err = Unavailable(&storeTimeoutError{timeout: s.dbTimeout, err: res.err}, writeNotApplied(res.err))
+		res.err = Unavailable(&storeTimeoutError{timeout: timeout, err: res.err}, writeNotApplied(res.err))
 	}
-	return res.u, res.err
+	return res.v, res.err
 }
 
 // describeStoreError is the message for a failed store call.

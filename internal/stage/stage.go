@@ -6,6 +6,7 @@
 package stage
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -35,6 +36,11 @@ type Stage struct {
 	// what "unavailable" means to a user of this stage (0: the engine's default).
 	ClientTimeout time.Duration
 	Faults        []Fault
+	// Counters, when set, reads named counters that only grow from the
+	// running stack, through its entry URL (e.g. the requests each web server
+	// answered, from the load balancer's statistics). The engine samples them
+	// every 250 ms while the workload runs, into Evidence.Counters.
+	Counters func(ctx context.Context, entryURL string) (map[string]float64, error)
 }
 
 // Fault is one fault of a stage, with what it must (not) do to clients.
@@ -70,12 +76,16 @@ type Evidence struct {
 	Windows               check.FaultWindows
 	Before, During, After check.Availability
 	Overall               check.Availability
+	ReadsDuring           check.Availability // reads only, during the fault
 	LatencyDuring         check.Latency
 	Recovery              check.Recovery
 	Lost                  check.LostWrites
 	Stale                 check.StaleReads
 	RYW                   check.ReadYourWrites
 	ClientTimeout         time.Duration
+	// Counters are the samples of the stage's Counters, in time order
+	// (empty when the stage has none).
+	Counters []check.CounterSample
 }
 
 // Setting is one knob of a stage or fault, with its default.

@@ -69,6 +69,16 @@ func LatencyP99Below(l check.Latency, d time.Duration) Guarantee {
 	return g
 }
 
+// LatencyP90Below holds when the p90 latency in l's window is below d: at
+// most one request in ten was slower (e.g. the share a slow server got).
+func LatencyP90Below(l check.Latency, d time.Duration) Guarantee {
+	g := LatencyP99Below(l, d)
+	g.Name = "p90 latency " + l.Window.Name
+	g.Value = l.P90.Seconds()
+	g.Holds = !l.NoData && l.P90 < d
+	return g
+}
+
 // RecoveredWithin holds when steady availability returned within d of the
 // fault's injection (the RTO). Value is the recovery time in seconds.
 func RecoveredWithin(r check.Recovery, d time.Duration) Guarantee {

@@ -25,6 +25,13 @@ import (
 // because the wire protocol, not the app's Go package, is the contract.)
 const WriteOutcomeHeader = "Mysite-Write-Outcome"
 
+// ServerHeader is mysite's header naming the server that answered; every op
+// with an answer records it in history.Op.Server.
+const ServerHeader = "Mysite-Server"
+
+// SessionCookie is mysite's session cookie.
+const SessionCookie = "session"
+
 // Wire shapes of a mysite user.
 type userBody struct {
 	ID           string        `json:"id"`
@@ -141,14 +148,23 @@ type result struct {
 	outcome history.Outcome
 	status  int    // HTTP status, 0 when no answer came
 	err     string // short reason; "" exactly when outcome is OK
-	value   string // writeId read (reads only)
+	value   string // writeId read (reads), session id (logins and session checks)
 	version int64  // version the server reported, 0 when unknown
+	server  string // the Mysite-Server header of the answer
 }
 
 // exec performs one read (GET) or write (PUT of user) of key and classifies
 // the outcome. onSend, when not nil, is called just before the request is
 // handed to the transport (the engine measures schedule lag there).
 func (q *requester) exec(parent context.Context, kind history.Kind, key string, user *userBody, onSend func()) result {
+	return q.execAs(parent, kind, key, user, "", onSend)
+}
+
+// execAs is exec for a logged-in client: session, when not "", is sent as
+// the session cookie. Besides reads and writes it performs the session
+// kinds: history.Login (POST /login as user key) and history.SessionCheck
+// (GET /me), classified by classifySession.
+func (q *requester) execAs(parent context.Context, kind history.Kind, key string, user *userBody, session string, onSend func()) result {
 	ctx, cancel := context.WithTimeout(parent, q.timeout)
 	defer cancel()
 
@@ -163,21 +179,33 @@ func (q *requester) exec(parent context.Context, kind history.Kind, key string, 
 		GotConn: func(httptrace.GotConnInfo) { mayHaveSent.Store(true) },
 	})
 
-	method, body := http.MethodGet, io.Reader(nil)
-	if kind == history.Write {
-		b, err := json.Marshal(user)
+	method, target, body := http.MethodGet, q.userURL(key), io.Reader(nil)
+	var payload any
+	switch kind {
+	case history.Write:
+		method, payload = http.MethodPut, user
+	case history.Login:
+		method, target, payload = http.MethodPost, q.base+"/login", map[string]string{"user": key}
+	case history.SessionCheck:
+		target = q.base + "/me"
+	}
+	if payload != nil {
+		b, err := json.Marshal(payload)
 		if err != nil {
 			return result{outcome: history.Failed, err: "encoding body: " + err.Error()}
 		}
-		method, body = http.MethodPut, bytes.NewReader(b)
+		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, q.userURL(key), body)
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return result{outcome: history.Failed, err: "building request: " + err.Error()}
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if session != "" {
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: session})
 	}
 
 	if onSend != nil {
@@ -192,7 +220,14 @@ func (q *requester) exec(parent context.Context, kind history.Kind, key string, 
 	if readErr != nil {
 		readErr = errors.New(describeError(readErr, ctx))
 	}
-	return classifyResponse(kind, key, resp.StatusCode, resp.Header.Get(WriteOutcomeHeader), data, readErr)
+	var r result
+	if kind == history.Login || kind == history.SessionCheck {
+		r = classifySession(kind, key, session, resp.StatusCode, data, readErr)
+	} else {
+		r = classifyResponse(kind, key, resp.StatusCode, resp.Header.Get(WriteOutcomeHeader), data, readErr)
+	}
+	r.server = resp.Header.Get(ServerHeader)
+	return r
 }
 
 // classifyTransportError classifies an exchange that got no HTTP answer.

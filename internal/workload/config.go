@@ -36,6 +36,17 @@ type Config struct {
 	// so that values of different runs against one database cannot be
 	// mistaken for each other. Optional.
 	WriteIDPrefix string `json:"write_id_prefix,omitempty"`
+	// Sessions makes every client a logged-in user (stage 7): a client's
+	// first op is a login (POST /login as user SessionUser(client), recorded
+	// as a history.Login with Value = the session id), and all its later
+	// requests carry the session cookie. When a request is answered 401 (the
+	// user was logged out) the client's next op is a login again. See
+	// sessions.go.
+	Sessions bool `json:"sessions,omitempty"`
+	// SessionRatio is the share of ops that are session checks (GET /me,
+	// history.SessionCheck); the others are reads and writes split by
+	// ReadRatio. Only with Sessions.
+	SessionRatio float64 `json:"session_ratio,omitempty"`
 }
 
 // Limits that keep a config from exhausting memory or the timer resolution.
@@ -77,6 +88,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		bad("max in-flight must be >= 0 (0 = default), got %d", c.MaxInFlight)
+	}
+	if math.IsNaN(c.SessionRatio) || c.SessionRatio < 0 || c.SessionRatio > 1 {
+		bad("session ratio must be within [0, 1], got %v", c.SessionRatio)
+	} else if c.SessionRatio > 0 && !c.Sessions {
+		bad("session ratio %v needs sessions on", c.SessionRatio)
 	}
 	if err := validPrefix(c.WriteIDPrefix); err != nil {
 		errs = append(errs, err)

@@ -20,5 +20,6 @@
 //	run.go       the engine: launch on schedule, cap in-flight, drain
 //	stats.go     what the engine measured about itself (schedule lag, rate)
 //	readback.go  the final read-back of every written key after healing
+//	sessions.go  logged-in clients (Config.Sessions): login, cookie, re-login after 401
 //	wait.go      WaitServing, polling a URL until it answers 200
 package workload

@@ -66,6 +66,9 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 		cap:      cfg.InFlightCap(),
 		inFlight: make(map[int]history.Op),
 	}
+	if cfg.Sessions {
+		e.sess = newClientSessions(cfg.Clients)
+	}
 	e.stats = Stats{Seed: sched.Seed(), ScheduledOps: sched.Len(), InFlightCap: e.cap}
 
 	// Requests run on a context detached from ctx (see above) that only the
@@ -96,6 +99,7 @@ type engine struct {
 	clock *Clock
 	rec   *Recorder
 	req   *requester
+	sess  *clientSessions // nil unless Config.Sessions
 	cap   int
 	start time.Duration // workload start on clock
 	wg    sync.WaitGroup
@@ -153,6 +157,18 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 		e.mu.Unlock()
 		return
 	}
+	var plan sessionPlan
+	if e.sess != nil {
+		plan = e.sess.plan(d.Client)
+		switch {
+		case plan.login != nil:
+			// The client has no session: this slot is its login.
+			op.Kind, op.Key, op.Value = history.Login, SessionUser(d.Client), ""
+			e.stats.Logins++
+		case d.Kind == history.SessionCheck:
+			op.Value = plan.id // "" while waiting for a login
+		}
+	}
 	e.inFlight[d.Seq] = op
 	e.stats.PeakInFlight = max(e.stats.PeakInFlight, len(e.inFlight))
 	e.mu.Unlock()
@@ -160,7 +176,13 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		res := e.req.exec(reqCtx, d.Kind, d.Key, d.user, func() { e.sent(op.Invoke) })
+		onSend := func() { e.sent(op.Invoke) }
+		var res result
+		if e.sess != nil {
+			res = e.execSession(reqCtx, d, plan, onSend)
+		} else {
+			res = e.req.exec(reqCtx, d.Kind, d.Key, d.user, onSend)
+		}
 		complete := e.clock.Now()
 		e.finish(d.Seq, res, complete)
 	}()
@@ -185,9 +207,13 @@ func (e *engine) finish(seq int, res result, complete time.Duration) {
 		return
 	}
 	delete(e.inFlight, seq)
-	op.Outcome, op.Status, op.Error = res.outcome, res.status, res.err
-	if op.Kind == history.Read {
+	op.Outcome, op.Status, op.Error, op.Server = res.outcome, res.status, res.err, res.server
+	switch op.Kind {
+	case history.Read, history.Login, history.SessionCheck:
 		op.Value = res.value
+	}
+	if res.err == errLoginFailed || res.err == errLoginWait {
+		e.stats.NotLoggedIn++
 	}
 	op.Version = res.version
 	op.Complete = max(complete, op.Invoke)

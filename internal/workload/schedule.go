@@ -17,8 +17,13 @@ type Decision struct {
 	Seq    int           // index in the schedule, from 0
 	At     time.Duration // offset from the workload start
 	Client int
-	Kind   history.Kind // history.Read or history.Write
-	Key    string
+	// Kind is history.Read, history.Write, or (with Config.Sessions)
+	// history.SessionCheck. With sessions the engine may turn any decision
+	// into its client's login (see sessions.go).
+	Kind history.Kind
+	// Key is the user id read or written; for a session check, the user the
+	// client logs in as (SessionUser).
+	Key string
 	// WriteID is the unique value a write carries ("c3-w17": client 3's 17th
 	// write); "" for reads.
 	WriteID string
@@ -65,9 +70,11 @@ func (s *Schedule) Len() int { return s.n }
 
 // Next returns the next decision, or false once the schedule is exhausted.
 //
-// The RNG is drawn in a fixed order per decision (client, kind, key, then the
-// content of a write), so the sequence of (time, client, kind, key) depends
-// only on the seed and the config.
+// The RNG is drawn in a fixed order per decision (client, session check or
+// not when Sessions is on, kind, key, then the content of a write), so the
+// sequence of (time, client, kind, key) depends only on the seed and the
+// config; with Sessions off the draws are exactly those of a run before
+// sessions existed.
 func (s *Schedule) Next() (Decision, bool) {
 	if s.next >= s.n {
 		return Decision{}, false
@@ -75,6 +82,10 @@ func (s *Schedule) Next() (Decision, bool) {
 	d := Decision{Seq: s.next, At: scheduledAt(s.next, s.cfg.Rate)}
 	s.next++
 	d.Client = s.rng.IntN(s.cfg.Clients)
+	if s.cfg.Sessions && s.rng.Float64() < s.cfg.SessionRatio {
+		d.Kind, d.Key = history.SessionCheck, SessionUser(d.Client)
+		return d, true
+	}
 	// Float64 is in [0, 1): ratio 0 never reads, ratio 1 always reads.
 	if s.rng.Float64() < s.cfg.ReadRatio {
 		d.Kind = history.Read

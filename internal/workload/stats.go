@@ -15,10 +15,16 @@ type Stats struct {
 	// ScheduledOps is how many ops the schedule held for the whole Duration.
 	ScheduledOps int `json:"scheduled_ops"`
 	// Launched counts ops whose scheduled time was reached: Sent plus
-	// Overloaded. Below ScheduledOps only when the context stopped the run.
+	// Overloaded plus NotLoggedIn. Below ScheduledOps only when the context
+	// stopped the run.
 	Launched   int `json:"launched"`
 	Sent       int `json:"sent"`       // requests handed to the HTTP client
 	Overloaded int `json:"overloaded"` // ops recorded "client overloaded" (in-flight cap reached)
+	// With Config.Sessions: Logins counts the slots that became a login;
+	// NotLoggedIn the ops recorded failed without being sent because their
+	// client's login failed or did not answer within Timeout.
+	Logins      int `json:"logins,omitempty"`
+	NotLoggedIn int `json:"not_logged_in,omitempty"`
 	// Outcome counts over every recorded op (overloaded and abandoned included).
 	OK      int `json:"ok"`
 	Failed  int `json:"failed"`
@@ -40,9 +46,13 @@ type Stats struct {
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("seed %d: %d/%d ops launched, %d sent (%.1f/s), %d overloaded, %d abandoned; ok %d failed %d unknown %d; lag p50 %v p99 %v max %v; peak in-flight %d/%d",
+	sessions := ""
+	if s.Logins > 0 || s.NotLoggedIn > 0 {
+		sessions = fmt.Sprintf("; %d logins, %d not sent for want of a session", s.Logins, s.NotLoggedIn)
+	}
+	return fmt.Sprintf("seed %d: %d/%d ops launched, %d sent (%.1f/s), %d overloaded, %d abandoned; ok %d failed %d unknown %d; lag p50 %v p99 %v max %v; peak in-flight %d/%d%s",
 		s.Seed, s.Launched, s.ScheduledOps, s.Sent, s.AchievedRate, s.Overloaded, s.Abandoned,
-		s.OK, s.Failed, s.Unknown, s.LagP50, s.LagP99, s.LagMax, s.PeakInFlight, s.InFlightCap)
+		s.OK, s.Failed, s.Unknown, s.LagP50, s.LagP99, s.LagMax, s.PeakInFlight, s.InFlightCap, sessions)
 }
 
 // setLags fills the lag fields from the samples (sorted in place).

@@ -1,0 +1,417 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Guarantee names of stage 3.
+const (
+	RoutesAround      = "routes-around"       // steady service returns while the fault is still in place
+	ReadsSurvive      = "reads-survive"       // reads see (almost) no failures: retried elsewhere
+	NoFailedRequests  = "no-failed-requests"  // not one request fails (graceful scale-in)
+	SlowServerShunned = "slow-server-shunned" // a slow server gets few requests: p90 stays fast
+	NewServerJoins    = "new-server-joins"    // an added server answers its first request within a bound
+	NewServerShare    = "new-server-share"    // then takes its share of the requests
+)
+
+// Stage 3: a load balancer (HAProxy) in front of N web servers. The web tier
+// is no longer a single point of failure, and capacity grows by adding
+// servers. The new way to fail: a dead, frozen or slow web server, and the
+// window in which the load balancer has not noticed yet.
+func init() {
+	register(Stage{
+		ID: "load-balancer", Number: 3, Title: "Load balancer",
+		Adds:  "HAProxy in front of N web servers on a private network; clients see only the load balancer",
+		Fixes: "the web tier is no longer a single point of failure; capacity grows by adding servers",
+		Weak:  "a dead, frozen or slow web server, and the health-check window before the load balancer notices",
+		Lab:   "labs/03-load-balancer",
+		Settings: []Setting{
+			{Name: "servers", Default: "3", Check: isIntIn(1, 8),
+				Help: "web servers behind the load balancer (web-1..web-N); one more, web-N+1, is a standby for add-web"},
+			{Name: "balance", Default: "leastconn", Check: OneOf("leastconn", "roundrobin", "source"),
+				Help: "HAProxy's algorithm: leastconn (fewest requests in flight), roundrobin, source (hash of the client address)"},
+			{Name: "weights", Default: "", Check: isWeights,
+				Help: "comma-separated weights of web-1, web-2, ... (0..256; missing ones are 1), e.g. 1,1,2"},
+			{Name: "check_interval", Default: "500ms", Check: isDurationAtLeast(10 * time.Millisecond),
+				Help: "HTTP health check (GET /healthz) every interval; a check unanswered within it fails"},
+			{Name: "fall", Default: "2", Check: isIntIn(1, 10), Help: "failed checks in a row that mark a server down"},
+			{Name: "rise", Default: "2", Check: isIntIn(1, 10), Help: "passed checks in a row that mark a server up again"},
+			{Name: "retries", Default: "on", Check: OneOf("on", "off"),
+				Help: "on: retry up to 3 times on another server (every request when it got no answer, reads also on a timeout); off: none"},
+		},
+		Stack: loadBalancerStack,
+		Entry: "client->lb",
+		// Above the load balancer's own server timeouts (1 s for reads, 3 s
+		// for writes), so that what a client records is the load balancer's
+		// answer (a retried success, or its 502/503/504), not its own give-up.
+		ClientTimeout: 5 * time.Second,
+		Counters:      haproxyCounters,
+		Faults: []Fault{
+			{
+				ID:     "kill-web",
+				Help:   "SIGKILL web-1 under load, then start it again",
+				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: "web-1"}} },
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{
+						staysAvailable(ev, set),
+						routesAround(ev, set),
+						readsSurvive(ev),
+					}
+				},
+				Controls: []Control{singleWebControl, naiveLBControl},
+			},
+			{
+				ID:     "pause-web",
+				Help:   "freeze web-1 (docker pause): it accepts connections and never answers; then thaw it",
+				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Pause{Node: "web-1"}} },
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{
+						staysAvailable(ev, set),
+						routesAround(ev, set),
+						readsSurvive(ev),
+					}
+				},
+				Controls: []Control{singleWebControl, naiveLBControl},
+			},
+			{
+				ID:   "slow-web",
+				Help: "add latency on lb->web-1, below the health check's timeout: web-1 passes its checks but answers slowly",
+				Settings: []Setting{{Name: "latency", Default: "300ms", Check: IsDuration,
+					Help: "round-trip latency added to lb->web-1"}},
+				Inject: func(set Settings) []faults.Fault {
+					return []faults.Fault{faults.Latency{Link: "lb->web-1", Latency: set.Duration("latency")}}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{slowServerShunned(ev, set)}
+				},
+				Controls: []Control{
+					{Name: "round robin", Set: Settings{"balance": "roundrobin"}, Breaks: []string{SlowServerShunned}},
+				},
+			},
+			{
+				ID:   "add-web",
+				Help: "start the standby web-N+1 under load (scale out); the load balancer knows it from the start",
+				Inject: func(set Settings) []faults.Fault {
+					web := webName(servers(set) + 1)
+					// Enable changes nothing at the injection (the server is
+					// in the rotation, down until its checks pass); it is
+					// there for the heal, which runs in reverse order: drain
+					// web-N+1 at the load balancer, then stop it.
+					return []faults.Fault{faults.AddNode{Node: web, Grace: 10}, faults.Enable{LB: "lb", Server: web}}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{newServerJoins(ev, set), newServerShare(ev, set)}
+				},
+				Controls: []Control{
+					{Name: "no-op in place of the new server", NoOp: true, Breaks: []string{NewServerJoins, NewServerShare}},
+				},
+			},
+			{
+				ID:   "remove-web",
+				Help: "scale in under load: drain web-N at the load balancer, then stop it (SIGTERM); start it again at the heal",
+				Settings: []Setting{
+					{Name: "drain", Default: "on", Check: OneOf("on", "off"),
+						Help: "on: take web-N out of the load balancer's rotation and wait for its requests in flight before stopping it; off: just stop it"},
+					{Name: "grace", Default: "10s", Check: IsDuration,
+						Help: "how long web-N may take to finish its requests after SIGTERM before it is killed"},
+				},
+				Inject: func(set Settings) []faults.Fault {
+					web := webName(servers(set))
+					stop := faults.Stop{Node: web, Grace: int(set.Duration("grace").Seconds())}
+					if set["drain"] == "off" {
+						return []faults.Fault{stop}
+					}
+					return []faults.Fault{faults.Drain{LB: "lb", Server: web}, stop}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{noFailedRequests(ev)}
+				},
+				Controls: []Control{
+					{Name: "stop without draining, no retries", Set: Settings{"drain": "off", "retries": "off"}, Breaks: []string{NoFailedRequests}},
+				},
+			},
+		},
+	})
+}
+
+// The controls of the faults that take web-1 away.
+var (
+	// Stage 2's web tier: one web server. The same fault is then an outage
+	// for as long as the server is gone, load balancer or not.
+	singleWebControl = Control{Name: "a single web server", Set: Settings{"servers": "1"},
+		Breaks: []string{AvailableHigh, RoutesAround}}
+	// The naive load balancer: round robin, no retries. A third of the
+	// requests go to the broken server until its checks fail, and each of
+	// them fails. (Without retries but with leastconn, far fewer do: the
+	// broken server's stuck requests count against it; see the lab.)
+	naiveLBControl = Control{Name: "round robin without retries", Set: Settings{"retries": "off", "balance": "roundrobin"},
+		Breaks: []string{ReadsSurvive}}
+)
+
+// mysite's database timeout in this stage (its default).
+const lbMysiteDBTimeout = 2 * time.Second
+
+func loadBalancerStack(set Settings) stacks.Topology {
+	n := servers(set)
+	weights := parseWeights(set["weights"])
+	t := stacks.Topology{
+		Name:  "load-balancer",
+		Nodes: []stacks.Node{{Name: "db", Role: stacks.Postgres()}},
+		Links: []stacks.Link{{From: stacks.Client, To: "lb"}},
+	}
+	cfg := stacks.HAProxyConfig{
+		Balance:       set["balance"],
+		CheckInterval: set.Duration("check_interval"),
+		Fall:          atoi(set["fall"]),
+		Rise:          atoi(set["rise"]),
+		CheckPath:     "/healthz",
+		Retries:       set["retries"] == "on",
+		// A read takes a few milliseconds (p99 under 10 ms at 100 ops/s on
+		// this machine): one that has not answered in 1 s is stuck, and
+		// retrying it elsewhere is safe.
+		ReadTimeout: time.Second,
+		// A write is never retried on a timeout; wait for mysite's own
+		// answer, which comes within its database timeout.
+		WriteTimeout: lbMysiteDBTimeout + time.Second,
+	}
+	for i := 1; i <= n+1; i++ {
+		name := webName(i)
+		t.Nodes = append(t.Nodes, stacks.Node{Name: name, Role: stacks.Mysite(), Standby: i == n+1, Args: []string{
+			"-db", "postgres://postgres@${db}/postgres?sslmode=disable",
+			"-db-timeout", lbMysiteDBTimeout.String(),
+		}})
+		t.Links = append(t.Links, stacks.Link{From: "lb", To: name}, stacks.Link{From: name, To: "db"})
+		cfg.Servers = append(cfg.Servers, stacks.HAProxyServer{Name: name, Addr: "${" + name + "}", Weight: weightOf(weights, i), Standby: i == n+1})
+	}
+	t.Nodes = append(t.Nodes, stacks.Node{Name: "lb", Role: stacks.HAProxy(cfg),
+		Files: map[string]string{stacks.HAProxyConfigPath: cfg.Render()}})
+	return t
+}
+
+func webName(i int) string { return fmt.Sprintf("web-%d", i) }
+
+func servers(set Settings) int { return atoi(set["servers"]) }
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func parseWeights(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, atoi(f))
+		}
+	}
+	return out
+}
+
+// weightOf is web-i's weight (i from 1); unlisted servers weigh 1.
+func weightOf(w []int, i int) int {
+	if i <= len(w) {
+		return w[i-1]
+	}
+	return 1
+}
+
+func isIntIn(lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+		}
+		return nil
+	}
+}
+
+func isDurationAtLeast(min time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			return fmt.Errorf("want a duration of at least %v, like 500ms", min)
+		}
+		return nil
+	}
+}
+
+func isWeights(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > 9 {
+		return fmt.Errorf("at most 9 weights")
+	}
+	for _, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 0 || n > 256 {
+			return fmt.Errorf("want comma-separated whole numbers from 0 to 256, like 1,1,2")
+		}
+	}
+	return nil
+}
+
+// haproxyCounters reads the responses each web server sent, from HAProxy's
+// statistics (served on the load balancer's own port).
+func haproxyCounters(ctx context.Context, entry string) (map[string]float64, error) {
+	stats, err := stacks.HAProxyStats(ctx, statsClient, entry)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]float64, len(stats))
+	for _, s := range stats {
+		out[s.Name] = float64(s.Responses)
+	}
+	return out, nil
+}
+
+var statsClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}
+
+// detection is the detection window: how long the load balancer may keep
+// sending requests to a broken server, from the fault until the server's
+// health checks have failed `fall` times in a row.
+//
+// A frozen server fails a check when the check's timeout (one interval)
+// passes without an answer, and the next check starts one interval after
+// that. The first check after the fault starts within one interval: at
+// most interval + fall x timeout + (fall-1) x interval = 2 x fall x
+// interval (2 s with the defaults). Measured (HAProxy's log against the
+// injection, 2 cores): web-1 marked down 1.58-1.60 s after a pause.
+//
+// A killed server is not always faster to detect: behind Toxiproxy, a
+// connection to a dead container either fails at once (Docker's DNS no
+// longer knows the name: the check fails within one interval, down after
+// fall x interval; measured 0.55-0.92 s) or hangs like a frozen server
+// (measured 1.50-1.60 s), so kill-web uses the same bound.
+func detection(set Settings) time.Duration {
+	return time.Duration(2*atoi(set["fall"])) * set.Duration("check_interval")
+}
+
+// share is the part of the traffic web-1 gets while it is up: its weight
+// over the weights of the running servers.
+func share(set Settings) float64 {
+	w := parseWeights(set["weights"])
+	total := 0
+	for i := 1; i <= servers(set); i++ {
+		total += weightOf(w, i)
+	}
+	if total == 0 {
+		return 1
+	}
+	return float64(weightOf(w, 1)) / float64(total)
+}
+
+// detectionMargin covers what the formulas above leave out: requests
+// already on their way when the server is marked down, and the machine's
+// scheduling (2 cores shared by the whole stack and the workload).
+const detectionMargin = 500 * time.Millisecond
+
+// staysAvailable: only requests sent to the broken server inside the
+// detection window may fail, so availability during the fault is at least
+// 1 - share x (detection + margin) / fault window. With retries, even those
+// are retried elsewhere and availability stays near 1; with one server
+// (share 1) the bound is well above what a dead server gives (0).
+func staysAvailable(ev Evidence, set Settings) verdict.Guarantee {
+	min := 0.0
+	if d := ev.Windows.During.Duration(); d > 0 {
+		min = 1 - share(set)*float64(detection(set)+detectionMargin)/float64(d)
+	}
+	return named(AvailableHigh, verdict.AvailabilityAtLeast("", ev.During, roundDown(min)))
+}
+
+// routesAround: requests succeed steadily again (>= 99% per 250 ms bucket)
+// within the detection window (plus margin) of the fault, while the fault is
+// still in place: the load balancer stopped sending to the broken server.
+func routesAround(ev Evidence, set Settings) verdict.Guarantee {
+	return named(RoutesAround, verdict.RecoveredWithin(ev.Recovery, detection(set)+detectionMargin))
+}
+
+// readsSurvive: with retries, a read that hits the broken server is retried
+// on another one; a failed read is one whose every attempt failed.
+func readsSurvive(ev Evidence) verdict.Guarantee {
+	return named(ReadsSurvive, verdict.AvailabilityAtLeast("availability of reads during", ev.ReadsDuring, 0.99))
+}
+
+// noFailedRequests: a graceful scale-in loses nothing.
+func noFailedRequests(ev Evidence) verdict.Guarantee {
+	return named(NoFailedRequests, verdict.AvailabilityAtLeast("", ev.During, 1))
+}
+
+// slowServerShunned: under leastconn the slow server holds its requests
+// longer, so it is picked less often; few requests are slow, and the p90
+// latency stays below half the added latency.
+func slowServerShunned(ev Evidence, set Settings) verdict.Guarantee {
+	return named(SlowServerShunned, verdict.LatencyP90Below(ev.LatencyDuring, set.Duration("latency")/2))
+}
+
+// joinBound is how long a new server may take from its start to its first
+// answer: the container's start and readiness (measured 0.40-0.76 s; 1.5 s
+// leaves a loaded machine room), then rise passed checks one interval apart,
+// plus one interval for where the first check falls. 3 s with the defaults;
+// measured: HAProxy marks web-4 up 0.84-0.99 s after the start, and the
+// counters (sampled every 250 ms) see its first answer 1.00-1.25 s after it.
+func joinBound(set Settings) time.Duration {
+	return 1500*time.Millisecond + time.Duration(atoi(set["rise"])+1)*set.Duration("check_interval")
+}
+
+func newServerJoins(ev Evidence, set Settings) verdict.Guarantee {
+	name := webName(servers(set) + 1)
+	bound := joinBound(set)
+	g := verdict.Guarantee{Name: NewServerJoins, Threshold: fmt.Sprintf("first request answered <= %v after the start", bound)}
+	at, ok := check.FirstGrowth(ev.Counters, name, ev.Windows.Inject)
+	if !ok {
+		g.Measured = name + " answered no request"
+		return g
+	}
+	took := at - ev.Windows.Inject
+	g.Measured = fmt.Sprintf("%v after the start", took.Round(time.Millisecond))
+	g.Value = took.Seconds()
+	g.Holds = took <= bound
+	return g
+}
+
+// newServerShare: from its first answer to the heal, the new server answers
+// at least 3/4 of its fair share: 1/(N+1) with equal weights (measured
+// 0.242-0.251 of 1/4 under leastconn and roundrobin). Under balance=source
+// every request comes from one address (Toxiproxy's) and hashes to one
+// server, so the new one gets all or nothing.
+func newServerShare(ev Evidence, set Settings) verdict.Guarantee {
+	n := servers(set)
+	name := webName(n + 1)
+	weights := parseWeights(set["weights"])
+	total := 0
+	for i := 1; i <= n+1; i++ {
+		total += weightOf(weights, i)
+	}
+	fair := 0.0
+	if total > 0 {
+		fair = float64(weightOf(weights, n+1)) / float64(total)
+	}
+	// From its first answer (or the join bound, if it answered later) to
+	// the heal.
+	from := ev.Windows.Inject + joinBound(set)
+	if at, ok := check.FirstGrowth(ev.Counters, name, ev.Windows.Inject); ok && at < from {
+		from = at
+	}
+	w := check.Window{From: from, To: ev.Windows.Heal, Name: "after-join"}
+	s := check.ShareIn(ev.Counters, w, name)
+	g := verdict.Guarantee{Name: NewServerShare, Threshold: fmt.Sprintf(">= %.3f (3/4 of its fair share, %.3f)", 0.75*fair, fair),
+		Measured: s.String(), Value: s.Value, Holds: !s.NoData && s.Value >= 0.75*fair}
+	if s.NoData {
+		g.Detail = "no requests counted between the new server's start (or the join bound) and the heal"
+	}
+	return g
+}
+
+func roundDown(x float64) float64 { return float64(int(x*1000)) / 1000 }

@@ -1,0 +1,128 @@
+package stacks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// PGNode is one database node of a streaming-replication cluster (stage 4).
+// Every node runs the same role; what it is at boot follows from the data.
+type PGNode struct {
+	// Name is the node's own name: its application_name on the primary
+	// (pg_stat_replication, synchronous_standby_names).
+	Name string
+	// BootPrimary is the node that is primary when the cluster first boots.
+	// Every other node makes itself a replica of it: a base backup through
+	// its link to it (pg_basebackup -R into an empty data directory).
+	BootPrimary string
+	// Peers are the other database nodes this node has a link to: on a
+	// restart it may have to follow, or rebuild from, any of them.
+	Peers []string
+	// Controller is the failover controller's node. On a restart the node
+	// asks it who is primary now: a former primary then rebuilds itself as
+	// a replica of the new one instead of coming back as a second primary.
+	// "" (no fencing): a restarted node starts on whatever data it has.
+	Controller string
+}
+
+// PGDataDir is where Postgres keeps its data (baked into the image).
+const PGDataDir = "/var/lib/postgresql/15/main"
+
+// pgBootScript decides what this node is before Postgres starts, then execs
+// Postgres with the arguments given after the script ("$@").
+//
+// The container's file system survives a restart (docker start), so a
+// marker file tells a first boot from a restart. Environment: NODE,
+// BOOT_PRIMARY, PG_PEERS ("name=host:port ..." through this node's links),
+// CONTROLLER ("host:port" or empty).
+const pgBootScript = `set -u
+D=` + PGDataDir + `
+MARK=/var/lib/postgresql/15/.scalelab-initialized
+log() { echo "scalelab-pg $NODE: $*" >&2; }
+peer() { for p in $PG_PEERS; do if [ "${p%%=*}" = "$1" ]; then echo "${p#*=}"; return 0; fi; done; return 1; }
+rebuild() {
+	a=$(peer "$1") || { log "no link to $1"; exit 1; }
+	log "base backup from $1 through $a"
+	until rm -rf "$D" && mkdir -m 700 "$D" &&
+		pg_basebackup -h "${a%:*}" -p "${a##*:}" -U postgres -D "$D" -X stream -R -c fast -d "application_name=$NODE"; do
+		log "base backup from $1 failed; retrying"
+		sleep 0.3
+	done
+	log "replica of $1"
+}
+if [ ! -f "$MARK" ]; then
+	if [ "$NODE" != "$BOOT_PRIMARY" ]; then rebuild "$BOOT_PRIMARY"; fi
+	touch "$MARK"
+elif [ -n "$CONTROLLER" ]; then
+	# A restart: the cluster may have failed over while this node was away.
+	until primary=$(curl -fsS --max-time 1 "http://$CONTROLLER/primary") && [ -n "$primary" ]; do
+		log "asking the failover controller who is primary"
+		sleep 0.2
+	done
+	if [ "$primary" != "$NODE" ]; then
+		if [ -f "$D/standby.signal" ]; then
+			a=$(peer "$primary") || { log "no link to $primary"; exit 1; }
+			log "restarting as a replica of $primary"
+			echo "primary_conninfo = 'host=${a%:*} port=${a##*:} user=postgres application_name=$NODE'" >> "$D/postgresql.auto.conf"
+		else
+			log "was primary, but $primary is now: rejoining as its replica"
+			rebuild "$primary"
+		fi
+	fi
+fi
+# A SIGKILL leaves the lock file behind; no other postmaster runs here.
+rm -f "$D/postmaster.pid"
+exec ` + pgBin + `postgres "$@"
+`
+
+// PostgresReplicated runs one node of a replicated cluster: the Postgres
+// role (its -c settings, plus what replication needs) behind a boot script
+// that makes a replica from a base backup, and that rejoins a restarted
+// former primary as a replica when a controller says so. Extra -c settings
+// go in the node's Args; the node's Env must come from PGNode.Env.
+func PostgresReplicated() Role {
+	r := Postgres()
+	r.Kind = "postgres-replicated"
+	args := append([]string{}, r.Cmd[1:]...)
+	args = append(args,
+		// Replicas keep the queries they serve from being cancelled by the
+		// primary's vacuum, and report their position every second even
+		// when idle (pg_stat_replication's lag columns).
+		"-c", "hot_standby_feedback=on",
+		"-c", "wal_receiver_status_interval=1s",
+	)
+	r.Cmd = append([]string{"sh", "-c", pgBootScript, "scalelab-pg"}, args...)
+	return r
+}
+
+// Env is the environment the boot script reads. Peer addresses are link
+// references (${name}), expanded to this node's links when it boots.
+func (n PGNode) Env() map[string]string {
+	peers := append([]string{}, n.Peers...)
+	sort.Strings(peers)
+	parts := make([]string, len(peers))
+	for i, p := range peers {
+		parts[i] = fmt.Sprintf("%s=${%s}", p, p)
+	}
+	env := map[string]string{"NODE": n.Name, "BOOT_PRIMARY": n.BootPrimary, "PG_PEERS": strings.Join(parts, " "), "CONTROLLER": ""}
+	if n.Controller != "" {
+		env["CONTROLLER"] = "${" + n.Controller + "}"
+	}
+	return env
+}
+
+// FailoverPort is where the failover controller serves its API.
+const FailoverPort = 8008
+
+// Failover runs scalelab's failover controller (cmd/pgfailover); its
+// nodes, boot primary and replication addresses come from the node's Args.
+func Failover() Role {
+	return Role{
+		Kind:  "failover",
+		Cmd:   []string{"pgfailover", "-listen", fmt.Sprintf(":%d", FailoverPort)},
+		Port:  FailoverPort,
+		Ready: httpReady(fmt.Sprintf("http://127.0.0.1:%d/healthz", FailoverPort)),
+		Ping:  httpPing("/healthz"),
+	}
+}
