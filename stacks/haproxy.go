@@ -95,11 +95,14 @@ func HAProxy(c HAProxyConfig) Role {
 		}
 	}
 	// Columns of HAProxy's CSV statistics: 1 pxname, 2 svname, 18 status,
-	// 37 check_status. A running server must be UP after a passed check
-	// (L7OK), a standby one DOWN.
+	// 37 check_status. A running server must be up after a passed check
+	// (L7OK; "DRAIN" is how an up server of weight 0 shows), a standby one
+	// DOWN.
 	awk := `BEGIN { n = split(up, u, " "); for (i = 1; i <= n; i++) want[u[i]] = "UP"
 	  m = split(down, d, " "); for (i = 1; i <= m; i++) want[d[i]] = "DOWN" }
-	$1 == "reads" && ($2 in want) { seen++; if ($18 != want[$2] || (want[$2] == "UP" && $37 != "L7OK")) bad = 1 }
+	$1 == "reads" && ($2 in want) { seen++
+	  if (want[$2] == "UP" && !(($18 == "UP" || $18 == "DRAIN") && $37 == "L7OK")) bad = 1
+	  if (want[$2] == "DOWN" && $18 != "DOWN") bad = 1 }
 	END { exit (bad || seen != n + m) }`
 	script := fmt.Sprintf("curl -fsS --max-time 2 'http://127.0.0.1:%d%s;csv' | awk -F, -v up=%s -v down=%s %s",
 		HAProxyPort, HAProxyStatsPath, shellJoin([]string{strings.Join(up, " ")}), shellJoin([]string{strings.Join(down, " ")}), shellJoin([]string{awk}))

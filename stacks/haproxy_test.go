@@ -22,7 +22,7 @@ func TestHAProxyConfigRendersRetriesPerMethod(t *testing.T) {
 		"default-server inter 500ms fall 2 rise 2",
 		"timeout check 500ms",
 		"retry-on conn-failure empty-response response-timeout", // reads
-		"retry-on conn-failure empty-response\n",                 // writes: never on a timeout
+		"retry-on conn-failure empty-response\n",                // writes: never on a timeout
 		"server web-1 ${web-1} check weight 1",
 		"server web-2 ${web-2} track reads/web-2 weight 2",
 		"monitor-uri " + HAProxyHealthPath,

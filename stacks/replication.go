@@ -39,7 +39,7 @@ const PGDataDir = "/var/lib/postgresql/15/main"
 const pgBootScript = `set -u
 D=` + PGDataDir + `
 MARK=/var/lib/postgresql/15/.scalelab-initialized
-log() { echo "scalelab-pg $NODE: $*" >&2; }
+log() { echo "$(date -u +%FT%T.%3N) scalelab-pg $NODE: $*" >&2; }
 peer() { for p in $PG_PEERS; do if [ "${p%%=*}" = "$1" ]; then echo "${p#*=}"; return 0; fi; done; return 1; }
 rebuild() {
 	a=$(peer "$1") || { log "no link to $1"; exit 1; }
@@ -91,6 +91,12 @@ func PostgresReplicated() Role {
 		// when idle (pg_stat_replication's lag columns).
 		"-c", "hot_standby_feedback=on",
 		"-c", "wal_receiver_status_interval=1s",
+		// A node that becomes primary keeps this much WAL for replicas
+		// that reconnect late (a replica following it after a failover, a
+		// restarted one): without it a post-promotion checkpoint can recycle
+		// the segment a replica still needs ("requested WAL segment ... has
+		// already been removed"), and that replica never catches up.
+		"-c", "wal_keep_size=256MB",
 	)
 	r.Cmd = append([]string{"sh", "-c", pgBootScript, "scalelab-pg"}, args...)
 	return r

@@ -15,6 +15,7 @@
 //	availability.go  share of OK ops per window and per time bucket
 //	latency.go       p50 / p90 / p99 / max per window (hdrhistogram)
 //	recovery.go      time to steady availability after inject and after heal
+//	resumption.go    when one kind of op was served again, by completion
 //	lostwrites.go    acknowledged writes missing from h.Final (RPO)
 //	stale.go         reads older than an acknowledged write, and phantoms
 //	ryw.go           read-your-writes per client

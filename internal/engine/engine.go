@@ -177,6 +177,16 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 			return nil, fmt.Errorf("fault %s has no control %q (controls: %s)", fault.ID, spec.Control, strings.Join(names, ", "))
 		}
 		set = merge(set, control.Set)
+		for _, id := range control.With {
+			f, err := st.Fault(id)
+			if err != nil {
+				return nil, fmt.Errorf("control %q: %w", control.Name, err)
+			}
+			if slices.ContainsFunc(all, func(g stage.Fault) bool { return g.ID == f.ID }) {
+				continue // already given with --fault
+			}
+			all = append(all, f)
+		}
 	}
 	set, err = st.Resolve(set, all...)
 	if err != nil {
@@ -388,12 +398,14 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 		ev.Before = check.AvailabilityIn(h, wins.Before)
 		ev.During = check.AvailabilityIn(h, wins.During)
 		ev.ReadsDuring = check.AvailabilityIn(h, wins.During, history.Read)
+		ev.WritesDuring = check.AvailabilityIn(h, wins.During, history.Write)
 		ev.After = check.AvailabilityIn(h, wins.After)
 		ev.LatencyDuring = check.LatencyIn(h, wins.During)
 		ev.Recovery, err = check.RecoveryTime(h, bucket, steadyThreshold)
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
+		ev.WritesResumed, _ = check.ResumedAfter(h, history.Write) // same windows: no new error
 	}
 	ev.Overall = check.AvailabilityIn(h, check.WholeRun(h))
 	ev.Lost = check.LostAcknowledgedWrites(h)

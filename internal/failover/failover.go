@@ -201,6 +201,9 @@ type Controller struct {
 	nodes   map[string]NodeState
 	events  []Event
 	conns   map[string]*pgx.Conn // only touched by the loop
+	pointed map[string]pointed   // replicas re-pointed, and where
+	// promoting: a promotion is under way; nobody is primary.
+	promoting bool
 }
 
 // New makes a controller; Run starts it.
@@ -208,7 +211,7 @@ func New(cfg Config, log *slog.Logger) *Controller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}}
+	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}, pointed: map[string]pointed{}}
 }
 
 // Primary is the node the controller holds to be primary.
@@ -237,8 +240,18 @@ func (c *Controller) Snapshot() State {
 func (c *Controller) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /primary", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		primary, promoting := c.primary, c.promoting
+		c.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprint(w, c.Primary())
+		if promoting {
+			// A restarting node must not start as the primary it was while
+			// a replica is being promoted in its place: it asks again.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, "failover in progress")
+			return
+		}
+		fmt.Fprint(w, primary)
 	})
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -294,8 +307,8 @@ func (c *Controller) step(ctx context.Context) {
 	c.mu.Unlock()
 
 	if down && c.cfg.Promote {
-		if cand, ok := Candidate(states, primary); ok {
-			c.promote(ctx, primary, cand, states)
+		if _, ok := Candidate(states, primary); ok {
+			c.failover(ctx, primary, states)
 			return // act on fresh probes next time
 		}
 	}
@@ -312,7 +325,7 @@ func (c *Controller) step(ctx context.Context) {
 				c.fence(ctx, s.Name, primary)
 			}
 		case "replica":
-			if want, ok := c.cfg.Follow[Pair{s.Name, primary}]; ok && s.Following != want {
+			if want, ok := c.cfg.Follow[Pair{s.Name, primary}]; ok && s.Following != want && !c.recentlyPointed(s.Name, want) {
 				c.follow(ctx, s.Name, primary, want)
 			}
 		}
@@ -342,7 +355,55 @@ func Candidate(states map[string]NodeState, primary string) (string, bool) {
 	return best, true
 }
 
-func (c *Controller) promote(ctx context.Context, old, cand string, states map[string]NodeState) {
+// failover replaces the lost primary old:
+//
+//  1. detach every replica from it (primary_conninfo = ”), and wait until
+//     their WAL receivers stopped: WAL still on its way (in a slow
+//     network, in a proxy's buffers) would otherwise keep arriving, and a
+//     replica that ends up ahead of the one promoted could not follow it;
+//  2. read their positions again and promote the one with the most WAL;
+//  3. the loop then points the others at it (follow).
+//
+// While it runs, GET /primary answers 503: a former primary restarting now
+// must not start as one.
+func (c *Controller) failover(ctx context.Context, old string, states map[string]NodeState) {
+	c.mu.Lock()
+	c.promoting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.promoting = false
+		c.mu.Unlock()
+	}()
+	start := time.Now()
+	var replicas []string
+	for _, s := range states {
+		if s.Name != old && s.Up && s.Role == "replica" {
+			replicas = append(replicas, s.Name)
+		}
+	}
+	sort.Strings(replicas)
+	c.log.Warn("primary unreachable: detaching the replicas from it", "old_primary", old, "down_for", c.cfg.FailAfter, "replicas", strings.Join(replicas, ", "))
+	var wg sync.WaitGroup
+	for _, r := range replicas {
+		wg.Go(func() {
+			err := c.exec(ctx, r, c.cfg.ProbeTimeout*4, "ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
+			if err == nil {
+				err = c.waitReceiverStopped(ctx, r, 2*time.Second)
+			}
+			if err != nil {
+				c.log.Error("could not detach a replica", "node", r, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+
+	states = c.probeAll(ctx)
+	cand, ok := Candidate(states, old)
+	if !ok {
+		c.log.Error("no replica to promote")
+		return
+	}
 	var others []string
 	for _, s := range states {
 		if s.Name != cand && s.Role == "replica" {
@@ -350,11 +411,8 @@ func (c *Controller) promote(ctx context.Context, old, cand string, states map[s
 		}
 	}
 	sort.Strings(others)
-	c.log.Warn("primary unreachable: promoting the most advanced replica",
-		"old_primary", old, "down_for", c.cfg.FailAfter, "candidate", cand, "lsn", states[cand].LSN, "others", strings.Join(others, ", "))
-	start := time.Now()
-	err := c.exec(ctx, cand, 15*time.Second, "SELECT pg_promote(true, 10)")
-	if err != nil {
+	c.log.Warn("promoting the most advanced replica", "candidate", cand, "lsn", states[cand].LSN, "others", strings.Join(others, ", "))
+	if err := c.exec(ctx, cand, 15*time.Second, "SELECT pg_promote(true, 10)"); err != nil {
 		c.log.Error("promotion failed", "node", cand, "err", err)
 		return
 	}
@@ -363,9 +421,32 @@ func (c *Controller) promote(ctx context.Context, old, cand string, states map[s
 	c.primary = cand
 	c.lastOK = time.Now()
 	c.events = append(c.events, Event{At: time.Now(), Action: "promote", Node: cand,
-		Detail: fmt.Sprintf("%s unreachable for %v; promoted in %v", old, c.cfg.FailAfter, took.Round(time.Millisecond))})
+		Detail: fmt.Sprintf("%s unreachable for %v; promoted at LSN %d in %v", old, c.cfg.FailAfter, states[cand].LSN, took.Round(time.Millisecond))})
 	c.mu.Unlock()
 	c.log.Warn("promoted", "node", cand, "took", took.Round(time.Millisecond))
+}
+
+// waitReceiverStopped polls until node's WAL receiver is gone.
+func (c *Controller) waitReceiverStopped(ctx context.Context, node string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		var running bool
+		err := c.query(ctx, node, c.cfg.ProbeTimeout, "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)", &running)
+		if err == nil && !running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New("its WAL receiver still runs")
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // follow points a replica at the new primary; primary_conninfo is reloaded
@@ -380,6 +461,9 @@ func (c *Controller) follow(ctx context.Context, node, leader, addr string) {
 		c.log.Error("could not point replica at the new primary", "node", node, "primary", leader, "err", err)
 		return
 	}
+	c.mu.Lock()
+	c.pointed[node] = pointed{addr: addr, at: time.Now()}
+	c.mu.Unlock()
 	c.record(Event{At: time.Now(), Action: "follow", Node: node, Detail: "follows " + leader + " at " + addr})
 	c.log.Info("replica follows the new primary", "node", node, "primary", leader, "via", addr)
 }
@@ -399,6 +483,20 @@ func (c *Controller) fence(ctx context.Context, node, primary string) {
 	}
 	c.record(Event{At: time.Now(), Action: "fence", Node: node, Detail: "acted as primary while " + primary + " is: made read-only, sessions ended"})
 	c.log.Warn("fenced a second primary", "node", node, "primary", primary)
+}
+
+// recentlyPointed: the node was pointed at addr less than a second ago; its
+// reload may not show in the last probe yet.
+func (c *Controller) recentlyPointed(node, addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pointed[node]
+	return ok && p.addr == addr && time.Since(p.at) < time.Second
+}
+
+type pointed struct {
+	addr string
+	at   time.Time
 }
 
 func (c *Controller) record(e Event) {
@@ -477,6 +575,41 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 		s.Role = "primary"
 	}
 	return s, conn
+}
+
+// query runs one query returning one row on a fresh connection to node.
+func (c *Controller) query(ctx context.Context, node string, timeout time.Duration, sql string, dest ...any) error {
+	conn, cancel, err := c.connect(ctx, node, timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer conn.Close(context.Background())
+	ctx, stop := context.WithTimeout(ctx, timeout)
+	defer stop()
+	return conn.QueryRow(ctx, sql).Scan(dest...)
+}
+
+func (c *Controller) connect(ctx context.Context, node string, timeout time.Duration) (*pgx.Conn, func(), error) {
+	var dsn string
+	for _, n := range c.cfg.Nodes {
+		if n.Name == node {
+			dsn = n.DSN
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	cc.RuntimeParams["application_name"] = "pgfailover"
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return conn, cancel, nil
 }
 
 // exec runs statements on a fresh connection to node (the probe's may be in

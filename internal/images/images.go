@@ -54,6 +54,7 @@ var nodeFiles embed.FS
 // name in /usr/local/bin -> Go package to build.
 var Binaries = map[string]string{
 	"mysite":           "./cmd/mysite",
+	"pgfailover":       "./cmd/pgfailover",
 	"toxiproxy-server": "github.com/Shopify/toxiproxy/v2/cmd/server",
 }
 

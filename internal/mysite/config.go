@@ -47,7 +47,35 @@ type Config struct {
 	// SessionTimeout bounds every session store call of a request. 0 means
 	// DefaultSessionTimeout; unlike the DB timeout it cannot be turned off.
 	SessionTimeout time.Duration
+	// Replicas are the database nodes reads may go to (stage 4), as
+	// space-separated name=DSN pairs (URL DSNs). Every node of a cluster can
+	// be listed, its primary too: mysite probes them and reads only from
+	// those in recovery (replicas). "" means no replicas: every read goes to
+	// DB, as before. With replicas, DB is usually a multi-host DSN with
+	// target_session_attrs=read-write, which finds the primary after a
+	// failover.
+	Replicas string
+	// Reads is where reads go when there are replicas: ReadsReplica ("" means
+	// the same), ReadsPrimary, or ReadsRYW (read-your-writes).
+	Reads string
+	// ReplicaCheck is how often the replicas are probed; 0 means
+	// DefaultReplicaCheck.
+	ReplicaCheck time.Duration
+	// NoReadFallback turns off replica health checks and the fallback to the
+	// primary: reads go round robin to the listed nodes, whatever their
+	// state (the lab's negative control).
+	NoReadFallback bool
 }
+
+// Read routing modes (-reads).
+const (
+	ReadsReplica = "replica"          // healthy replicas, round robin; the primary when none answers
+	ReadsPrimary = "primary"          // every read from the primary
+	ReadsRYW     = "read-your-writes" // a replica that replayed the client's last write, else the primary
+)
+
+// DefaultReplicaCheck is how often replicas are probed by default.
+const DefaultReplicaCheck = 100 * time.Millisecond
 
 // Session defaults.
 const (
@@ -67,6 +95,8 @@ const (
 	EnvRedis           = "MYSITE_REDIS"
 	EnvSessionTTL      = "MYSITE_SESSION_TTL"
 	EnvSessionTimeout  = "MYSITE_SESSION_TIMEOUT"
+	EnvReplicas        = "MYSITE_REPLICAS"
+	EnvReads           = "MYSITE_READS"
 )
 
 // DefaultConfig is the configuration with every default applied and no DB.
@@ -144,6 +174,12 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if v := getenv(EnvRedis); v != "" {
 		cfg.Redis = v
 	}
+	if v := getenv(EnvReplicas); v != "" {
+		cfg.Replicas = v
+	}
+	if v := getenv(EnvReads); v != "" {
+		cfg.Reads = v
+	}
 	for _, d := range []struct {
 		env string
 		to  *time.Duration
@@ -181,6 +217,25 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		"how long a session lives after login (env "+EnvSessionTTL+")")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout,
 		"bound on every session store call of a request; when it passes the request gets 503 (env "+EnvSessionTimeout+")")
+	replicasFromFlags := false
+	fs.Func("replica", "a database node reads may go to, name=DSN (URL form); repeat for every node. "+
+		"mysite probes them and reads only from those in recovery (env "+EnvReplicas+": space-separated)", func(v string) error {
+		if !replicasFromFlags { // flags replace the environment's list
+			cfg.Replicas, replicasFromFlags = "", true
+		}
+		cfg.Replicas = strings.TrimSpace(cfg.Replicas + " " + v)
+		return nil
+	})
+	fs.StringVar(&cfg.Reads, "reads", cfg.Reads,
+		"where reads go with -replica: replica (healthy replicas, the primary when none answers), primary, "+
+			"or read-your-writes (a replica that replayed the client's last write, named by the Mysite-Min-LSN header, else the primary) (env "+EnvReads+")")
+	fs.DurationVar(&cfg.ReplicaCheck, "replica-check", cfg.ReplicaCheck, "how often replicas are probed (0: 100ms)")
+	fs.BoolFunc("read-fallback", "health-check replicas and fall back to the primary (default true; false: reads go round robin "+
+		"to every -replica whatever its state, the lab's negative control)", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		cfg.NoReadFallback = !b
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if usageOut != nil {
@@ -250,6 +305,17 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("-sessions (%s) must be %s or %s, got %q", EnvSessions, SessionsMemory, SessionsRedis, c.Sessions)
 	}
+	if _, err := c.replicas(); err != nil {
+		return err
+	}
+	switch c.Reads {
+	case "", ReadsReplica, ReadsPrimary, ReadsRYW:
+	default:
+		return fmt.Errorf("-reads (%s) must be %s, %s or %s, got %q", EnvReads, ReadsReplica, ReadsPrimary, ReadsRYW, c.Reads)
+	}
+	if c.ReplicaCheck < 0 {
+		return fmt.Errorf("-replica-check must be >= 0, got %v", c.ReplicaCheck)
+	}
 	if c.SessionTTL < 0 {
 		return fmt.Errorf("-session-ttl (%s) must be > 0, got %v", EnvSessionTTL, c.SessionTTL)
 	}
@@ -257,6 +323,42 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-session-timeout (%s) must be > 0, got %v", EnvSessionTimeout, c.SessionTimeout)
 	}
 	return nil
+}
+
+// ReplicaNode is one entry of Config.Replicas.
+type ReplicaNode struct{ Name, DSN string }
+
+// replicas parses Replicas.
+func (c Config) replicas() ([]ReplicaNode, error) {
+	var out []ReplicaNode
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(c.Replicas) {
+		name, dsn, ok := strings.Cut(f, "=")
+		if !ok || name == "" || dsn == "" {
+			return nil, fmt.Errorf("-replica (%s) wants name=DSN, got %q", EnvReplicas, f)
+		}
+		if err := validName(name); err != nil {
+			return nil, fmt.Errorf("-replica name %v", err)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("-replica %s is given twice", name)
+		}
+		seen[name] = true
+		if _, err := pgxpool.ParseConfig(dsn); err != nil {
+			return nil, fmt.Errorf("-replica %s: not a valid PostgreSQL DSN: %v", name, err)
+		}
+		out = append(out, ReplicaNode{Name: name, DSN: dsn})
+	}
+	return out, nil
+}
+
+// reads is the read mode: ReadsPrimary without replicas, Reads otherwise
+// ("" meaning ReadsReplica).
+func (c Config) reads() string {
+	if strings.TrimSpace(c.Replicas) == "" {
+		return ReadsPrimary
+	}
+	return cmp.Or(c.Reads, ReadsReplica)
 }
 
 // sessions is Sessions with "" meaning memory.

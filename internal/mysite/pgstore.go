@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -76,7 +80,26 @@ type PGStore struct {
 	// connection is pinged before use until then, so that the other dead
 	// connections of a restarted server are dropped without failing requests.
 	suspectUntil atomic.Int64
+
+	// Replication (stage 4), both off without replicas:
+	// commitLSN: every write also reads the primary's WAL position after its
+	// commit, for read-your-writes routing (User.commitLSN).
+	commitLSN bool
+	// maxTimeline is the highest timeline seen on a primary. With it set,
+	// a new connection to a primary on an older timeline is refused: that
+	// is a former primary (back from a crash or a partition) whose commits
+	// after the failover the cluster does not have.
+	fenceTimeline bool
+	maxTimeline   atomic.Int64
+	// route steers new connections of a multi-host DSN: pgx tries its hosts
+	// in order, and a dead one can take the whole connect timeout to fail
+	// (behind Toxiproxy a dead server accepts and never answers).
+	route atomic.Pointer[hostRoute]
 }
+
+// hostRoute is what the replica monitor last saw: the nodes accepting
+// writes (newest timeline first), and the nodes that did not answer.
+type hostRoute struct{ prefer, avoid []string }
 
 // suspectWindow is how long pooled connections are pinged before every use
 // after a connection failure.
@@ -101,6 +124,25 @@ func NewPGStore(cfg Config, mon *DBMonitor, log *slog.Logger) (*PGStore, error) 
 		mon:     mon,
 		log:     log,
 		reinit:  make(chan struct{}, 1),
+	}
+	if strings.TrimSpace(cfg.Replicas) != "" {
+		s.fenceTimeline = true
+		s.commitLSN = cfg.reads() == ReadsRYW
+		inner := pc.ConnConfig.ValidateConnect // target_session_attrs, if any
+		pc.ConnConfig.ValidateConnect = func(ctx context.Context, c *pgconn.PgConn) error {
+			if inner != nil {
+				if err := inner(ctx, c); err != nil {
+					return err
+				}
+			}
+			return s.checkTimeline(ctx, c)
+		}
+		pc.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			if r := s.route.Load(); r != nil {
+				routeHosts(&cc.Config, *r)
+			}
+			return nil
+		}
 	}
 	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
 		// pgx's default (idle for over a second), plus every use while
@@ -207,6 +249,110 @@ func (s *PGStore) Get(ctx context.Context, id string) (User, error) {
 	return s.queryUser(ctx, "get", true, sqlGet, id)
 }
 
+// sqlTimeline is the timeline of a primary (the first 8 hex digits of its
+// current WAL file's name), 0 on a standby.
+const sqlTimeline = `SELECT CASE WHEN pg_is_in_recovery() THEN 0
+	ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`
+
+// checkTimeline refuses a primary on a timeline older than one already seen
+// (a promotion starts a new timeline), and remembers newer ones.
+func (s *PGStore) checkTimeline(ctx context.Context, c *pgconn.PgConn) error {
+	res, err := c.Exec(ctx, sqlTimeline).ReadAll()
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 || len(res[0].Rows) == 0 {
+		return errors.New("timeline query returned nothing")
+	}
+	tl, err := strconv.ParseInt(string(res[0].Rows[0][0]), 10, 64)
+	if err != nil {
+		return fmt.Errorf("timeline %q: %w", res[0].Rows[0][0], err)
+	}
+	if tl == 0 { // a standby: target_session_attrs decides
+		return nil
+	}
+	if seen := s.maxTimeline.Load(); tl < seen {
+		return fmt.Errorf("a primary on timeline %d, but timeline %d exists: a former primary, refused", tl, seen)
+	}
+	s.ObserveTimeline(tl)
+	return nil
+}
+
+// RouteHosts steers new connections (addresses "host:port" of the DSN's
+// hosts): those in prefer are tried first, in that order, and those in
+// avoid not at all, unless that would leave none.
+func (s *PGStore) RouteHosts(prefer, avoid []string) {
+	s.route.Store(&hostRoute{prefer: prefer, avoid: avoid})
+}
+
+// routeHosts reorders a connection config's hosts (Host/Port, then its
+// Fallbacks) as r says; the others keep their order.
+func routeHosts(c *pgconn.Config, r hostRoute) {
+	addr := func(h *pgconn.FallbackConfig) string { return net.JoinHostPort(h.Host, strconv.Itoa(int(h.Port))) }
+	all := append([]*pgconn.FallbackConfig{{Host: c.Host, Port: c.Port, TLSConfig: c.TLSConfig}}, c.Fallbacks...)
+	hosts := slices.DeleteFunc(slices.Clone(all), func(h *pgconn.FallbackConfig) bool { return slices.Contains(r.avoid, addr(h)) })
+	if len(hosts) == 0 {
+		hosts = all
+	}
+	rank := func(h *pgconn.FallbackConfig) int {
+		if i := slices.Index(r.prefer, addr(h)); i >= 0 {
+			return i
+		}
+		return len(r.prefer)
+	}
+	slices.SortStableFunc(hosts, func(a, b *pgconn.FallbackConfig) int { return rank(a) - rank(b) })
+	c.Host, c.Port, c.TLSConfig = hosts[0].Host, hosts[0].Port, hosts[0].TLSConfig
+	c.Fallbacks = hosts[1:]
+}
+
+// ObserveTimeline records that a primary on timeline tl exists.
+func (s *PGStore) ObserveTimeline(tl int64) {
+	for {
+		seen := s.maxTimeline.Load()
+		if tl <= seen || s.maxTimeline.CompareAndSwap(seen, tl) {
+			return
+		}
+	}
+}
+
+// MaxTimeline is the highest primary timeline seen (0: none yet, or no
+// replicas configured).
+func (s *PGStore) MaxTimeline() int64 { return s.maxTimeline.Load() }
+
+// StandbyStat is one line of the primary's pg_stat_replication.
+type StandbyStat struct {
+	Name      string  `json:"name"` // application_name
+	State     string  `json:"state"`
+	SyncState string  `json:"sync_state"`
+	LagBytes  float64 `json:"lag_bytes"` // WAL written on the primary, not yet replayed there
+	// Lags as PostgreSQL measures them: from a commit's WAL flushed on the
+	// primary until the standby reports it written, flushed, replayed (a
+	// round trip: the report travels back). 0 when caught up and idle.
+	WriteLagMS  float64 `json:"write_lag_ms"`
+	FlushLagMS  float64 `json:"flush_lag_ms"`
+	ReplayLagMS float64 `json:"replay_lag_ms"`
+}
+
+const sqlStandbys = `SELECT coalesce(application_name, ''), coalesce(state, ''), coalesce(sync_state, ''),
+	coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::float8,
+	coalesce(extract(epoch FROM write_lag), 0)::float8 * 1000,
+	coalesce(extract(epoch FROM flush_lag), 0)::float8 * 1000,
+	coalesce(extract(epoch FROM replay_lag), 0)::float8 * 1000
+FROM pg_stat_replication ORDER BY application_name`
+
+// Standbys reads pg_stat_replication on the primary.
+func (s *PGStore) Standbys(ctx context.Context) ([]StandbyStat, error) {
+	rows, err := s.pool.Query(ctx, sqlStandbys)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StandbyStat, error) {
+		var st StandbyStat
+		err := r.Scan(&st.Name, &st.State, &st.SyncState, &st.LagBytes, &st.WriteLagMS, &st.FlushLagMS, &st.ReplayLagMS)
+		return st, err
+	})
+}
+
 // Create implements Store.
 func (s *PGStore) Create(ctx context.Context, u User) (User, error) {
 	args, err := userArgs(u)
@@ -266,10 +412,11 @@ func (s *PGStore) queryUser(ctx context.Context, op string, idempotent bool, sql
 	if err := s.checkSchema(); err != nil {
 		return User{}, err
 	}
-	u, broken, err := s.queryOnce(ctx, sql, args...)
+	withLSN := s.commitLSN && !idempotent
+	u, broken, err := s.queryOnce(ctx, withLSN, sql, args...)
 	if err != nil && broken && ctx.Err() == nil && (idempotent || writeNotApplied(err)) {
 		s.mon.Retried(op)
-		u, _, err = s.queryOnce(ctx, sql, args...)
+		u, _, err = s.queryOnce(ctx, withLSN, sql, args...)
 	}
 	if errors.Is(err, ErrNotFound) {
 		s.observe(ctx, op, nil)
@@ -279,9 +426,17 @@ func (s *PGStore) queryUser(ctx context.Context, op string, idempotent bool, sql
 	return u, err
 }
 
+// sqlInsertLSN is the primary's WAL insert position, in bytes. Read on the
+// connection that just committed a write, it is at or past the write's
+// commit record: a replica that replayed up to it has the write.
+const sqlInsertLSN = `SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint`
+
 // queryOnce runs the statement on one pooled connection. broken reports that
-// the connection was found dead (pgx closed it) by this statement.
-func (s *PGStore) queryOnce(ctx context.Context, sql string, args ...any) (u User, broken bool, err error) {
+// the connection was found dead (pgx closed it) by this statement. withLSN
+// reads the WAL position after the statement into u.commitLSN; if that
+// fails the write happened but cannot be vouched for to read-your-writes
+// routing, so it is reported as a failure that may have been applied.
+func (s *PGStore) queryOnce(ctx context.Context, withLSN bool, sql string, args ...any) (u User, broken bool, err error) {
 	// Acquire separately: a failure here certainly happened before the
 	// statement was sent, which callers can report (write not applied).
 	conn, err := s.pool.Acquire(ctx)
@@ -291,6 +446,12 @@ func (s *PGStore) queryOnce(ctx context.Context, sql string, args ...any) (u Use
 	defer conn.Release()
 	u, err = scanUser(conn.QueryRow(ctx, sql, args...))
 	switch {
+	case err == nil && withLSN:
+		if err := conn.QueryRow(ctx, sqlInsertLSN).Scan(&u.commitLSN); err != nil {
+			// %v, not %w: whatever the error, the write itself committed.
+			return User{}, conn.Conn().IsClosed(), Unavailable(fmt.Errorf("write committed, but reading its WAL position failed: %v", err), false)
+		}
+		return u, false, nil
 	case err == nil:
 		return u, false, nil
 	case errors.Is(err, pgx.ErrNoRows):

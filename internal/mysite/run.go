@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,6 +47,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		return err
 	}
 	metrics.RegisterPool(store.Pool())
+	var replicas *Replicas
+	if strings.TrimSpace(cfg.Replicas) != "" {
+		if replicas, err = NewReplicas(cfg, store, log); err != nil {
+			store.Close()
+			return err
+		}
+	}
 	sessions := newSessionStore(cfg)
 	name := cmp.Or(cfg.Name, DefaultName())
 	sessionTimeout := cmp.Or(cfg.SessionTimeout, DefaultSessionTimeout)
@@ -53,7 +61,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	handler := NewServer(Options{
 		Store: store, DBTimeout: cfg.DBTimeout,
 		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
-		Name: name, Metrics: metrics, Logger: log,
+		Name: name, Replicas: replicas, Metrics: metrics, Logger: log,
 	})
 	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
 	if cfg.DBTimeout > 0 {
@@ -97,6 +105,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	bg.Go(func() { store.MaintainSchema(bgCtx) })
 	bg.Go(func() { metrics.DB.Run(bgCtx) })
 	bg.Go(func() { metrics.Sessions.Run(bgCtx) })
+	if replicas != nil {
+		bg.Go(func() { replicas.Monitor(bgCtx) })
+		log.Info("read replicas", "reads", replicas.Mode(), "fallback", !cfg.NoReadFallback, "nodes", cfg.Replicas)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -125,6 +137,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	metrics.Sessions.Flush()
 	if !closeWithin(store.Close, poolCloseTimeout) {
 		log.Warn("database pool did not close in time", "timeout", poolCloseTimeout)
+	}
+	if replicas != nil && !closeWithin(replicas.Close, poolCloseTimeout) {
+		log.Warn("replica pools did not close in time", "timeout", poolCloseTimeout)
 	}
 	sessions.Close()
 	log.Info("mysite stopped", "clean", runErr == nil)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type Options struct {
 	// Name is this server's name, in /me answers and the Mysite-Server
 	// header; "" means the host name.
 	Name string
+	// Replicas routes reads to read replicas (stage 4); nil: every read
+	// goes to Store.
+	Replicas *Replicas
 	// Metrics; nil creates a fresh set.
 	Metrics *Metrics
 	// Logger; nil discards.
@@ -60,6 +64,7 @@ type Server struct {
 	sessionTTL     time.Duration
 	sessionTimeout time.Duration
 	name           string
+	replicas       *Replicas
 	metrics        *Metrics
 	log            *slog.Logger
 	mux            *http.ServeMux
@@ -74,6 +79,7 @@ func NewServer(opts Options) *Server {
 		sessionTTL:     cmp.Or(opts.SessionTTL, DefaultSessionTTL),
 		sessionTimeout: cmp.Or(opts.SessionTimeout, DefaultSessionTimeout),
 		name:           cmp.Or(opts.Name, DefaultName()),
+		replicas:       opts.Replicas,
 		metrics:        opts.Metrics,
 		log:            opts.Logger,
 		mux:            http.NewServeMux(),
@@ -106,6 +112,8 @@ func NewServer(opts Options) *Server {
 	m.HandleFunc("/healthz", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /replication", s.replication)
+	m.HandleFunc("/replication", methodNotAllowed("GET, HEAD"))
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -176,7 +184,12 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Get(ctx, id) })
+	get := s.store.Get
+	if s.replicas != nil && r.Header.Get(ReadFromHeader) != "primary" {
+		min := minLSN(r)
+		get = func(ctx context.Context, id string) (User, error) { return s.replicas.Get(ctx, id, min) }
+	}
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return get(ctx, id) })
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, u)
@@ -197,6 +210,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		w.Header().Set("Location", "/users/"+u.ID)
+		setLSN(w, u)
 		writeJSON(w, http.StatusCreated, u)
 	case errors.Is(err, ErrExists):
 		writeError(w, http.StatusConflict, fmt.Sprintf("user %s already exists", in.ID))
@@ -221,7 +235,31 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err, true)
 		return
 	}
+	setLSN(w, u)
 	writeJSON(w, http.StatusOK, u)
+}
+
+// setLSN sets Mysite-LSN when the store read the write's WAL position
+// (read-your-writes mode).
+func setLSN(w http.ResponseWriter, u User) {
+	if u.commitLSN > 0 {
+		w.Header().Set(LSNHeader, strconv.FormatInt(u.commitLSN, 10))
+	}
+}
+
+// replication answers mysite's view of a replicated cluster: each node's
+// role and position, and the primary's pg_stat_replication (GET
+// /replication; 404 without replicas).
+func (s *Server) replication(w http.ResponseWriter, r *http.Request) {
+	if s.replicas == nil {
+		writeError(w, http.StatusNotFound, "no replicas configured (-replica)")
+		return
+	}
+	timeout := s.dbTimeout
+	if timeout <= 0 || timeout > time.Second {
+		timeout = time.Second
+	}
+	writeJSON(w, http.StatusOK, s.replicas.Status(r.Context(), timeout))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,10 @@ type User struct {
 	WriteID string `json:"writeId"`
 	// Version is assigned by the server: 1 on create, +1 on every update.
 	Version int64 `json:"version"`
+
+	// commitLSN is the primary's WAL position after the write that returned
+	// this user (read-your-writes routing); 0 when not read.
+	commitLSN int64
 }
 
 // Address is the postal address of a user.

@@ -69,6 +69,10 @@ type Control struct {
 	// breach, for breaches that happen by chance in any one run. Each such
 	// control says why, with the measured rate.
 	Attempts int
+	// With are more of the stage's faults the control injects after the
+	// fault, like engine.Spec.With: the "before" configuration may need a
+	// second failure to show (replicas lagging, then the primary dies).
+	With []string
 }
 
 // Evidence is what the checkers measured on a run, for the guarantees to judge.
@@ -77,12 +81,17 @@ type Evidence struct {
 	Before, During, After check.Availability
 	Overall               check.Availability
 	ReadsDuring           check.Availability // reads only, during the fault
+	WritesDuring          check.Availability // writes only, during the fault
 	LatencyDuring         check.Latency
 	Recovery              check.Recovery
 	Lost                  check.LostWrites
 	Stale                 check.StaleReads
 	RYW                   check.ReadYourWrites
 	ClientTimeout         time.Duration
+	// WritesResumed is when writes were acknowledged again after the
+	// fault, by completion (a write that waited through a failover counts
+	// its wait).
+	WritesResumed check.Resumption
 	// Counters are the samples of the stage's Counters, in time order
 	// (empty when the stage has none).
 	Counters []check.CounterSample

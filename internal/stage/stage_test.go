@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -29,11 +30,31 @@ func TestStagesAreValidData(t *testing.T) {
 				names[g.Name] = true
 			}
 			for _, c := range f.Controls {
-				if _, err := st.Resolve(c.Set, f); err != nil {
+				fs := []Fault{f}
+				judged := map[string]bool{}
+				for n := range names {
+					judged[n] = true
+				}
+				for _, id := range c.With {
+					w, err := st.Fault(id)
+					if err != nil {
+						t.Errorf("stage %s control %q: %v", st.ID, c.Name, err)
+						continue
+					}
+					fs = append(fs, w)
+				}
+				cset, err := st.Resolve(c.Set, fs...)
+				if err != nil {
 					t.Errorf("stage %s control %q: %v", st.ID, c.Name, err)
+					continue
+				}
+				for _, w := range fs[1:] {
+					for _, g := range w.Guarantees(Evidence{}, cset) {
+						judged[g.Name] = true
+					}
 				}
 				for _, b := range c.Breaks {
-					if !names[b] {
+					if !judged[b] {
 						t.Errorf("stage %s control %q expects %q to break, but the fault judges no such guarantee", st.ID, c.Name, b)
 					}
 				}
@@ -59,5 +80,70 @@ func TestBadInputIsNamed(t *testing.T) {
 	}
 	if _, err := ParseSet([]string{"timeout"}); err == nil || !strings.Contains(err.Error(), "want key=value") {
 		t.Errorf("ParseSet: %v", err)
+	}
+}
+
+// From stage 4 on, every guarantee a fault judges has a negative control of
+// that fault under which it must break: a check that cannot fail proves
+// nothing.
+func TestEveryGuaranteeHasANegativeControl(t *testing.T) {
+	for _, st := range All() {
+		if st.Number < 4 {
+			continue
+		}
+		for _, f := range st.Faults {
+			set, err := st.Resolve(nil, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			broken := map[string]bool{}
+			for _, c := range f.Controls {
+				for _, b := range c.Breaks {
+					broken[b] = true
+				}
+			}
+			for _, g := range f.Guarantees(Evidence{}, set) {
+				if !broken[g.Name] {
+					t.Errorf("stage %s fault %s judges %q, but none of its controls breaks it", st.ID, f.ID, g.Name)
+				}
+			}
+		}
+	}
+}
+
+func TestReplicationStack(t *testing.T) {
+	st, err := Get("replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []Settings{nil, {"replication": "sync", "sync_standbys": "2", "fencing": "off", "failover": "off", "reads": "primary"}} {
+		resolved, err := st.Resolve(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topo := st.Stack(resolved)
+		if err := topo.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		web, _ := topo.Node("web")
+		args := strings.Join(web.Args, " ")
+		for _, want := range []string{"target_session_attrs=read-write", "${db-primary},${db-replica-1},${db-replica-2}", "-replica db-replica-2=", "-reads " + resolved["reads"]} {
+			if !strings.Contains(args, want) {
+				t.Errorf("settings %v: web args %q lack %q", set, args, want)
+			}
+		}
+		ctl, _ := topo.Node("failover")
+		cargs := strings.Join(ctl.Args, " ")
+		port, _ := topo.LinkPort("db-replica-2->db-replica-1")
+		if !strings.Contains(cargs, "-follow db-replica-2->db-replica-1=toxiproxy:"+strconv.Itoa(port)) {
+			t.Errorf("controller args %q lack the follow address of db-replica-2->db-replica-1", cargs)
+		}
+		db, _ := topo.Node("db-replica-1")
+		if resolved["replication"] == "sync" && !strings.Contains(strings.Join(db.Args, " "), `synchronous_standby_names=ANY 2 ("db-primary", "db-replica-1", "db-replica-2")`) {
+			t.Errorf("sync: db args %q", db.Args)
+		}
+		if got, want := db.Env["CONTROLLER"] != "", resolved["fencing"] == "on"; got != want {
+			t.Errorf("fencing %s: CONTROLLER=%q", resolved["fencing"], db.Env["CONTROLLER"])
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +32,17 @@ const ServerHeader = "Mysite-Server"
 
 // SessionCookie is mysite's session cookie.
 const SessionCookie = "session"
+
+// Read-your-writes tokens (stage 4, mysite -reads read-your-writes): a write's
+// answer carries LSNHeader, the primary's WAL position after its commit; the
+// client sends the highest it got as MinLSNHeader on its reads, so that mysite
+// serves them from a replica that has replayed that far. ReadFromHeader:
+// primary asks for a read from the primary (the final read-back).
+const (
+	LSNHeader      = "Mysite-LSN"
+	MinLSNHeader   = "Mysite-Min-LSN"
+	ReadFromHeader = "Mysite-Read-From"
+)
 
 // Wire shapes of a mysite user.
 type userBody struct {
@@ -120,6 +132,7 @@ type requester struct {
 	client  *http.Client
 	base    string // scheme://host[:port][/prefix], no trailing slash
 	timeout time.Duration
+	header  http.Header // added to every request (e.g. ReadFromHeader)
 }
 
 func newRequester(client *http.Client, baseURL string, timeout time.Duration) (*requester, error) {
@@ -151,6 +164,7 @@ type result struct {
 	value   string // writeId read (reads), session id (logins and session checks)
 	version int64  // version the server reported, 0 when unknown
 	server  string // the Mysite-Server header of the answer
+	lsn     int64  // the LSNHeader of the answer, 0 when none
 }
 
 // exec performs one read (GET) or write (PUT of user) of key and classifies
@@ -165,6 +179,16 @@ func (q *requester) exec(parent context.Context, kind history.Kind, key string, 
 // kinds: history.Login (POST /login as user key) and history.SessionCheck
 // (GET /me), classified by classifySession.
 func (q *requester) execAs(parent context.Context, kind history.Kind, key string, user *userBody, session string, onSend func()) result {
+	return q.do(parent, kind, key, user, session, 0, onSend)
+}
+
+// execMin is exec carrying a read-your-writes token: minLSN, when > 0, is
+// sent as MinLSNHeader.
+func (q *requester) execMin(parent context.Context, kind history.Kind, key string, user *userBody, minLSN int64, onSend func()) result {
+	return q.do(parent, kind, key, user, "", minLSN, onSend)
+}
+
+func (q *requester) do(parent context.Context, kind history.Kind, key string, user *userBody, session string, minLSN int64, onSend func()) result {
 	ctx, cancel := context.WithTimeout(parent, q.timeout)
 	defer cancel()
 
@@ -207,6 +231,12 @@ func (q *requester) execAs(parent context.Context, kind history.Kind, key string
 	if session != "" {
 		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: session})
 	}
+	if minLSN > 0 {
+		req.Header.Set(MinLSNHeader, strconv.FormatInt(minLSN, 10))
+	}
+	for k, v := range q.header {
+		req.Header[k] = v
+	}
 
 	if onSend != nil {
 		onSend()
@@ -227,6 +257,9 @@ func (q *requester) execAs(parent context.Context, kind history.Kind, key string
 		r = classifyResponse(kind, key, resp.StatusCode, resp.Header.Get(WriteOutcomeHeader), data, readErr)
 	}
 	r.server = resp.Header.Get(ServerHeader)
+	if v, err := strconv.ParseInt(resp.Header.Get(LSNHeader), 10, 64); err == nil && v > 0 && r.outcome == history.OK {
+		r.lsn = v
+	}
 	return r
 }
 

@@ -43,6 +43,9 @@ func ReadBack(ctx context.Context, baseURL string, keys []string, timeout time.D
 	if err != nil {
 		return nil, fmt.Errorf("read-back: %w", err)
 	}
+	// What the system holds is what its primary holds: with read replicas,
+	// a replica may not have replayed the last writes yet.
+	q.header = http.Header{ReadFromHeader: {"primary"}}
 
 	var (
 		mu     sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scalelab/scalelab/internal/history"
@@ -69,6 +70,7 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 	if cfg.Sessions {
 		e.sess = newClientSessions(cfg.Clients)
 	}
+	e.lsn = make(lsnTokens, cfg.Clients)
 	e.stats = Stats{Seed: sched.Seed(), ScheduledOps: sched.Len(), InFlightCap: e.cap}
 
 	// Requests run on a context detached from ctx (see above) that only the
@@ -100,6 +102,7 @@ type engine struct {
 	rec   *Recorder
 	req   *requester
 	sess  *clientSessions // nil unless Config.Sessions
+	lsn   lsnTokens       // per client: the highest LSNHeader its writes got
 	cap   int
 	start time.Duration // workload start on clock
 	wg    sync.WaitGroup
@@ -181,7 +184,10 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 		if e.sess != nil {
 			res = e.execSession(reqCtx, d, plan, onSend)
 		} else {
-			res = e.req.exec(reqCtx, d.Kind, d.Key, d.user, onSend)
+			res = e.req.execMin(reqCtx, d.Kind, d.Key, d.user, e.lsn.get(d.Client), onSend)
+			// Before the op is stamped complete: a read invoked after this
+			// write completed carries its token.
+			e.lsn.observe(d.Client, res.lsn)
 		}
 		complete := e.clock.Now()
 		e.finish(d.Seq, res, complete)
@@ -277,4 +283,28 @@ func (e *engine) finalStats() Stats {
 		s.AchievedRate = float64(s.Sent) / s.SendWindow.Seconds()
 	}
 	return s
+}
+
+// lsnTokens holds each client's read-your-writes token: the highest
+// LSNHeader its writes were answered with (0: none yet, or the app sends
+// none).
+type lsnTokens []atomic.Int64
+
+func (t lsnTokens) get(client int) int64 {
+	if client < 0 || client >= len(t) {
+		return 0
+	}
+	return t[client].Load()
+}
+
+func (t lsnTokens) observe(client int, lsn int64) {
+	if lsn <= 0 || client < 0 || client >= len(t) {
+		return
+	}
+	for {
+		cur := t[client].Load()
+		if lsn <= cur || t[client].CompareAndSwap(cur, lsn) {
+			return
+		}
+	}
 }

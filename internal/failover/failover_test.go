@@ -1,0 +1,70 @@
+package failover
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig([]string{
+		"-primary", "a",
+		"-node", "a=postgres://postgres@toxiproxy:20001/postgres",
+		"-node", "b=postgres://postgres@toxiproxy:20002/postgres",
+		"-follow", "b->a=toxiproxy:20005",
+		"-fail-after", "2s", "-promote=false",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Primary != "a" || len(cfg.Nodes) != 2 || cfg.Follow[Pair{"b", "a"}] != "toxiproxy:20005" ||
+		cfg.FailAfter != 2*time.Second || cfg.Promote || !cfg.Fence {
+		t.Errorf("got %+v", cfg)
+	}
+	for _, bad := range [][]string{
+		{"-primary", "a", "-node", "a=postgres://x/y"},                                                // one node
+		{"-primary", "c", "-node", "a=postgres://x/y", "-node", "b=postgres://x/y"},                   // unknown primary
+		{"-primary", "a", "-node", "a=postgres://x/y", "-node", "a=postgres://x/y"},                   // twice
+		{"-primary", "a", "-node", "a=postgres://x/y", "-node", "b=postgres://x/y", "-follow", "b>a"}, // bad follow
+		{"-primary", "a", "-node", "a=postgres://x/y", "-node", "b=postgres://x/y", "-follow", "b->c=h:1"},
+	} {
+		if _, err := ParseConfig(bad, nil); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestCandidateIsTheMostAdvancedReplica(t *testing.T) {
+	states := map[string]NodeState{
+		"p":  {Name: "p", Up: false, Role: "down"},
+		"r1": {Name: "r1", Up: true, Role: "replica", LSN: 100},
+		"r2": {Name: "r2", Up: true, Role: "replica", LSN: 120},
+		"r3": {Name: "r3", Up: true, Role: "fenced", LSN: 500},
+		"r4": {Name: "r4", Up: false, Role: "down", LSN: 900},
+	}
+	if c, ok := Candidate(states, "p"); !ok || c != "r2" {
+		t.Errorf("got %q %v, want r2", c, ok)
+	}
+	states["r2"] = NodeState{Name: "r2", Up: true, Role: "replica", LSN: 100}
+	if c, _ := Candidate(states, "p"); c != "r1" {
+		t.Errorf("tie: got %q, want the first name, r1", c)
+	}
+	if _, ok := Candidate(map[string]NodeState{"p": {Name: "p"}}, "p"); ok {
+		t.Error("no replica: want none")
+	}
+}
+
+func TestConninfoAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"user=postgres passfile='/var/lib/postgresql/.pgpass' host=toxiproxy port=20005 application_name=r": "toxiproxy:20005",
+		"host=db user=postgres": "db:5432",
+		"":                      "",
+	} {
+		if got := conninfoAddr(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+	if q := quote("a'b"); !strings.Contains(q, "a''b") {
+		t.Errorf("quote: %s", q)
+	}
+}

@@ -1,0 +1,561 @@
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Guarantee names of stage 4.
+const (
+	ReadYourWrites  = "read-your-writes" // no client reads a value older than its own acknowledged write
+	LagSeen         = "lag-seen"         // Postgres itself reports the replication lag (pg_stat_replication)
+	ReadsAvailable  = "reads-available"  // reads keep succeeding during the fault
+	WritesAvailable = "writes-available" // writes keep succeeding during the fault
+	WritesResume    = "writes-resume"    // after the primary is lost, requests succeed again within the RTO bound
+	SinglePrimary   = "single-primary"   // never two primaries accepting writes for longer than the fencing bound
+)
+
+// The nodes of stage 4. db-primary is the primary when the stack boots;
+// after a failover one of the replicas is, and the names stay what they
+// were at boot (as a host's name does).
+const (
+	dbPrimary    = "db-primary"
+	dbReplica1   = "db-replica-1"
+	dbReplica2   = "db-replica-2"
+	failoverNode = "failover"
+)
+
+var dbNodes = []string{dbPrimary, dbReplica1, dbReplica2}
+
+// Stage 4: the database is replicated. A primary takes the writes, two
+// streaming replicas (physical replication, made from a base backup) serve
+// reads, and a failover controller promotes a replica when the primary is
+// lost. Reads scale and the database is no longer a single point of
+// failure; the new ways to fail are replica lag (stale reads), losing
+// replicas, and losing the primary (promotion time, and writes the replicas
+// never got).
+func init() {
+	register(Stage{
+		ID: "replication", Number: 4, Title: "Database replication",
+		Adds:  "a PostgreSQL primary (writes) and two streaming replicas (reads), asynchronous by default, and a failover controller",
+		Fixes: "the database is no longer a single point of failure; read capacity grows with replicas",
+		Weak:  "replica lag (stale reads), losing replicas, losing the primary (promotion time, writes the replicas never got)",
+		Lab:   "labs/04-replication",
+		Settings: []Setting{
+			{Name: "reads", Default: "read-your-writes", Check: OneOf("read-your-writes", "replica", "primary"),
+				Help: "where mysite sends reads: read-your-writes (a replica that has replayed the client's last write, else the primary), replica (any healthy replica), primary"},
+			{Name: "replication", Default: "async", Check: OneOf("async", "sync"),
+				Help: "async: the primary acknowledges a commit once it is on its own disk; sync: once sync_standbys replicas also have it on disk"},
+			{Name: "sync_standbys", Default: "1", Check: OneOf("1", "2"),
+				Help: "with replication=sync, how many replicas must confirm each commit (ANY n)"},
+			{Name: "failover", Default: "on", Check: OneOf("on", "off"),
+				Help: "on: the controller promotes the most advanced replica when the primary is gone; off: nobody does"},
+			{Name: "failover_after", Default: "1s", Check: durationFrom(200 * time.Millisecond),
+				Help: "how long the primary must be unreachable before the controller promotes a replica"},
+			{Name: "fencing", Default: "on", Check: OneOf("on", "off"),
+				Help: "on: a restarted former primary rejoins as a replica of the new one, and the controller makes any second primary read-only; off: neither"},
+			{Name: "read_fallback", Default: "on", Check: OneOf("on", "off"),
+				Help: "on: mysite health-checks the replicas and falls back to the primary; off: reads go round robin to every database node, whatever its state"},
+			{Name: "timeout", Default: "2s", Check: IsDuration, Help: "mysite's database timeout"},
+		},
+		Stack: replicationStack,
+		Entry: "client->web",
+		// Above the app's database timeout (2 s), as in stage 2: a request
+		// that fails is seen failing, one that hangs is seen hanging.
+		ClientTimeout: 5 * time.Second,
+		Counters:      replicationCounters,
+		Faults: []Fault{
+			{
+				ID:   "replica-lag",
+				Help: "slow the replication links db-replica-N->db-primary: the replicas fall behind",
+				Settings: []Setting{
+					{Name: "latency", Default: "2s", Check: IsDuration,
+						Help: "round-trip latency added to each replication link (half each way: the WAL arrives latency/2 late)"},
+					{Name: "rate", Default: "0", Check: wholeNumber,
+						Help: "bandwidth cap of each replication link in KB/s; 0: none"},
+					{Name: "replicas", Default: "2", Check: OneOf("1", "2"),
+						Help: "how many replicas lag: 1 (db-replica-1) or 2 (both)"},
+				},
+				Inject: func(set Settings) []faults.Fault {
+					var out []faults.Fault
+					for i := 1; i <= number(set["replicas"]); i++ {
+						out = append(out, faults.SlowLink{Link: replicaName(i) + "->" + dbPrimary,
+							Latency: set.Duration("latency"), KBps: int64(number(set["rate"]))})
+					}
+					return out
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{
+						readYourWrites(ev),
+						lagSeen(ev, set),
+						writesAvailable(ev),
+						noLostWrites(ev),
+					}
+				},
+				Controls: []Control{
+					rywControl,
+					{Name: "no-op in place of the lag", NoOp: true, Breaks: []string{LagSeen}},
+					{Name: "synchronous replication", Set: Settings{"replication": "sync"}, Breaks: []string{WritesAvailable}},
+					rpoControl,
+				},
+			},
+			{
+				ID:     "kill-replica",
+				Help:   "SIGKILL db-replica-1, then start it again (it catches up)",
+				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: dbReplica1}} },
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{readsAvailable(ev), writesAvailable(ev)}
+				},
+				Controls: []Control{
+					noFallbackControl,
+					{Name: "synchronous replication to both replicas", Set: Settings{"replication": "sync", "sync_standbys": "2"},
+						Breaks: []string{WritesAvailable}},
+				},
+			},
+			{
+				ID:   "kill-all-replicas",
+				Help: "SIGKILL both replicas, then start them again: reads must come from the primary",
+				Inject: func(Settings) []faults.Fault {
+					return []faults.Fault{faults.Kill{Node: dbReplica1}, faults.Kill{Node: dbReplica2}}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{readsAvailable(ev), writesAvailable(ev)}
+				},
+				Controls: []Control{
+					noFallbackControl,
+					{Name: "synchronous replication", Set: Settings{"replication": "sync"}, Breaks: []string{WritesAvailable}},
+				},
+			},
+			{
+				ID:   "kill-primary",
+				Help: "SIGKILL db-primary: the controller promotes a replica; at the heal the old primary restarts and rejoins as a replica",
+				Settings: []Setting{{Name: "after", Default: "0s", Check: IsDuration,
+					Help: "wait this long before the kill: after --fault replica-lag, the replicas fall behind first"}},
+				Inject: func(set Settings) []faults.Fault {
+					return []faults.Fault{faults.Delayed{After: set.Duration("after"), Fault: faults.Kill{Node: dbPrimary}}}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return append([]verdict.Guarantee{
+						writesResume(ev, set),
+						readsAvailable(ev),
+						singlePrimary(ev),
+					}, syncKeepsEveryWrite(ev, set)...)
+				},
+				Controls: []Control{
+					noFailoverControl,
+					{Name: "reads from the primary only", Set: Settings{"reads": "primary"}, Breaks: []string{ReadsAvailable}},
+					noFencingControl,
+				},
+			},
+			{
+				ID:   "partition-primary",
+				Help: "cut db-primary from everything (every link to and from it down): the controller promotes a replica; at the heal the old primary is back, still a primary",
+				Inject: func(Settings) []faults.Fault {
+					var out []faults.Fault
+					for _, l := range replicationLinks() {
+						if l.From == dbPrimary || l.To == dbPrimary {
+							out = append(out, faults.Down{Link: l.Name()})
+						}
+					}
+					return out
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return append([]verdict.Guarantee{
+						writesResume(ev, set),
+						singlePrimary(ev),
+					}, syncKeepsEveryWrite(ev, set)...)
+				},
+				Controls: []Control{noFailoverControl, noFencingControl},
+			},
+		},
+	})
+}
+
+var (
+	// rywControl: reads go to any replica, whatever the client wrote. A
+	// violation needs a client to read a key it wrote itself less than the
+	// lag (1 s) before: measured 1-7 per run (16 clients, 100 keys, 50
+	// reads/s), and once none in a run; three attempts make a control that
+	// sees none in all of them a rare event (~1 in 10^4 at a mean of 3).
+	rywControl = Control{Name: "reads from any replica", Set: Settings{"reads": "replica"},
+		Breaks: []string{ReadYourWrites}, Attempts: 3}
+	// rpoControl: the replicas' links carry 8 KB/s while the primary
+	// writes about 40 KB/s of WAL (pg_stat_replication, 50 writes/s), so the
+	// WAL they have not received piles up on the primary; 3 s later the
+	// primary dies. Latency alone does not do it: WAL already on its way
+	// (in Toxiproxy) still arrives before the controller promotes (measured:
+	// 0 lost with latency=2s). Measured: 82-98 writes lost (the last
+	// ~2 s before the kill).
+	rpoControl = Control{Name: "asynchronous replication, the primary dies while the replicas lag behind",
+		Set: Settings{"rate": "8", "after": "3s"}, With: []string{"kill-primary"}, Breaks: []string{NoLostWrites}}
+	noFallbackControl = Control{Name: "no replica health checks", Set: Settings{"read_fallback": "off"}, Breaks: []string{ReadsAvailable}}
+	noFailoverControl = Control{Name: "no automatic failover", Set: Settings{"failover": "off"}, Breaks: []string{WritesResume}}
+	noFencingControl  = Control{Name: "no fencing", Set: Settings{"fencing": "off"}, Breaks: []string{SinglePrimary}}
+)
+
+func replicaName(i int) string { return fmt.Sprintf("db-replica-%d", i) }
+
+// replicationLinks are the stack's links, entry first. Every database node
+// has a link to every other one (a replica follows whichever is primary; a
+// former primary rebuilds from the new one), mysite and the controller
+// reach every database node, and every database node reaches the controller
+// (a restarted node asks it who is primary).
+func replicationLinks() []stacks.Link {
+	links := []stacks.Link{{From: stacks.Client, To: "web"}}
+	for _, db := range dbNodes {
+		links = append(links, stacks.Link{From: "web", To: db})
+	}
+	for _, from := range dbNodes {
+		for _, to := range dbNodes {
+			if from != to {
+				links = append(links, stacks.Link{From: from, To: to})
+			}
+		}
+	}
+	for _, db := range dbNodes {
+		links = append(links, stacks.Link{From: failoverNode, To: db})
+	}
+	for _, db := range dbNodes {
+		links = append(links, stacks.Link{From: db, To: failoverNode})
+	}
+	return links
+}
+
+func replicationStack(set Settings) stacks.Topology {
+	t := stacks.Topology{Name: "replication", Links: replicationLinks()}
+	addr := func(link string) string {
+		p, _ := t.LinkPort(link)
+		return fmt.Sprintf("%s:%d", stacks.ProxyNode, p)
+	}
+	dsn := func(node string) string { return "postgres://postgres@${" + node + "}/postgres?sslmode=disable" }
+
+	// Every database node gets the same settings: any of them may become
+	// the primary.
+	pgArgs := []string{"-c", "synchronous_commit=on"}
+	if set["replication"] == "sync" {
+		quoted := make([]string, len(dbNodes))
+		for i, n := range dbNodes {
+			quoted[i] = `"` + n + `"`
+		}
+		pgArgs = append(pgArgs, "-c", fmt.Sprintf("synchronous_standby_names=ANY %s (%s)", set["sync_standbys"], strings.Join(quoted, ", ")))
+	}
+	controller := failoverNode
+	if set["fencing"] == "off" {
+		controller = ""
+	}
+	for _, db := range dbNodes {
+		var peers []string
+		for _, p := range dbNodes {
+			if p != db {
+				peers = append(peers, p)
+			}
+		}
+		t.Nodes = append(t.Nodes, stacks.Node{
+			Name: db, Role: stacks.PostgresReplicated(), Args: pgArgs,
+			Env: stacks.PGNode{Name: db, BootPrimary: dbPrimary, Peers: peers, Controller: controller}.Env(),
+		})
+	}
+
+	ctl := []string{"-primary", dbPrimary, "-fail-after", set["failover_after"],
+		"-promote=" + fmt.Sprint(set["failover"] == "on"), "-fence=" + fmt.Sprint(set["fencing"] == "on")}
+	for _, db := range dbNodes {
+		ctl = append(ctl, "-node", db+"="+dsn(db))
+	}
+	for _, from := range dbNodes {
+		for _, to := range dbNodes {
+			if from != to {
+				ctl = append(ctl, "-follow", fmt.Sprintf("%s->%s=%s", from, to, addr(from+"->"+to)))
+			}
+		}
+	}
+	t.Nodes = append(t.Nodes, stacks.Node{Name: failoverNode, Role: stacks.Failover(), Args: ctl})
+
+	// Writes: every node in one DSN; pgx tries them in order and keeps the
+	// first that accepts writes (target_session_attrs=read-write), so after
+	// a failover new connections find the new primary by themselves.
+	hosts := make([]string, len(dbNodes))
+	for i, db := range dbNodes {
+		hosts[i] = "${" + db + "}"
+	}
+	web := []string{
+		"-db", "postgres://postgres@" + strings.Join(hosts, ",") + "/postgres?sslmode=disable&target_session_attrs=read-write",
+		"-db-timeout", set["timeout"],
+		"-reads", set["reads"],
+		"-read-fallback=" + fmt.Sprint(set["read_fallback"] == "on"),
+	}
+	for _, db := range dbNodes {
+		web = append(web, "-replica", db+"="+dsn(db))
+	}
+	t.Nodes = append(t.Nodes, stacks.Node{Name: "web", Role: stacks.Mysite(), Args: web})
+	return t
+}
+
+// replicationStatus is the part of mysite's GET /replication the lab reads.
+type replicationStatus struct {
+	Nodes []struct {
+		Name  string `json:"name"`
+		Role  string `json:"role"`
+		Reads int64  `json:"reads"`
+	} `json:"nodes"`
+	PrimaryReads int64 `json:"primary_reads"`
+	Writable     int   `json:"writable"`
+	Standbys     []struct {
+		Name        string  `json:"name"`
+		State       string  `json:"state"`
+		LagBytes    float64 `json:"lag_bytes"`
+		WriteLagMS  float64 `json:"write_lag_ms"`
+		FlushLagMS  float64 `json:"flush_lag_ms"`
+		ReplayLagMS float64 `json:"replay_lag_ms"`
+	} `json:"standbys"`
+	StandbysError string `json:"standbys_error"`
+}
+
+// Counter names sampled from mysite's /replication. Lags and "writable"
+// are gauges; reads are counters.
+const (
+	cWritable     = "writable"       // nodes accepting writes (2: split brain)
+	cPrimaryReads = "reads:primary"  // reads served by the primary
+	cReads        = "reads:"         // + node: reads served by that node as a replica
+	cPrimary      = "primary:"       // + node: 1 while mysite sees it as the primary
+	cLagBytes     = "lag_bytes:"     // + standby: WAL not yet replayed there, from the primary's view
+	cReplayLag    = "replay_lag_ms:" // + standby: pg_stat_replication.replay_lag
+	cFlushLag     = "flush_lag_ms:"
+	cWriteLag     = "write_lag_ms:"
+)
+
+// replicationCounters reads mysite's view of the cluster: node roles, reads
+// per node, and the primary's pg_stat_replication (lag as Postgres measures
+// it). While the primary is down the standbys part is missing.
+func replicationCounters(ctx context.Context, entry string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(entry, "/")+"/replication", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := statsClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /replication: %d %s", resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	var st replicationStatus
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("GET /replication: %w", err)
+	}
+	out := map[string]float64{cWritable: float64(st.Writable), cPrimaryReads: float64(st.PrimaryReads)}
+	for _, n := range st.Nodes {
+		out[cReads+n.Name] = float64(n.Reads)
+		if n.Role == "primary" {
+			out[cPrimary+n.Name] = 1
+		} else {
+			out[cPrimary+n.Name] = 0
+		}
+	}
+	for _, s := range st.Standbys {
+		if s.State != "streaming" {
+			// Starting or catching up (after a restart, or when it
+			// follows a new primary), a standby reports the start of a
+			// WAL segment: its "lag" is then the rest of the segment.
+			continue
+		}
+		out[cLagBytes+s.Name] = s.LagBytes
+		out[cReplayLag+s.Name] = s.ReplayLagMS
+		out[cFlushLag+s.Name] = s.FlushLagMS
+		out[cWriteLag+s.Name] = s.WriteLagMS
+	}
+	return out, nil
+}
+
+func readYourWrites(ev Evidence) verdict.Guarantee {
+	return named(ReadYourWrites, verdict.NoRYWViolations(ev.RYW))
+}
+
+// readsAvailable: with health checks and fallback, a read that hits a dead
+// replica is tried on the next one, then on the primary, within the same
+// request.
+func readsAvailable(ev Evidence) verdict.Guarantee {
+	return named(ReadsAvailable, verdict.AvailabilityAtLeast("availability of reads during", ev.ReadsDuring, 0.99))
+}
+
+// writesAvailable: writes go to the primary; with asynchronous replication
+// it does not wait for any replica, so slow or dead replicas do not touch
+// them.
+func writesAvailable(ev Evidence) verdict.Guarantee {
+	return named(WritesAvailable, verdict.AvailabilityAtLeast("availability of writes during", ev.WritesDuring, 0.99))
+}
+
+// rtoBound is how long after the primary is lost writes may take to be
+// acknowledged again: the controller's detection window (failover_after),
+// plus rtoMargin for the promotion and mysite finding the new primary.
+func rtoBound(set Settings) time.Duration {
+	// The RTO is measured from the first injection: a kill-primary that
+	// waits (after) starts its outage that much later.
+	return set.Duration("after") + set.Duration("failover_after") + rtoMargin
+}
+
+// rtoMargin: see writesResume.
+const rtoMargin = 2 * time.Second
+
+// writesResume: after the primary is lost, the first write acknowledged
+// after the last failed one completes within rtoBound of the fault (by
+// completion: a write that waited through the failover counts its wait),
+// while the old primary is still gone: the failover, not the heal, brings
+// writes back. Without a failover they return only after the heal (5 s)
+// and the old primary's restart.
+func writesResume(ev Evidence, set Settings) verdict.Guarantee {
+	r, bound := ev.WritesResumed, rtoBound(set)
+	g := verdict.Guarantee{
+		Name:      WritesResume,
+		Threshold: fmt.Sprintf("writes acknowledged again <= %v after the fault (the recovery time, RTO)", bound),
+		Measured:  r.String(),
+		Value:     r.Outage.Seconds(),
+		Holds:     r.Resumed && r.Outage <= bound,
+	}
+	if !r.Resumed {
+		g.Value, g.Detail = 0, r.Reason
+	}
+	return g
+}
+
+// splitBrainBound is how long two nodes may accept writes at once.
+const splitBrainBound = time.Second
+
+// singlePrimary: mysite probes every node every 100 ms; the time during
+// which it saw more than one of them accepting writes (sampled every
+// 250 ms) stays under splitBrainBound. A former primary that comes back as
+// a primary is fenced by the controller within a probe or two, or never
+// comes back as one (it rejoins as a replica).
+func singlePrimary(ev Evidence) verdict.Guarantee {
+	var two time.Duration
+	var samples int
+	for i, s := range ev.Counters {
+		if _, ok := s.Values[cWritable]; !ok {
+			continue
+		}
+		samples++
+		if s.Values[cWritable] >= 2 && i+1 < len(ev.Counters) {
+			two += ev.Counters[i+1].At - s.At
+		}
+	}
+	g := verdict.Guarantee{
+		Name:      SinglePrimary,
+		Threshold: fmt.Sprintf("two primaries for <= %v", splitBrainBound),
+		Measured:  fmt.Sprintf("two primaries for %v (%d samples of mysite's view)", two.Round(time.Millisecond), samples),
+		Value:     two.Seconds(),
+		Holds:     samples > 0 && two <= splitBrainBound,
+	}
+	if samples == 0 {
+		g.Measured = "no samples of mysite's view of the nodes"
+	}
+	return g
+}
+
+// syncKeepsEveryWrite: with synchronous replication a commit is
+// acknowledged only once a replica has it on disk, and the controller
+// promotes the replica with the most WAL: no acknowledged write is lost.
+// (Asynchronous replication makes no such promise; the report counts what
+// it lost, and replica-lag's control shows it.)
+func syncKeepsEveryWrite(ev Evidence, set Settings) []verdict.Guarantee {
+	if set["replication"] != "sync" {
+		return nil
+	}
+	return []verdict.Guarantee{noLostWrites(ev)}
+}
+
+// lagFloor is the least replay lag Postgres must report during replica-lag:
+// a quarter of the injected round trip (replay_lag counts a full round
+// trip: the WAL's way to the replica and the replica's report back), or
+// 100 ms when only the bandwidth is capped.
+func lagFloor(set Settings) time.Duration {
+	if l := set.Duration("latency"); l > 0 {
+		return l / 4
+	}
+	return 100 * time.Millisecond
+}
+
+// lagSeen: the lag the lab injected shows in Postgres's own view
+// (pg_stat_replication.replay_lag, read from the primary through mysite
+// every 250 ms): the report's lag numbers are the database's, not the lab's.
+func lagSeen(ev Evidence, set Settings) verdict.Guarantee {
+	floor := lagFloor(set)
+	lag, who := maxGauge(ev.Counters, ev.Windows.During, cReplayLag)
+	bytes, _ := maxGauge(ev.Counters, ev.Windows.During, cLagBytes)
+	g := verdict.Guarantee{
+		Name:      LagSeen,
+		Threshold: fmt.Sprintf("max replay lag during >= %v", floor),
+		Value:     lag / 1000,
+		Holds:     time.Duration(lag*float64(time.Millisecond)) >= floor,
+	}
+	if who == "" {
+		g.Measured = "no replication lag sampled during the fault"
+		return g
+	}
+	g.Measured = fmt.Sprintf("max replay lag %v (%s), max %.0f KB not yet replayed",
+		time.Duration(lag*float64(time.Millisecond)).Round(time.Millisecond), strings.TrimPrefix(who, cReplayLag), bytes/1024)
+	return g
+}
+
+// maxGauge is the highest value of the counters named prefix+anything in
+// the samples taken within w, and the counter's name.
+func maxGauge(samples []check.CounterSample, w check.Window, prefix string) (float64, string) {
+	var best float64
+	var who string
+	for _, s := range samples {
+		if !w.Contains(s.At) {
+			continue
+		}
+		keys := make([]string, 0, len(s.Values))
+		for k := range s.Values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.HasPrefix(k, prefix) && (who == "" || s.Values[k] > best) {
+				best, who = s.Values[k], k
+			}
+		}
+	}
+	return best, who
+}
+
+// durationFrom validates a duration of at least min.
+func durationFrom(min time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			return fmt.Errorf("want a duration of at least %v", min)
+		}
+		return nil
+	}
+}
+
+// wholeNumber validates a whole number >= 0.
+func wholeNumber(v string) error {
+	if n, err := strconv.Atoi(v); err != nil || n < 0 {
+		return fmt.Errorf("want a whole number >= 0")
+	}
+	return nil
+}
+
+// number reads a setting that wholeNumber or OneOf validated.
+func number(v string) int {
+	n, _ := strconv.Atoi(v)
+	return n
+}
