@@ -74,4 +74,31 @@
 // Every database call of a request runs under the DB timeout (-db-timeout).
 // A timeout of 0 disables it: requests then wait for a slow database as long
 // as the client does. That is the lab's negative control.
+//
+// # Read replicas
+//
+// With -replica name=DSN (one per database node; stage 4) mysite reads from
+// replicas and writes to the primary. -db is then usually every node in one
+// multi-host DSN with target_session_attrs=read-write: new connections find
+// whichever node accepts writes, so writes follow a failover by themselves.
+// mysite probes every listed node every -replica-check (100 ms): a node in
+// recovery is a replica; new write connections go first to the node last
+// seen accepting writes and skip nodes that did not answer; and a primary on
+// an older timeline than one already seen (a former primary back after a
+// failover) is refused.
+//
+// -reads says where reads go: replica (a healthy replica, round robin; the
+// next one, then the primary, when it fails), read-your-writes (a replica
+// that has replayed the client's last write, else the primary) or primary.
+// In read-your-writes mode every successful write answers with the header
+// Mysite-LSN: <the primary's WAL position after the commit, in bytes>; a
+// client sends the highest it got back on its reads as Mysite-Min-LSN. Any
+// read may ask for the primary with Mysite-Read-From: primary.
+// -read-fallback=false is the lab's negative control: reads go round robin to
+// every listed node, with no health checks and no second try.
+//
+//	GET /replication    200: mysite's view of the cluster: every node's role
+//	                    (primary, replica, fenced, down), position and reads
+//	                    served, and the primary's pg_stat_replication (lag per
+//	                    standby); 404 without -replica
 package mysite

@@ -53,6 +53,10 @@ ON CONFLICT (id) DO UPDATE SET
 RETURNING ` + userColumns
 )
 
+// replicatedConnectTimeout bounds the connect to one host of the write
+// pool when there are replicas (see NewPGStore).
+const replicatedConnectTimeout = time.Second
+
 // schemaAttemptTimeout bounds one schema attempt when the DB timeout is 0
 // ("no timeout" applies to requests; startup must still make progress).
 const schemaAttemptTimeout = 10 * time.Second
@@ -126,6 +130,14 @@ func NewPGStore(cfg Config, mon *DBMonitor, log *slog.Logger) (*PGStore, error) 
 		reinit:  make(chan struct{}, 1),
 	}
 	if strings.TrimSpace(cfg.Replicas) != "" {
+		// pgx gives each host of a multi-host DSN the whole connect timeout,
+		// and a connect that hangs on a dead host holds a pool slot until
+		// it gives up (it is not cancelled with the request): at 2 s a
+		// failover's first second fills the pool with them. A healthy
+		// connect takes milliseconds.
+		if cc := &pc.ConnConfig.Config; cc.ConnectTimeout == 0 || cc.ConnectTimeout > replicatedConnectTimeout {
+			cc.ConnectTimeout = replicatedConnectTimeout
+		}
 		s.fenceTimeline = true
 		s.commitLSN = cfg.reads() == ReadsRYW
 		inner := pc.ConnConfig.ValidateConnect // target_session_attrs, if any

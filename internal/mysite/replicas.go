@@ -164,6 +164,7 @@ func (r *Replicas) Get(ctx context.Context, id string, minLSN int64) (User, erro
 		}
 		n := c.node
 		n.failed(err)
+		r.primary.RouteHosts(r.route())
 		r.log.Debug("replica read failed; trying the next", "node", n.name, "err", err)
 		if ctx.Err() != nil {
 			return User{}, Unavailable(ctx.Err(), true)
@@ -190,10 +191,19 @@ type candidate struct {
 // position only grows, so they still are), then the others, to be checked
 // on the spot: the probe is up to -replica-check old.
 func (r *Replicas) candidates(minLSN int64) []candidate {
-	start := int(r.next.Add(1) % uint64(len(r.nodes)))
+	var healthy []*replicaNode
+	for _, n := range r.nodes {
+		if st := n.status(); st.Up && st.Role == "replica" {
+			healthy = append(healthy, n)
+		}
+	}
+	if len(healthy) == 0 {
+		return nil
+	}
+	start := int(r.next.Add(1) % uint64(len(healthy)))
 	var sure, maybe []candidate
-	for i := range r.nodes {
-		n := r.nodes[(start+i)%len(r.nodes)]
+	for i := range healthy {
+		n := healthy[(start+i)%len(healthy)]
 		st := n.status()
 		if !st.Up || st.Role != "replica" {
 			continue
@@ -268,23 +278,28 @@ const sqlProbe = `SELECT pg_is_in_recovery(), current_setting('transaction_read_
 	CASE WHEN pg_is_in_recovery() THEN 0
 		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`
 
-// Monitor probes every node every interval until ctx ends.
+// Monitor probes every node every interval until ctx ends. Each node has
+// its own loop, so that a node that hangs (a dead server behind a proxy
+// accepts and never answers) does not delay what is learnt about the
+// others; the write pool's route is updated after every probe.
 func (r *Replicas) Monitor(ctx context.Context) {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		var wg sync.WaitGroup
-		for _, n := range r.nodes {
-			wg.Go(func() { r.probe(ctx, n) })
-		}
-		wg.Wait()
-		r.primary.RouteHosts(r.route())
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	var wg sync.WaitGroup
+	for _, n := range r.nodes {
+		wg.Go(func() {
+			t := time.NewTicker(r.interval)
+			defer t.Stop()
+			for {
+				r.probe(ctx, n)
+				r.primary.RouteHosts(r.route())
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // route is where the write pool should connect: first the nodes last seen

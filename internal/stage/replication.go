@@ -23,7 +23,7 @@ const (
 	LagSeen         = "lag-seen"         // Postgres itself reports the replication lag (pg_stat_replication)
 	ReadsAvailable  = "reads-available"  // reads keep succeeding during the fault
 	WritesAvailable = "writes-available" // writes keep succeeding during the fault
-	WritesResume    = "writes-resume"    // after the primary is lost, requests succeed again within the RTO bound
+	WritesResume    = "writes-resume"    // after the primary is lost, writes are acknowledged again within the RTO bound
 	SinglePrimary   = "single-primary"   // never two primaries accepting writes for longer than the fencing bound
 )
 
@@ -161,7 +161,7 @@ func init() {
 			},
 			{
 				ID:   "partition-primary",
-				Help: "cut db-primary from everything (every link to and from it down): the controller promotes a replica; at the heal the old primary is back, still a primary",
+				Help: "cut db-primary from everything (every link to and from it down): the controller promotes a replica; at the heal the old primary is back, still a primary, until the controller fences it",
 				Inject: func(Settings) []faults.Fault {
 					var out []faults.Fault
 					for _, l := range replicationLinks() {
@@ -493,10 +493,19 @@ func lagFloor(set Settings) time.Duration {
 // lagSeen: the lag the lab injected shows in Postgres's own view
 // (pg_stat_replication.replay_lag, read from the primary through mysite
 // every 250 ms): the report's lag numbers are the database's, not the lab's.
+// Only samples taken while db-primary is the primary count: the lag of the
+// links the fault slows (a run that also kills the primary has a new
+// primary, whose replicas start from a WAL segment's beginning).
 func lagSeen(ev Evidence, set Settings) verdict.Guarantee {
 	floor := lagFloor(set)
-	lag, who := maxGauge(ev.Counters, ev.Windows.During, cReplayLag)
-	bytes, _ := maxGauge(ev.Counters, ev.Windows.During, cLagBytes)
+	var samples []check.CounterSample
+	for _, s := range ev.Counters {
+		if s.Values[cPrimary+dbPrimary] == 1 {
+			samples = append(samples, s)
+		}
+	}
+	lag, who := maxGauge(samples, ev.Windows.During, cReplayLag)
+	bytes, _ := maxGauge(samples, ev.Windows.During, cLagBytes)
 	g := verdict.Guarantee{
 		Name:      LagSeen,
 		Threshold: fmt.Sprintf("max replay lag during >= %v", floor),
