@@ -66,6 +66,11 @@ type HAProxyConfig struct {
 	// ReadTimeout and WriteTimeout are HAProxy's "timeout server" for each
 	// backend: how long it waits for a server's answer.
 	ReadTimeout, WriteTimeout time.Duration
+	// Cookie, when set, makes routing sticky by cookie insertion: the load
+	// balancer adds a cookie of this name naming the server that answered
+	// (cookie <name> insert indirect nocache), and sends a client's later
+	// requests carrying it to that server while it is up. "" means none.
+	Cookie string
 }
 
 // HAProxyServer is one server of the pool, reached at Addr (for a node of a
@@ -189,6 +194,9 @@ func (c HAProxyConfig) Render() string {
 		line("")
 		line("backend %s", be)
 		line("    balance %s", c.Balance)
+		if c.Cookie != "" {
+			line("    cookie %s insert indirect nocache", c.Cookie)
+		}
 		timeout, retryOn := c.ReadTimeout, "conn-failure empty-response response-timeout"
 		if be == "writes" {
 			timeout, retryOn = c.WriteTimeout, "conn-failure empty-response"
@@ -209,10 +217,14 @@ func (c HAProxyConfig) Render() string {
 			line("    http-check expect status 200")
 		}
 		for _, s := range c.Servers {
+			sticky := ""
+			if c.Cookie != "" {
+				sticky = " cookie " + s.Name
+			}
 			if be == "reads" {
-				line("    server %s %s check weight %d", s.Name, s.Addr, s.Weight)
+				line("    server %s %s check weight %d%s", s.Name, s.Addr, s.Weight, sticky)
 			} else {
-				line("    server %s %s track reads/%s weight %d", s.Name, s.Addr, s.Name, s.Weight)
+				line("    server %s %s track reads/%s weight %d%s", s.Name, s.Addr, s.Name, s.Weight, sticky)
 			}
 		}
 	}

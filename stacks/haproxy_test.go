@@ -61,3 +61,26 @@ func TestParseHAProxyStats(t *testing.T) {
 		t.Errorf("parse: %+v", got)
 	}
 }
+
+func TestHAProxyConfigRendersCookieStickiness(t *testing.T) {
+	c := HAProxyConfig{
+		Servers:       []HAProxyServer{{Name: "web-1", Addr: "${web-1}", Weight: 1}},
+		Balance:       "leastconn",
+		CheckInterval: 500 * time.Millisecond, Fall: 2, Rise: 2,
+		ReadTimeout: time.Second, WriteTimeout: 3 * time.Second,
+	}
+	if cfg := c.Render(); strings.Contains(cfg, "cookie") {
+		t.Errorf("no Cookie, no stickiness:\n%s", cfg)
+	}
+	c.Cookie = "SRV"
+	cfg := c.Render()
+	for _, want := range []string{
+		"cookie SRV insert indirect nocache",
+		"server web-1 ${web-1} check weight 1 cookie web-1",
+		"server web-1 ${web-1} track reads/web-1 weight 1 cookie web-1",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+}

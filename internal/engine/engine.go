@@ -73,6 +73,9 @@ func DefaultSpec(s Spec) Spec {
 			w.Timeout = st.ClientTimeout
 		}
 	}
+	if st, err := stage.Get(s.Stage); err == nil && st.Workload != nil {
+		st.Workload(w)
+	}
 	if s.Warmup == 0 {
 		s.Warmup = 4 * time.Second
 	}
@@ -389,7 +392,7 @@ func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.
 // judge runs the checkers and the fault's guarantees over the history.
 func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string, counters []check.CounterSample) {
 	h := res.History
-	ev := stage.Evidence{ClientTimeout: res.Spec.Workload.Timeout, Counters: counters}
+	ev := stage.Evidence{ClientTimeout: res.Spec.Workload.Timeout, Counters: counters, History: h}
 	wins, err := check.Windows(h)
 	if err != nil {
 		problems = append(problems, err.Error())
@@ -411,6 +414,7 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 	ev.Lost = check.LostAcknowledgedWrites(h)
 	ev.Stale = check.FindStaleReads(h)
 	ev.RYW = check.FindRYWViolations(h)
+	ev.Sessions = check.SessionsLost(h)
 	res.Evidence = ev
 
 	problems = append(problems, check.Assumptions(h, check.Requirements{

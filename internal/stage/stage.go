@@ -14,7 +14,9 @@ import (
 
 	"github.com/scalelab/scalelab/faults"
 	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/internal/workload"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -41,6 +43,10 @@ type Stage struct {
 	// answered, from the load balancer's statistics). The engine samples them
 	// every 250 ms while the workload runs, into Evidence.Counters.
 	Counters func(ctx context.Context, entryURL string) (map[string]float64, error)
+	// Workload, when set, adjusts the workload of every run of the stage
+	// after the engine's defaults are filled in (e.g. logged-in clients with
+	// sessions). It must be idempotent.
+	Workload func(*workload.Config)
 }
 
 // Fault is one fault of a stage, with what it must (not) do to clients.
@@ -95,6 +101,12 @@ type Evidence struct {
 	// Counters are the samples of the stage's Counters, in time order
 	// (empty when the stage has none).
 	Counters []check.CounterSample
+	// Sessions is what happened to the login sessions (empty unless the
+	// workload logs its clients in).
+	Sessions check.Sessions
+	// History is the run's whole history, for guarantees that look at
+	// single ops (e.g. which statuses the failures had).
+	History history.History `json:"-"`
 }
 
 // Setting is one knob of a stage or fault, with its default.

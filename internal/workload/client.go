@@ -165,6 +165,9 @@ type result struct {
 	version int64  // version the server reported, 0 when unknown
 	server  string // the Mysite-Server header of the answer
 	lsn     int64  // the LSNHeader of the answer, 0 when none
+	// cookies are the answer's Set-Cookie values other than the session's
+	// (e.g. a load balancer's stickiness cookie).
+	cookies []*http.Cookie
 }
 
 // exec performs one read (GET) or write (PUT of user) of key and classifies
@@ -179,16 +182,23 @@ func (q *requester) exec(parent context.Context, kind history.Kind, key string, 
 // kinds: history.Login (POST /login as user key) and history.SessionCheck
 // (GET /me), classified by classifySession.
 func (q *requester) execAs(parent context.Context, kind history.Kind, key string, user *userBody, session string, onSend func()) result {
-	return q.do(parent, kind, key, user, session, 0, onSend)
+	return q.do(parent, kind, key, user, session, nil, 0, onSend)
+}
+
+// execWith is execAs also sending the client's other cookies (e.g. a load
+// balancer's stickiness cookie); the answer's Set-Cookie values come back in
+// result.cookies.
+func (q *requester) execWith(parent context.Context, kind history.Kind, key string, user *userBody, session string, cookies []*http.Cookie, onSend func()) result {
+	return q.do(parent, kind, key, user, session, cookies, 0, onSend)
 }
 
 // execMin is exec carrying a read-your-writes token: minLSN, when > 0, is
 // sent as MinLSNHeader.
 func (q *requester) execMin(parent context.Context, kind history.Kind, key string, user *userBody, minLSN int64, onSend func()) result {
-	return q.do(parent, kind, key, user, "", minLSN, onSend)
+	return q.do(parent, kind, key, user, "", nil, minLSN, onSend)
 }
 
-func (q *requester) do(parent context.Context, kind history.Kind, key string, user *userBody, session string, minLSN int64, onSend func()) result {
+func (q *requester) do(parent context.Context, kind history.Kind, key string, user *userBody, session string, cookies []*http.Cookie, minLSN int64, onSend func()) result {
 	ctx, cancel := context.WithTimeout(parent, q.timeout)
 	defer cancel()
 
@@ -231,6 +241,11 @@ func (q *requester) do(parent context.Context, kind history.Kind, key string, us
 	if session != "" {
 		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: session})
 	}
+	for _, c := range cookies {
+		if c.Name != SessionCookie {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
 	if minLSN > 0 {
 		req.Header.Set(MinLSNHeader, strconv.FormatInt(minLSN, 10))
 	}
@@ -257,6 +272,11 @@ func (q *requester) do(parent context.Context, kind history.Kind, key string, us
 		r = classifyResponse(kind, key, resp.StatusCode, resp.Header.Get(WriteOutcomeHeader), data, readErr)
 	}
 	r.server = resp.Header.Get(ServerHeader)
+	for _, c := range resp.Cookies() {
+		if c.Name != SessionCookie {
+			r.cookies = append(r.cookies, c)
+		}
+	}
 	if v, err := strconv.ParseInt(resp.Header.Get(LSNHeader), 10, 64); err == nil && v > 0 && r.outcome == history.OK {
 		r.lsn = v
 	}

@@ -45,6 +45,10 @@ type clientSessions struct {
 type clientSession struct {
 	id      string        // the session in use; "" when none
 	pending *pendingLogin // the login in flight, if any
+	// cookies are the other cookies the client was given (a load
+	// balancer's stickiness cookie), by name: sent with every request of
+	// the client, like a browser does.
+	cookies map[string]*http.Cookie
 }
 
 // pendingLogin is a login in flight; done is closed once id is set ("" when
@@ -105,6 +109,46 @@ func (s *clientSessions) loggedOut(client int, id string) {
 	}
 }
 
+// jar is the client's other cookies, to send with its next request.
+func (s *clientSessions) jar(client int) []*http.Cookie {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &s.clients[client]
+	out := make([]*http.Cookie, 0, len(c.cookies))
+	for _, k := range c.cookies {
+		out = append(out, k)
+	}
+	return out
+}
+
+// keep stores the cookies an answer set for the client (a Max-Age < 0
+// deletes one). session is the session the request carried ("" for a
+// login): the answer to a request that carried an older session than the
+// client's current one is stale (it was sent before the client logged in
+// again, and may have been routed elsewhere), and its cookies are ignored,
+// so that a late answer cannot undo the routing the latest login set up.
+func (s *clientSessions) keep(client int, session string, cookies []*http.Cookie) {
+	if len(cookies) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &s.clients[client]
+	if session != "" && c.id != session {
+		return
+	}
+	if c.cookies == nil {
+		c.cookies = make(map[string]*http.Cookie)
+	}
+	for _, k := range cookies {
+		if k.MaxAge < 0 {
+			delete(c.cookies, k.Name)
+			continue
+		}
+		c.cookies[k.Name] = k
+	}
+}
+
 // Errors of ops that were not sent for want of a session.
 const (
 	errLoginFailed = "not logged in: the client's login failed (not sent)"
@@ -114,7 +158,8 @@ const (
 // execSession runs op d for a logged-in client according to plan.
 func (e *engine) execSession(ctx context.Context, d Decision, plan sessionPlan, onSend func()) result {
 	if plan.login != nil {
-		res := e.req.execAs(ctx, history.Login, SessionUser(d.Client), nil, "", onSend)
+		res := e.req.execWith(ctx, history.Login, SessionUser(d.Client), nil, "", e.sess.jar(d.Client), onSend)
+		e.sess.keep(d.Client, "", res.cookies)
 		id := ""
 		if res.outcome == history.OK {
 			id = res.value
@@ -138,7 +183,8 @@ func (e *engine) execSession(ctx context.Context, d Decision, plan sessionPlan, 
 		}
 		id, ctx = plan.wait.id, wctx
 	}
-	res := e.req.execAs(ctx, d.Kind, d.Key, d.user, id, onSend)
+	res := e.req.execWith(ctx, d.Kind, d.Key, d.user, id, e.sess.jar(d.Client), onSend)
+	e.sess.keep(d.Client, id, res.cookies)
 	if res.status == http.StatusUnauthorized {
 		e.sess.loggedOut(d.Client, id)
 	}

@@ -476,3 +476,31 @@ func TestSessionsConfigAndSchedule(t *testing.T) {
 		t.Error(SessionUser(3))
 	}
 }
+
+// A logged-in client keeps the other cookies it is given (a load balancer's
+// stickiness cookie) and sends them back, per client; an answer to a
+// request that carried an older session cannot overwrite them.
+func TestSessionsKeepCookiesPerClient(t *testing.T) {
+	s := newClientSessions(2)
+	p := s.plan(0).login
+	s.keep(0, "", []*http.Cookie{{Name: "SRV", Value: "web-2"}})
+	s.loggedIn(0, p, "S1")
+	if j := s.jar(0); len(j) != 1 || j[0].Value != "web-2" {
+		t.Fatalf("client 0's jar: %v", j)
+	}
+	if j := s.jar(1); len(j) != 0 {
+		t.Fatalf("client 1 shares client 0's cookies: %v", j)
+	}
+	s.keep(0, "OLD", []*http.Cookie{{Name: "SRV", Value: "web-3"}})
+	if j := s.jar(0); j[0].Value != "web-2" {
+		t.Fatalf("a stale answer overwrote the cookie: %v", j)
+	}
+	s.keep(0, "S1", []*http.Cookie{{Name: "SRV", Value: "web-1"}})
+	if j := s.jar(0); j[0].Value != "web-1" {
+		t.Fatalf("the current session's answer did not update the cookie: %v", j)
+	}
+	s.keep(0, "S1", []*http.Cookie{{Name: "SRV", MaxAge: -1}})
+	if j := s.jar(0); len(j) != 0 {
+		t.Fatalf("a deleted cookie is still sent: %v", j)
+	}
+}
