@@ -7,7 +7,7 @@ BIN := bin
 SCALELAB := $(BIN)/scalelab
 GINKGO := $(GO) tool ginkgo
 # Specs boot real containers; CI gets plain, timestamped output.
-GINKGO_FLAGS ?= --timeout=25m --poll-progress-after=60s
+GINKGO_FLAGS ?= --timeout=45m --poll-progress-after=60s
 ifeq ($(CI),true)
 GINKGO_FLAGS += --no-color
 endif

@@ -23,7 +23,7 @@ import (
 func main() {
 	n := flag.Int("n", 3, "runs per measurement (the median is reported)")
 	cold := flag.Bool("cold", true, "measure cold image builds (removes and rebuilds the base image: about a minute each)")
-	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute)`)
+	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute) or "workload" (the generator vs wrk)`)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -33,8 +33,10 @@ func main() {
 		err = run(ctx, *n, *cold)
 	case "scaling":
 		err = benchScaling(ctx)
+	case "workload":
+		err = benchWorkload(ctx)
 	default:
-		err = fmt.Errorf("-only %q: want scaling", *only)
+		err = fmt.Errorf("-only %q: want scaling or workload", *only)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)

@@ -23,8 +23,10 @@ func benchWorkload(ctx context.Context) error {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Echo the key back: the recording client rejects an answer about
+		// another user as a failed read.
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"id":"u1","firstName":"a","writeId":"","version":1}`)
+		fmt.Fprintf(w, `{"id":%q,"firstName":"a","writeId":"","version":1}`, strings.TrimPrefix(r.URL.Path, "/users/"))
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
