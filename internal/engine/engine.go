@@ -84,6 +84,9 @@ func DefaultSpec(s Spec) Spec {
 	}
 	if s.Cooldown == 0 {
 		s.Cooldown = 8 * time.Second
+		if st, err := stage.Get(s.Stage); err == nil && st.Cooldown > 0 {
+			s.Cooldown = st.Cooldown
+		}
 	}
 	if s.Results == "" {
 		// Beside the repository's go.mod when run from inside it (the specs

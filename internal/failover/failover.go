@@ -387,18 +387,17 @@ func (c *Controller) failover(ctx context.Context, old string, states map[string
 	var wg sync.WaitGroup
 	for _, r := range replicas {
 		wg.Go(func() {
-			err := c.exec(ctx, r, c.cfg.ProbeTimeout*4, "ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
-			if err == nil {
-				err = c.waitReceiverStopped(ctx, r, 2*time.Second)
-			}
-			if err != nil {
+			if err := c.detach(ctx, r, 2*time.Second); err != nil {
 				c.log.Error("could not detach a replica", "node", r, "err", err)
 			}
 		})
 	}
 	wg.Wait()
+	detached := time.Since(start)
 
-	states = c.probeAll(ctx)
+	// Only the replicas: a probe of the lost primary would wait for its
+	// whole timeout.
+	states = c.probeNodes(ctx, replicas)
 	cand, ok := Candidate(states, old)
 	if !ok {
 		c.log.Error("no replica to promote")
@@ -411,8 +410,9 @@ func (c *Controller) failover(ctx context.Context, old string, states map[string
 		}
 	}
 	sort.Strings(others)
-	c.log.Warn("promoting the most advanced replica", "candidate", cand, "lsn", states[cand].LSN, "others", strings.Join(others, ", "))
-	if err := c.exec(ctx, cand, 15*time.Second, "SELECT pg_promote(true, 10)"); err != nil {
+	c.log.Warn("promoting the most advanced replica", "candidate", cand, "lsn", states[cand].LSN, "others", strings.Join(others, ", "),
+		"detached_in", detached.Round(time.Millisecond))
+	if err := c.promoteNode(ctx, cand, 10*time.Second); err != nil {
 		c.log.Error("promotion failed", "node", cand, "err", err)
 		return
 	}
@@ -426,20 +426,44 @@ func (c *Controller) failover(ctx context.Context, old string, states map[string
 	c.log.Warn("promoted", "node", cand, "took", took.Round(time.Millisecond))
 }
 
-// waitReceiverStopped polls until node's WAL receiver is gone.
-func (c *Controller) waitReceiverStopped(ctx context.Context, node string, within time.Duration) error {
+// detach stops a replica's replication (primary_conninfo = ”, reloaded)
+// and waits until its WAL receiver is gone, on one connection.
+func (c *Controller) detach(ctx context.Context, node string, within time.Duration) error {
+	return c.onConn(ctx, node, within+c.cfg.ProbeTimeout, func(ctx context.Context, conn *pgx.Conn) error {
+		for _, st := range []string{"ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()"} {
+			if _, err := conn.Exec(ctx, st); err != nil {
+				return fmt.Errorf("%s: %w", st, err)
+			}
+		}
+		return pollUntil(ctx, conn, within, "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)", "its WAL receiver still runs")
+	})
+}
+
+// promoteNode promotes a replica and waits until it left recovery. (It
+// polls itself: pg_promote's own wait checks only every 100 ms.)
+func (c *Controller) promoteNode(ctx context.Context, node string, within time.Duration) error {
+	return c.onConn(ctx, node, within+c.cfg.ProbeTimeout, func(ctx context.Context, conn *pgx.Conn) error {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_promote(false)").Scan(&ok); err != nil || !ok {
+			return fmt.Errorf("pg_promote: %v (ok %v)", err, ok)
+		}
+		return pollUntil(ctx, conn, within, "SELECT NOT pg_is_in_recovery()", "still in recovery")
+	})
+}
+
+// pollUntil runs a boolean query every 20 ms until it is true.
+func pollUntil(ctx context.Context, conn *pgx.Conn, within time.Duration, sql, notYet string) error {
 	deadline := time.Now().Add(within)
 	for {
-		var running bool
-		err := c.query(ctx, node, c.cfg.ProbeTimeout, "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)", &running)
-		if err == nil && !running {
+		var done bool
+		if err := conn.QueryRow(ctx, sql).Scan(&done); err != nil {
+			return err
+		}
+		if done {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("its WAL receiver still runs")
-			}
-			return err
+			return fmt.Errorf("%s after %v", notYet, within)
 		}
 		select {
 		case <-ctx.Done():
@@ -447,6 +471,19 @@ func (c *Controller) waitReceiverStopped(ctx context.Context, node string, withi
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// onConn runs fn on a fresh connection to node, everything within timeout.
+func (c *Controller) onConn(ctx context.Context, node string, timeout time.Duration, fn func(context.Context, *pgx.Conn) error) error {
+	conn, cancel, err := c.connect(ctx, node, timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer conn.Close(context.Background())
+	ctx, stop := context.WithTimeout(ctx, timeout)
+	defer stop()
+	return fn(ctx, conn)
 }
 
 // follow points a replica at the new primary; primary_conninfo is reloaded
@@ -515,10 +552,18 @@ const probeSQL = `SELECT pg_is_in_recovery(),
 	current_setting('primary_conninfo')`
 
 func (c *Controller) probeAll(ctx context.Context) map[string]NodeState {
+	return c.probeNodes(ctx, nil)
+}
+
+// probeNodes probes the named nodes (nil: all of them).
+func (c *Controller) probeNodes(ctx context.Context, names []string) map[string]NodeState {
 	out := make(map[string]NodeState, len(c.cfg.Nodes))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range c.cfg.Nodes {
+		if names != nil && !slices.Contains(names, n.Name) {
+			continue
+		}
 		conn := c.conns[n.Name]
 		wg.Go(func() {
 			s, conn := probe(ctx, n, conn, c.cfg.ProbeTimeout)
@@ -575,19 +620,6 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 		s.Role = "primary"
 	}
 	return s, conn
-}
-
-// query runs one query returning one row on a fresh connection to node.
-func (c *Controller) query(ctx context.Context, node string, timeout time.Duration, sql string, dest ...any) error {
-	conn, cancel, err := c.connect(ctx, node, timeout)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	defer conn.Close(context.Background())
-	ctx, stop := context.WithTimeout(ctx, timeout)
-	defer stop()
-	return conn.QueryRow(ctx, sql).Scan(dest...)
 }
 
 func (c *Controller) connect(ctx context.Context, node string, timeout time.Duration) (*pgx.Conn, func(), error) {

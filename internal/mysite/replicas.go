@@ -162,13 +162,13 @@ func (r *Replicas) Get(ctx context.Context, id string, minLSN int64) (User, erro
 		if errors.Is(err, errBehind) {
 			continue
 		}
+		if ctx.Err() != nil { // the request's own time is up: not the replica's fault
+			return User{}, Unavailable(ctx.Err(), true)
+		}
 		n := c.node
 		n.failed(err)
 		r.primary.RouteHosts(r.route())
 		r.log.Debug("replica read failed; trying the next", "node", n.name, "err", err)
-		if ctx.Err() != nil {
-			return User{}, Unavailable(ctx.Err(), true)
-		}
 	}
 	return r.fromPrimary(ctx, id)
 }
