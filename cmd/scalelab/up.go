@@ -134,7 +134,7 @@ func runUp(ctx context.Context, args []string) error {
 	defer os.Remove(statePath())
 	defer srv.healAll(context.WithoutCancel(ctx))
 
-	fmt.Printf("\nstage %s is up. Settings: %s\n\nEntry points (this machine only):\n", st.ID, formatSet(set))
+	fmt.Printf("\nstage %s is up. Settings: %s\n\nEntry points (this machine only):\n", st.ID, set)
 	for _, l := range stack.Topology.Links {
 		if l.From == stacks.Client {
 			url, _ := stack.URL(ctx, l.Name())
@@ -158,14 +158,6 @@ func firstEntry(ctx context.Context, s *stacks.Stack) string {
 		}
 	}
 	return ""
-}
-
-func formatSet(s stage.Settings) string {
-	parts := []string{}
-	for _, k := range sortedKeys(s) {
-		parts = append(parts, k+"="+s[k])
-	}
-	return strings.Join(parts, " ")
 }
 
 // controller is the control endpoint of `scalelab up`: it injects and heals

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -207,7 +206,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	res := &Result{Spec: spec, Settings: set, RunID: docker.RunID(), Seed: spec.Workload.Seed, Started: time.Now()}
 	res.Topology = st.Stack(set)
 	say(fmt.Sprintf("run %s: stage %s, fault %s%s, seed %d, settings %s",
-		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, formatSettings(set)))
+		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, set))
 
 	say("booting the stack")
 	stack, err := stacks.Boot(ctx, res.Topology, stacks.WithProgress(func(l string) { say("  " + l) }))
@@ -529,17 +528,4 @@ func controlNote(c *stage.Control) string {
 		return ""
 	}
 	return " (control: " + c.Name + ")"
-}
-
-func formatSettings(s stage.Settings) string {
-	keys := make([]string, 0, len(s))
-	for k := range s {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + s[k]
-	}
-	return strings.Join(parts, " ")
 }

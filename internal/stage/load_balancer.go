@@ -58,30 +58,18 @@ func init() {
 		Counters:      haproxyCounters,
 		Faults: []Fault{
 			{
-				ID:     "kill-web",
-				Help:   "SIGKILL web-1 under load, then start it again",
-				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: "web-1"}} },
-				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
-					return []verdict.Guarantee{
-						staysAvailable(ev, set),
-						routesAround(ev, set),
-						readsSurvive(ev),
-					}
-				},
-				Controls: []Control{singleWebControl, naiveLBControl},
+				ID:         "kill-web",
+				Help:       "SIGKILL web-1 under load, then start it again",
+				Inject:     func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: "web-1"}} },
+				Guarantees: webServerLost,
+				Controls:   []Control{singleWebControl, naiveLBControl},
 			},
 			{
-				ID:     "pause-web",
-				Help:   "freeze web-1 (docker pause): it accepts connections and never answers; then thaw it",
-				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Pause{Node: "web-1"}} },
-				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
-					return []verdict.Guarantee{
-						staysAvailable(ev, set),
-						routesAround(ev, set),
-						readsSurvive(ev),
-					}
-				},
-				Controls: []Control{singleWebControl, naiveLBControl},
+				ID:         "pause-web",
+				Help:       "freeze web-1 (docker pause): it accepts connections and never answers; then thaw it",
+				Inject:     func(Settings) []faults.Fault { return []faults.Fault{faults.Pause{Node: "web-1"}} },
+				Guarantees: webServerLost,
+				Controls:   []Control{singleWebControl, naiveLBControl},
 			},
 			{
 				ID:   "slow-web",
@@ -142,6 +130,16 @@ func init() {
 			},
 		},
 	})
+}
+
+// webServerLost: what the load balancer promises when one web server stops
+// answering, whether it died (kill-web) or froze (pause-web).
+func webServerLost(ev Evidence, set Settings) []verdict.Guarantee {
+	return []verdict.Guarantee{
+		staysAvailable(ev, set),
+		routesAround(ev, set),
+		readsSurvive(ev),
+	}
 }
 
 // The controls of the faults that take web-1 away.

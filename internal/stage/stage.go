@@ -123,6 +123,21 @@ type Setting struct {
 // Settings are setting values by name.
 type Settings map[string]string
 
+// String is the settings as "k=v k=v", keys sorted: how runs and the
+// CLI print them.
+func (s Settings) String() string {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + s[k]
+	}
+	return strings.Join(parts, " ")
+}
+
 // Duration reads a duration setting that Resolve already validated.
 func (s Settings) Duration(name string) time.Duration {
 	d, _ := time.ParseDuration(s[name])
