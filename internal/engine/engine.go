@@ -270,6 +270,10 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	res.History = rec.History()
 
 	res.judge(all, set, problems, counters)
+	// What the checkers saw, judged or not: a stage that promises nothing
+	// about staleness still shows how stale its reads were.
+	ev := res.Evidence
+	say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v", ev.Lost, ev.Stale, ev.RYW))
 	say(res.Verdict.String())
 	if !res.Passed() || spec.KeepArtifacts {
 		dir, err := res.keep(ctx, stack)

@@ -188,6 +188,8 @@ func cards(r Report) []card {
 	}
 	if r.Reads.Stale > 0 {
 		cs[4].Class = "bad"
+		cs[4].Note = fmt.Sprintf("of %d reads · up to %s and %d versions behind · %d RYW violations",
+			r.Reads.Total, secs(r.Reads.MaxStalenessMS/1000), r.Reads.MaxVersionsBehind, r.Reads.RYWViolations)
 	}
 	return cs
 }

@@ -117,12 +117,16 @@ type Writes struct {
 }
 
 // Reads: Total is the successful reads examined by the stale-read check,
-// the denominator of Stale.
+// the denominator of Stale. How stale the stalest read was, two ways: in
+// time (how long its value had already been superseded by an acknowledged
+// write) and in versions (how many acknowledged writes it missed).
 type Reads struct {
-	Total         int `json:"total"`
-	Stale         int `json:"stale"`
-	RYWViolations int `json:"ryw_violations"`
-	Phantoms      int `json:"phantoms"`
+	Total             int     `json:"total"`
+	Stale             int     `json:"stale"`
+	MaxStalenessMS    float64 `json:"max_staleness_ms"`
+	MaxVersionsBehind int64   `json:"max_versions_behind"`
+	RYWViolations     int     `json:"ryw_violations"`
+	Phantoms          int     `json:"phantoms"`
 }
 
 // Sessions are for the stages that log users in; no stage has them yet, so
@@ -245,6 +249,7 @@ func FromResult(r *engine.Result) Report {
 	}
 	stale := check.FindStaleReads(h)
 	rep.Reads = Reads{Total: stale.Reads, Stale: len(stale.Stale), Phantoms: len(stale.Phantoms),
+		MaxStalenessMS: millis(stale.MaxStaleness), MaxVersionsBehind: stale.MaxVersionsBehind,
 		RYWViolations: len(check.FindRYWViolations(h).Violations)}
 	rep.Buckets = buckets(h, whole, width)
 	return rep

@@ -222,6 +222,12 @@ func TestReportJSONContract(t *testing.T) {
 	wantNum(t, r, "total", 4)
 	wantNum(t, r, "stale", 2)
 	wantNum(t, r, "ryw_violations", 1)
+	stale := check.FindStaleReads(syntheticHistory())
+	wantNum(t, r, "max_staleness_ms", float64(stale.MaxStaleness)/float64(time.Millisecond))
+	wantNum(t, r, "max_versions_behind", float64(stale.MaxVersionsBehind))
+	if stale.MaxStaleness <= 0 || stale.MaxVersionsBehind <= 0 {
+		t.Fatalf("the synthetic history has no measurably stale read: %v", stale)
+	}
 	s := obj(t, m, "sessions")
 	wantNum(t, s, "total", 0)
 	wantNum(t, s, "lost", 0)
