@@ -28,6 +28,12 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"pct":  pct,
 	"ptrf": func(v float64) *float64 { return &v },
 	"ms":   msOrNone,
+	"num": func(v *float64) string {
+		if v == nil {
+			return "–"
+		}
+		return strconv.FormatFloat(round(*v, 3), 'f', -1, 64)
+	},
 	"sec": func(v *float64) string {
 		if v == nil {
 			return "–"

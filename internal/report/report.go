@@ -63,6 +63,21 @@ type Report struct {
 	Artifacts         string       `json:"artifacts,omitempty"` // the kept history, verdict and logs
 	Buckets           []Bucket     `json:"buckets"`
 	Topology          Topology     `json:"topology"`
+	// Sampled is what the stack itself reported while the workload ran
+	// (e.g. PostgreSQL's replication lag, HAProxy's per-server counts),
+	// for stages that sample it; empty otherwise.
+	Sampled []Sampled `json:"sampled"`
+}
+
+// Sampled is one of the stack's own numbers, sampled every 250 ms: its
+// highest value in each window (null: no sample there). For a gauge (a
+// lag) that is its peak; for a counter that only grows, its value at the
+// window's end.
+type Sampled struct {
+	Name      string   `json:"name"`
+	MaxBefore *float64 `json:"max_before"`
+	MaxDuring *float64 `json:"max_during"`
+	MaxAfter  *float64 `json:"max_after"`
 }
 
 // Timeline places the fault on the run's clock, in seconds since the start.
@@ -252,7 +267,36 @@ func FromResult(r *engine.Result) Report {
 		MaxStalenessMS: millis(stale.MaxStaleness), MaxVersionsBehind: stale.MaxVersionsBehind,
 		RYWViolations: len(check.FindRYWViolations(h).Violations)}
 	rep.Buckets = buckets(h, whole, width)
+	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
 	return rep
+}
+
+// sampled summarises the stack's samples per fault window, names sorted.
+func sampled(samples []check.CounterSample, w check.FaultWindows) []Sampled {
+	byName := map[string]*Sampled{}
+	for _, s := range samples {
+		for name, v := range s.Values {
+			e := byName[name]
+			if e == nil {
+				e = &Sampled{Name: name}
+				byName[name] = e
+			}
+			for _, slot := range []struct {
+				win check.Window
+				max **float64
+			}{{w.Before, &e.MaxBefore}, {w.During, &e.MaxDuring}, {w.After, &e.MaxAfter}} {
+				if slot.win.Contains(s.At) && (*slot.max == nil || v > **slot.max) {
+					*slot.max = ptr(v)
+				}
+			}
+		}
+	}
+	out := make([]Sampled, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // controlBreaks finds what the named control of a fault must break.

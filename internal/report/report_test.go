@@ -426,3 +426,36 @@ func TestReportHTMLEmptyRun(t *testing.T) {
 		}
 	}
 }
+
+// The stack's samples are summarised per window: the highest value in
+// each, null where the window has no sample of that name.
+func TestSampledPeaksPerWindow(t *testing.T) {
+	w := check.FaultWindows{
+		Before: check.Window{From: 0, To: 4 * time.Second},
+		During: check.Window{From: 4 * time.Second, To: 9 * time.Second},
+		After:  check.Window{From: 9 * time.Second, To: 17 * time.Second},
+	}
+	samples := []check.CounterSample{
+		{At: 1 * time.Second, Values: map[string]float64{"lag": 3}},
+		{At: 5 * time.Second, Values: map[string]float64{"lag": 2000, "reads": 10}},
+		{At: 6 * time.Second, Values: map[string]float64{"lag": 1500, "reads": 20}},
+		{At: 10 * time.Second, Values: map[string]float64{"lag": 7}},
+	}
+	got := sampled(samples, w)
+	if len(got) != 2 || got[0].Name != "lag" || got[1].Name != "reads" {
+		t.Fatalf("names = %+v, want lag, reads", got)
+	}
+	lag, reads := got[0], got[1]
+	for _, c := range []struct {
+		name string
+		v    *float64
+		want float64
+	}{{"lag before", lag.MaxBefore, 3}, {"lag during", lag.MaxDuring, 2000}, {"lag after", lag.MaxAfter, 7}, {"reads during", reads.MaxDuring, 20}} {
+		if c.v == nil || *c.v != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.v, c.want)
+		}
+	}
+	if reads.MaxBefore != nil || reads.MaxAfter != nil {
+		t.Errorf("reads before/after = %v/%v, want null (no sample)", reads.MaxBefore, reads.MaxAfter)
+	}
+}
