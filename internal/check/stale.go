@@ -51,7 +51,7 @@ type StaleReads struct {
 
 func (s StaleReads) String() string {
 	return fmt.Sprintf("%d stale of %d reads (max staleness %v, max %d versions behind), %d phantom",
-		len(s.Stale), s.Reads, s.MaxStaleness, s.MaxVersionsBehind, len(s.Phantoms))
+		len(s.Stale), s.Reads, s.MaxStaleness.Round(time.Millisecond), s.MaxVersionsBehind, len(s.Phantoms))
 }
 
 // FindStaleReads checks every successful read against the acknowledged

@@ -286,7 +286,7 @@ func sampled(samples []check.CounterSample, w check.FaultWindows) []Sampled {
 				max **float64
 			}{{w.Before, &e.MaxBefore}, {w.During, &e.MaxDuring}, {w.After, &e.MaxAfter}} {
 				if slot.win.Contains(s.At) && (*slot.max == nil || v > **slot.max) {
-					*slot.max = ptr(v)
+					*slot.max = ptr(round(v, 3))
 				}
 			}
 		}
