@@ -56,7 +56,7 @@ var _ = Describe("The scalelab command", Label("cli"), func() {
 		Expect(json.Unmarshal(data, &rep)).To(Succeed())
 		Expect(rep).To(HaveKey("stage"))
 		for _, k := range []string{"stage", "fault", "settings", "seed", "timeline", "requests", "availability", "recovery_s",
-			"latency_ms", "writes", "reads", "sessions", "guarantees", "passed"} {
+			"latency_ms", "writes", "reads", "sessions", "guarantees", "passed", "sampled"} {
 			Expect(rep).To(HaveKey(k))
 		}
 		Expect(rep["stage"]).To(Equal("single-server"))
@@ -65,6 +65,7 @@ var _ = Describe("The scalelab command", Label("cli"), func() {
 		Expect(rep["timeline"]).To(HaveKey("heal_at_s"))
 		Expect(rep["availability"]).To(HaveKey("during"))
 		Expect(rep["writes"]).To(HaveKeyWithValue("lost", BeNumerically("==", 0)))
+		Expect(rep["reads"]).To(And(HaveKey("max_staleness_ms"), HaveKey("max_versions_behind")))
 		Expect(filepath.Join(dir, "report.html")).To(BeAnExistingFile())
 	}, SpecTimeout(4*time.Minute))
 
