@@ -15,8 +15,9 @@ import (
 const usageMatrix = `scalelab matrix [--stages a,b,...] [--report DIR]
 
 Runs every stage under each of its faults and each negative control, and writes
-DIR/index.html and DIR/matrix.md (rows: stages; columns: faults and controls; each
-cell held / broke as expected / not as expected, with availability during the fault,
+DIR/index.html and DIR/matrix.md (a table per stage, a row per fault: the fault run,
+then its controls; each cell held / broke as expected / not as expected, with
+availability during the fault,
 recovery time and lost writes, linking to that run's report in DIR/runs/).
 
 Exit 0 when every cell is as it should be (faults: every guarantee held; controls:

@@ -103,86 +103,80 @@ func findGuarantee(gs []Guarantee, name string) (Guarantee, bool) {
 	return Guarantee{}, false
 }
 
-// column is one fault, or one control of a fault.
-type column struct {
-	Fault, Control string
-}
-
-func (c column) label() string {
-	if c.Control == "" {
-		return c.Fault
-	}
-	return c.Fault + " (control: " + c.Control + ")"
-}
-
-// matrix is the cells arranged as rows of stages and columns of faults.
+// matrix is the cells arranged by stage, then by fault: each fault's row
+// holds its fault run and its controls. Faults belong to stages (a few
+// share a name), so one table of stages by faults would be mostly empty.
 type matrix struct {
-	cols []column
-	rows []matrixRow
+	stages []stageBlock
 }
 
-type matrixRow struct {
+type stageBlock struct {
 	stage  string
 	number int
 	title  string
-	cells  []*Cell // one per column; nil: that stage has no such run
+	faults []faultRow
 }
 
-// arrange orders rows by stage number and columns by fault, first seen
-// first, each fault followed by its controls; a later cell for the same
-// stage and column replaces an earlier one (a rerun).
+// faultRow is one fault of a stage: its fault run (nil: not in this
+// matrix) and its controls, in the order they came.
+type faultRow struct {
+	fault    string
+	run      *Cell
+	controls []*Cell
+}
+
+// arrange orders stages by number and, within a stage, faults and their
+// controls first seen first; a later cell for the same stage, fault and
+// control replaces an earlier one (a rerun).
 func arrange(cells []Cell) matrix {
 	sorted := append([]Cell(nil), cells...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].StageNumber < sorted[j].StageNumber })
 
-	var faults []string
-	controls := map[string][]string{} // fault -> control names, "" for the fault run
-	for _, c := range sorted {
-		if _, seen := controls[c.Fault]; !seen {
-			faults = append(faults, c.Fault)
-			controls[c.Fault] = nil
-		}
-		known := false
-		for _, n := range controls[c.Fault] {
-			known = known || n == c.Control
-		}
-		if !known {
-			controls[c.Fault] = append(controls[c.Fault], c.Control)
-		}
-	}
 	var m matrix
-	colIndex := map[column]int{}
-	for _, f := range faults {
-		names := controls[f]
-		sort.SliceStable(names, func(i, j int) bool { return names[i] == "" && names[j] != "" })
-		for _, n := range names {
-			colIndex[column{f, n}] = len(m.cols)
-			m.cols = append(m.cols, column{f, n})
-		}
-	}
-	rowIndex := map[string]int{}
 	for i := range sorted {
 		c := &sorted[i]
-		ri, ok := rowIndex[c.Stage]
-		if !ok {
-			ri = len(m.rows)
-			rowIndex[c.Stage] = ri
-			row := matrixRow{stage: c.Stage, number: c.StageNumber, cells: make([]*Cell, len(m.cols))}
+		if n := len(m.stages); n == 0 || m.stages[n-1].stage != c.Stage {
+			b := stageBlock{stage: c.Stage, number: c.StageNumber}
 			if st, err := stage.Get(c.Stage); err == nil {
-				row.title = st.Title
+				b.title = st.Title
 			} else if c.Report != nil {
-				row.title = c.Report.StageTitle
+				b.title = c.Report.StageTitle
 			}
-			m.rows = append(m.rows, row)
+			m.stages = append(m.stages, b)
 		}
-		m.rows[ri].cells[colIndex[column{c.Fault, c.Control}]] = c
+		b := &m.stages[len(m.stages)-1]
+		row := b.row(c.Fault)
+		if c.Control == "" {
+			row.run = c
+			continue
+		}
+		replaced := false
+		for k, prev := range row.controls {
+			if prev.Control == c.Control {
+				row.controls[k], replaced = c, true
+			}
+		}
+		if !replaced {
+			row.controls = append(row.controls, c)
+		}
 	}
 	return m
 }
 
-// WriteMatrix writes dir/index.html and dir/matrix.md: one row per stage,
-// one column per fault and per control, each cell linking to its run's
-// report. It creates dir.
+// row finds the stage's row for fault, adding it if it is new.
+func (b *stageBlock) row(fault string) *faultRow {
+	for k := range b.faults {
+		if b.faults[k].fault == fault {
+			return &b.faults[k]
+		}
+	}
+	b.faults = append(b.faults, faultRow{fault: fault})
+	return &b.faults[len(b.faults)-1]
+}
+
+// WriteMatrix writes dir/index.html and dir/matrix.md: a table per stage,
+// a row per fault with its fault run and its controls, each cell linking
+// to its run's report. It creates dir.
 func WriteMatrix(dir string, cells []Cell) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("matrix: create %s: %w", dir, err)
@@ -204,27 +198,29 @@ func WriteMatrix(dir string, cells []Cell) error {
 
 // matrixPage is what matrix.html.tmpl and the markdown render.
 type matrixPage struct {
-	Groups    []colGroup
-	Cols      []colView
-	Rows      []rowView
+	Stages    []stageView
 	Good, All int
 }
 
-type colGroup struct {
-	Fault string
-	Span  int
-}
-
-type colView struct{ Label, Sub string }
-
-type rowView struct {
+type stageView struct {
 	Stage, Title string
 	Number       int
-	Cells        []cellView
+	// Controls is the most controls any fault of the stage has: the
+	// width of its table after the fault run's column.
+	Controls int
+	Rows     []faultView
+}
+
+type faultView struct {
+	Fault    string
+	Run      cellView
+	Controls []cellView // padded with empty cells to the stage's width
 }
 
 type cellView struct {
 	NA        bool
+	Empty     bool   // padding: the fault has fewer controls than the widest row
+	Control   string // the control's name; "" for a fault run
 	OK        bool
 	Label     string
 	Detail    string
@@ -235,30 +231,32 @@ type cellView struct {
 
 func matrixView(dir string, m matrix) matrixPage {
 	var p matrixPage
-	for _, c := range m.cols {
-		if n := len(p.Groups); n > 0 && p.Groups[n-1].Fault == c.Fault {
-			p.Groups[n-1].Span++
-		} else {
-			p.Groups = append(p.Groups, colGroup{Fault: c.Fault, Span: 1})
-		}
-		sub := "fault"
-		if c.Control != "" {
-			sub = "control: " + c.Control
-		}
-		p.Cols = append(p.Cols, colView{Label: c.label(), Sub: sub})
-	}
-	for _, r := range m.rows {
-		rv := rowView{Stage: r.stage, Title: r.title, Number: r.number}
-		for _, c := range r.cells {
-			rv.Cells = append(rv.Cells, cellOf(dir, c))
-			if c != nil {
-				p.All++
-				if ok, _ := CellVerdict(*c); ok {
-					p.Good++
-				}
+	count := func(c *Cell) cellView {
+		v := cellOf(dir, c)
+		if c != nil {
+			p.All++
+			if v.OK {
+				p.Good++
 			}
 		}
-		p.Rows = append(p.Rows, rv)
+		return v
+	}
+	for _, b := range m.stages {
+		sv := stageView{Stage: b.stage, Title: b.title, Number: b.number}
+		for _, r := range b.faults {
+			sv.Controls = max(sv.Controls, len(r.controls))
+		}
+		for _, r := range b.faults {
+			fv := faultView{Fault: r.fault, Run: count(r.run)}
+			for _, c := range r.controls {
+				fv.Controls = append(fv.Controls, count(c))
+			}
+			for len(fv.Controls) < sv.Controls {
+				fv.Controls = append(fv.Controls, cellView{Empty: true})
+			}
+			sv.Rows = append(sv.Rows, fv)
+		}
+		p.Stages = append(p.Stages, sv)
 	}
 	return p
 }
@@ -267,7 +265,7 @@ func cellOf(dir string, c *Cell) cellView {
 	if c == nil {
 		return cellView{NA: true, Label: "n/a"}
 	}
-	v := cellView{Href: relLink(dir, c.ReportPath), IsControl: c.Control != ""}
+	v := cellView{Href: relLink(dir, c.ReportPath), Control: c.Control, IsControl: c.Control != ""}
 	v.OK, v.Label = CellVerdict(*c)
 	if c.Err != "" {
 		v.Detail = c.Err
@@ -315,37 +313,49 @@ func relLink(dir, path string) string {
 	return (&url.URL{Path: filepath.ToSlash(path)}).String()
 }
 
-// matrixMarkdown is the same table for a README or a pull request.
+// matrixMarkdown is the same tables for a README or a pull request.
 func matrixMarkdown(p matrixPage) string {
 	var b strings.Builder
 	b.WriteString("# scalelab matrix\n\n")
-	fmt.Fprintf(&b, "%d of %d runs as they should be: fault runs hold their guarantees, controls break the ones they name.\n\n", p.Good, p.All)
-	b.WriteString("| stage |")
-	for _, c := range p.Cols {
-		b.WriteString(" " + mdEscape(c.Label) + " |")
-	}
-	b.WriteString("\n|---|")
-	for range p.Cols {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
-	for _, r := range p.Rows {
-		fmt.Fprintf(&b, "| %d. %s |", r.Number, mdEscape(r.Stage))
-		for _, c := range r.Cells {
-			b.WriteString(" " + mdCell(c) + " |")
+	fmt.Fprintf(&b, "%d of %d runs as they should be: fault runs hold their guarantees, controls break the ones they name.\n", p.Good, p.All)
+	for _, st := range p.Stages {
+		fmt.Fprintf(&b, "\n## %d. %s", st.Number, mdEscape(st.Stage))
+		if st.Title != "" {
+			b.WriteString(": " + mdEscape(st.Title))
+		}
+		b.WriteString("\n\n| fault | under the fault |")
+		for range st.Controls {
+			b.WriteString(" control |")
+		}
+		b.WriteString("\n|---|---|")
+		for range st.Controls {
+			b.WriteString("---|")
 		}
 		b.WriteString("\n")
+		for _, r := range st.Rows {
+			b.WriteString("| " + mdEscape(r.Fault) + " | " + mdCell(r.Run) + " |")
+			for _, c := range r.Controls {
+				b.WriteString(" " + mdCell(c) + " |")
+			}
+			b.WriteString("\n")
+		}
 	}
 	return b.String()
 }
 
 func mdCell(c cellView) string {
-	if c.NA {
+	switch {
+	case c.Empty:
+		return ""
+	case c.NA:
 		return "n/a"
 	}
 	s := mdEscape(c.Label)
 	if c.Href != "" {
 		s = "[" + s + "](" + c.Href + ")"
+	}
+	if c.Control != "" {
+		s = mdEscape(c.Control) + ": " + s
 	}
 	if c.Detail != "" {
 		s += "<br>" + mdEscape(c.Detail)
