@@ -275,7 +275,15 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	ev := res.Evidence
 	say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v", ev.Lost, ev.Stale, ev.RYW))
 	say(res.Verdict.String())
-	if !res.Passed() || spec.KeepArtifacts {
+	// Artifacts are for runs that are not as they should be: a fault run
+	// that broke, or a control whose guarantees held (a control that broke
+	// them as expected is the check working, and would fill results/ with
+	// one directory per control of every matrix).
+	asExpected := res.Passed()
+	if control != nil {
+		asExpected = res.BrokeAll(control.Breaks)
+	}
+	if !asExpected || spec.KeepArtifacts {
 		dir, err := res.keep(ctx, stack)
 		if err != nil {
 			say(fmt.Sprintf("warning: keeping artifacts: %v", err))
