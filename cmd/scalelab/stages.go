@@ -59,14 +59,26 @@ func runFaults(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// One column width for every setting of the stage and its faults, so
+	// that defaults and help line up however long a name is.
+	nameW, defW := 0, 0
+	widen := func(ss []stage.Setting) {
+		for _, s := range ss {
+			nameW, defW = max(nameW, len(s.Name)), max(defW, len(s.Default))
+		}
+	}
+	widen(st.Settings)
+	for _, f := range st.Faults {
+		widen(f.Settings)
+	}
 	fmt.Printf("stage %s settings (--set key=value):\n", st.ID)
 	for _, s := range st.Settings {
-		fmt.Printf("  %-12s default %-6s %s\n", s.Name, s.Default, s.Help)
+		fmt.Printf("  %-*s default %-*s  %s\n", nameW, s.Name, defW, s.Default, s.Help)
 	}
 	for _, f := range st.Faults {
 		fmt.Printf("\nfault %s: %s\n", f.ID, f.Help)
 		for _, s := range f.Settings {
-			fmt.Printf("  setting %-12s default %-6s %s\n", s.Name, s.Default, s.Help)
+			fmt.Printf("  setting %-*s default %-*s  %s\n", nameW, s.Name, defW, s.Default, s.Help)
 		}
 		for _, c := range f.Controls {
 			fmt.Printf("  control %q: %s must break\n", c.Name, strings.Join(c.Breaks, ", "))
