@@ -354,7 +354,13 @@ FROM pg_stat_replication ORDER BY application_name`
 
 // Standbys reads pg_stat_replication on the primary.
 func (s *PGStore) Standbys(ctx context.Context) ([]StandbyStat, error) {
-	rows, err := s.pool.Query(ctx, sqlStandbys)
+	return readStandbys(ctx, s.pool)
+}
+
+// readStandbys reads pg_stat_replication through pool, which must reach
+// the primary.
+func readStandbys(ctx context.Context, pool *pgxpool.Pool) ([]StandbyStat, error) {
+	rows, err := pool.Query(ctx, sqlStandbys)
 	if err != nil {
 		return nil, err
 	}

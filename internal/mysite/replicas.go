@@ -381,16 +381,29 @@ type ReplicationStatus struct {
 func (r *Replicas) Status(ctx context.Context, timeout time.Duration) ReplicationStatus {
 	out := ReplicationStatus{Reads: r.mode, Fallback: r.fallback, PrimaryReads: r.primaryReads.Load(),
 		MaxTimeline: r.primary.MaxTimeline(), Standbys: []StandbyStat{}}
+	var primary *replicaNode // the newest primary the probes saw
+	var primaryTL int64
 	for _, n := range r.nodes {
 		st := n.status()
 		if st.Role == "primary" {
 			out.Writable++
+			if primary == nil || st.Timeline > primaryTL {
+				primary, primaryTL = n, st.Timeline
+			}
 		}
 		out.Nodes = append(out.Nodes, st)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if sb, err := r.primary.Standbys(ctx); err != nil {
+	// The standby view is read through the node's own (probe and read)
+	// pool, not the write pool: with synchronous replication under lag
+	// every write connection waits for a replica, and the view of that lag
+	// would wait behind them (seen: no sample for 2.7 s of a 5 s fault).
+	read := r.primary.Standbys
+	if primary != nil {
+		read = func(ctx context.Context) ([]StandbyStat, error) { return readStandbys(ctx, primary.pool) }
+	}
+	if sb, err := read(ctx); err != nil {
 		out.StandbysError = oneLine(err.Error())
 	} else {
 		out.Standbys = sb
