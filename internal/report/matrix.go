@@ -135,17 +135,7 @@ func arrange(cells []Cell) matrix {
 	var m matrix
 	for i := range sorted {
 		c := &sorted[i]
-		if n := len(m.stages); n == 0 || m.stages[n-1].stage != c.Stage {
-			b := stageBlock{stage: c.Stage, number: c.StageNumber}
-			if st, err := stage.Get(c.Stage); err == nil {
-				b.title = st.Title
-			} else if c.Report != nil {
-				b.title = c.Report.StageTitle
-			}
-			m.stages = append(m.stages, b)
-		}
-		b := &m.stages[len(m.stages)-1]
-		row := b.row(c.Fault)
+		row := m.block(c).row(c.Fault)
 		if c.Control == "" {
 			row.run = c
 			continue
@@ -161,6 +151,23 @@ func arrange(cells []Cell) matrix {
 		}
 	}
 	return m
+}
+
+// block finds the cell's stage, adding it if it is new.
+func (m *matrix) block(c *Cell) *stageBlock {
+	for k := range m.stages {
+		if m.stages[k].stage == c.Stage {
+			return &m.stages[k]
+		}
+	}
+	b := stageBlock{stage: c.Stage, number: c.StageNumber}
+	if st, err := stage.Get(c.Stage); err == nil {
+		b.title = st.Title
+	} else if c.Report != nil {
+		b.title = c.Report.StageTitle
+	}
+	m.stages = append(m.stages, b)
+	return &m.stages[len(m.stages)-1]
 }
 
 // row finds the stage's row for fault, adding it if it is new.
@@ -265,7 +272,7 @@ func cellOf(dir string, c *Cell) cellView {
 	if c == nil {
 		return cellView{NA: true, Label: "n/a"}
 	}
-	v := cellView{Href: relLink(dir, c.ReportPath), Control: c.Control, IsControl: c.Control != ""}
+	v := cellView{Href: relLink(dir, c.ReportPath), Control: c.Control}
 	v.OK, v.Label = CellVerdict(*c)
 	if c.Err != "" {
 		v.Detail = c.Err
