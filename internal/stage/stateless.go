@@ -57,13 +57,11 @@ func init() {
 		},
 		Faults: []Fault{
 			{
-				ID:     "kill-web",
-				Help:   "SIGKILL web-1 while its users are logged in, then start it again",
-				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: "web-1"}} },
-				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
-					return stlSessionGuarantees(ev, set)
-				},
-				Controls: []Control{stlMemoryControl},
+				ID:         "kill-web",
+				Help:       "SIGKILL web-1 while its users are logged in, then start it again",
+				Inject:     func(Settings) []faults.Fault { return []faults.Fault{faults.Kill{Node: "web-1"}} },
+				Guarantees: stlSessionGuarantees,
+				Controls:   []Control{stlMemoryControl},
 			},
 			{
 				ID:   "scale-in",
@@ -72,10 +70,8 @@ func init() {
 					web := lbWebName(stlServers)
 					return []faults.Fault{faults.Drain{LB: "lb", Server: web}, faults.Stop{Node: web, Grace: 10}}
 				},
-				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
-					return stlSessionGuarantees(ev, set)
-				},
-				Controls: []Control{stlMemoryControl},
+				Guarantees: stlSessionGuarantees,
+				Controls:   []Control{stlMemoryControl},
 			},
 			{
 				ID:   "scale-out",
@@ -84,9 +80,7 @@ func init() {
 					web := lbWebName(stlServers + 1)
 					return []faults.Fault{faults.AddNode{Node: web, Grace: 10}, faults.Enable{LB: "lb", Server: web}}
 				},
-				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
-					return stlSessionGuarantees(ev, set)
-				},
+				Guarantees: stlSessionGuarantees,
 				// With sticky in-memory sessions a new server gets only
 				// users who log in after it joined, and in a steady run
 				// nobody does: adding a server alone loses nothing. The
