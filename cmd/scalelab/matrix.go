@@ -72,9 +72,15 @@ func runMatrix(ctx context.Context, args []string) error {
 	for i, j := range jobs {
 		name := j.st.ID + "-" + j.fault
 		cell := report.Cell{Stage: j.st.ID, StageNumber: j.st.Number, Fault: j.fault}
-		spec := engine.Spec{Stage: j.st.ID, Fault: j.fault, Progress: progressFor(p)}
+		spec := engine.Spec{Stage: j.st.ID, Fault: j.fault}
 		title := fmt.Sprintf("[%d/%d] %s under %s", i+1, len(jobs), j.st.ID, j.fault)
 		var res *engine.Result
+		if j.control != nil {
+			spec.Control = j.control.Name
+		}
+		if plan, err := engine.Resolve(spec); err == nil {
+			spec.Progress = progressFor(p, plan.Spec)
+		}
 		if j.control != nil {
 			cell.Control, cell.ExpectBreak = j.control.Name, j.control.Breaks
 			spec.Control = j.control.Name

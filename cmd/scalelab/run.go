@@ -65,12 +65,17 @@ func runRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	p := newProgress()
-	defer p.Done()
-	spec := engine.Spec{Stage: st.ID, Fault: faultIDs[0], With: faultIDs[1:], Set: set, Control: *control, KeepArtifacts: *keep,
-		Progress: progressFor(p)}
+	spec := engine.Spec{Stage: st.ID, Fault: faultIDs[0], With: faultIDs[1:], Set: set, Control: *control, KeepArtifacts: *keep}
 	spec.Workload.Rate = *rate
 	spec.Workload.Seed = *seed
+	// Refuse bad settings before anything boots, and learn the phases.
+	plan, err := engine.Resolve(spec)
+	if err != nil {
+		return err
+	}
+	p := newProgress()
+	defer p.Done()
+	spec.Progress = progressFor(p, plan.Spec)
 	var res *engine.Result
 	if *control != "" {
 		res, _, err = engine.RunControl(ctx, spec)
@@ -89,17 +94,16 @@ func runRun(ctx context.Context, args []string) error {
 		fmt.Printf("report: %s\n", abs)
 	}
 	ok := res.Passed()
-	if *control != "" {
-		f, _ := st.Fault(faultIDs[0])
-		for _, c := range f.Controls {
-			if c.Name == *control {
-				ok = res.BrokeAll(c.Breaks)
-				if ok {
-					fmt.Printf("control as expected: %s broke\n", strings.Join(c.Breaks, ", "))
-				} else {
-					fmt.Printf("CONTROL FAILED: %s should have broken; the check could not tell\n", strings.Join(c.Breaks, ", "))
-				}
-			}
+	if c := plan.Control; c != nil {
+		ok = res.BrokeAll(c.Breaks)
+		tries := ""
+		if res.Attempts > 1 {
+			tries = fmt.Sprintf(" (attempt %d of %d)", res.Attempt, res.Attempts)
+		}
+		if ok {
+			fmt.Printf("control as expected: %s broke%s\n", strings.Join(c.Breaks, ", "), tries)
+		} else {
+			fmt.Printf("CONTROL FAILED: %s should have broken; the check could not tell%s\n", strings.Join(c.Breaks, ", "), tries)
 		}
 	}
 	if !ok {
@@ -109,12 +113,11 @@ func runRun(ctx context.Context, args []string) error {
 }
 
 // progressFor turns the engine's lines into progress output, starting the
-// status line when the workload starts.
-func progressFor(p *progress) func(string) {
+// status line (with the resolved spec's phases) when the workload starts.
+func progressFor(p *progress, d engine.Spec) func(string) {
 	return func(l string) {
 		p.Line(l)
 		if strings.HasPrefix(l, "workload:") {
-			d := engine.DefaultSpec(engine.Spec{})
 			p.Phases(phase{"warm-up", d.Warmup}, phase{"fault", d.Warmup + d.FaultFor}, phase{"cool-down", d.Warmup + d.FaultFor + d.Cooldown})
 		}
 		if strings.HasPrefix(l, "reading every written key") {

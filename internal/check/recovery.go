@@ -23,9 +23,23 @@ type Recovery struct {
 	SinceHeal   time.Duration `json:"since_heal_ns"`
 	Threshold   float64       `json:"threshold"`
 	BucketWidth time.Duration `json:"bucket_width_ns"`
+	// Inject and Heal are the first injection and the last heal; End is
+	// where the run's observation ended. A bound is decided only inside
+	// [Inject, End).
+	Inject time.Duration `json:"inject_ns"`
+	Heal   time.Duration `json:"heal_ns"`
+	End    time.Duration `json:"end_ns"`
+	// Empty: no operation was invoked after the injection, so there is no
+	// evidence either way.
+	Empty bool `json:"empty,omitempty"`
 	// Reason says why Recovered is false.
 	Reason string `json:"reason,omitempty"`
 }
+
+// SteadyFor is how long past a recovery bound a run must go on for the bound
+// to be decided: "steady" means to the end of the run, and one lucky 250 ms
+// bucket right at the end is not steadiness. Four buckets.
+const SteadyFor = time.Second
 
 func (r Recovery) String() string {
 	if !r.Recovered {
@@ -41,14 +55,15 @@ func (r Recovery) String() string {
 // "For good" means up to the end of the run: a system that comes back, then
 // falls over again, has not recovered until the last dip is over. Empty
 // buckets carry no evidence either way and are skipped. A run that ends right
-// after one lucky bucket counts as recovered there; Assumptions is where a
-// run too short to show steadiness gets rejected.
+// after one lucky bucket counts as recovered there; the guarantees that judge
+// a recovery bound require the run to go on SteadyFor past the bound.
 func RecoveryTime(h history.History, width time.Duration, threshold float64) (Recovery, error) {
 	r := Recovery{Threshold: threshold, BucketWidth: width}
 	fw, err := Windows(h)
 	if err != nil {
 		return r, err
 	}
+	r.Inject, r.Heal, r.End = fw.Inject, fw.Heal, fw.After.To
 	buckets, err := Buckets(h, Window{From: fw.Inject, To: fw.After.To, Name: "since-inject"}, width)
 	if err != nil {
 		return r, err
@@ -73,9 +88,10 @@ func RecoveryTime(h history.History, width time.Duration, threshold float64) (Re
 		r.SinceInject = r.At - fw.Inject
 		r.SinceHeal = r.At - fw.Heal
 	case allEmpty(buckets):
+		r.Empty = true
 		r.Reason = "no operations after the fault was injected"
 	default:
-		r.Reason = fmt.Sprintf("availability still below %.4g at the end of the run", threshold)
+		r.Reason = fmt.Sprintf("availability still below %.4g at the end of the run (%v after the heal)", threshold, r.End-r.Heal)
 	}
 	return r, nil
 }

@@ -20,11 +20,12 @@ func login(client int, session string, inv, comp int, server string) history.Op 
 	return o
 }
 
-// check is a session check answered with status by server (OK for 200 and
-// 401, Failed otherwise).
+// check is a session check answered with status by server (OK for 200,
+// Failed otherwise: a logged-out user's 401 is a failure, as the workload
+// records it).
 func check(client int, session string, inv, comp, status int, server string) history.Op {
 	out := history.OK
-	if status != 200 && status != 401 {
+	if status != 200 {
 		out = history.Failed
 	}
 	o := op(client, history.SessionCheck, "c", session, inv, comp, out)
@@ -286,5 +287,22 @@ func BenchmarkSessionsLost(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		SessionsLost(h)
+	}
+}
+
+// A 401 for a session valid a moment before is a failure for the user: it
+// counts against availability, and the session is still counted lost.
+func TestLoggedOutIsAFailure(t *testing.T) {
+	h := history.History{Ops: []history.Op{
+		login(1, "s1", 0, 5, "web1"),
+		check(1, "s1", 10, 12, 200, "web1"),
+		check(1, "s1", 50, 52, 401, "web2"),
+	}, End: 100 * time.Millisecond}
+	if s := SessionsLost(h); s.Count() != 1 {
+		t.Errorf("sessions lost: %+v", s)
+	}
+	a := AvailabilityIn(h, WholeRun(h))
+	if a.OK != 2 || a.Failed != 1 {
+		t.Errorf("availability counts the 401 as ok: %+v", a)
 	}
 }

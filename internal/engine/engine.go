@@ -111,6 +111,10 @@ type Result struct {
 	Stats     workload.Stats
 	Topology  stacks.Topology
 	Artifacts string // directory, when kept
+	// Attempt is which run of a control this was, of Attempts it had (a
+	// control whose breach happens by chance gets several): 1 of 1 for a
+	// fault's own run.
+	Attempt, Attempts int
 }
 
 // Passed tells whether every guarantee held and the run's assumptions were met.
@@ -136,56 +140,65 @@ const (
 	minOpsPerWindow = 20
 	readBackTimeout = 60 * time.Second
 	readBackRetries = 5
+	// maxSendLagP99 is how late the generator may send its requests (p99,
+	// against their schedule) for the run to count. The generator holds a
+	// 4,000 ops/s schedule with p99 2.6 ms on 2 cores (BENCHMARKS.md); the
+	// lab runs 100 ops/s, and the tightest latency bound it judges is
+	// 500 ms above a timeout: 50 ms of lateness stays an order below it.
+	maxSendLagP99 = 50 * time.Millisecond
 )
 
-// Run runs one experiment. The error is for setup failures (bad spec, no
-// Docker, a stack that does not boot); a guarantee that breaks is a Result
-// whose Verdict did not pass.
-func Run(ctx context.Context, spec Spec) (*Result, error) {
+// Plan is a resolved experiment: what Run will do, decided before anything
+// boots. Resolve is pure (no Docker), so bad input is refused at once.
+type Plan struct {
+	Spec     Spec // defaults filled in, phases final
+	Stage    stage.Stage
+	Faults   []stage.Fault // the fault, then With and the control's With
+	Control  *stage.Control
+	Settings stage.Settings
+}
+
+// Resolve checks a spec and decides its phases. It refuses settings that
+// would make a guarantee unable to fail (a negative availability floor, a
+// slow server with no latency), and a bound that must lie inside the fault
+// window but does not. The cool-down lasts until the largest time bound a
+// guarantee judges has passed, plus check.SteadyFor to see the system steady
+// there: a bound is decided inside the run, never assumed.
+func Resolve(spec Spec) (Plan, error) {
 	spec = DefaultSpec(spec)
-	say := spec.Progress
-	if say == nil {
-		say = func(string) {}
-	}
 	st, err := stage.Get(spec.Stage)
 	if err != nil {
-		return nil, err
+		return Plan{}, err
 	}
 	fault, err := st.Fault(spec.Fault)
 	if err != nil {
-		return nil, err
+		return Plan{}, err
 	}
 	all := []stage.Fault{fault}
 	for _, id := range spec.With {
 		f, err := st.Fault(id)
 		if err != nil {
-			return nil, err
+			return Plan{}, err
 		}
-		if f.ID == fault.ID || slices.ContainsFunc(all[1:], func(g stage.Fault) bool { return g.ID == f.ID }) {
-			return nil, fmt.Errorf("fault %s is given twice", f.ID)
+		if slices.ContainsFunc(all, func(g stage.Fault) bool { return g.ID == f.ID }) {
+			return Plan{}, fmt.Errorf("fault %s is given twice", f.ID)
 		}
 		all = append(all, f)
 	}
 	set := spec.Set
 	var control *stage.Control
 	if spec.Control != "" {
-		for i := range fault.Controls {
-			if fault.Controls[i].Name == spec.Control {
-				control = &fault.Controls[i]
-			}
-		}
-		if control == nil {
-			names := []string{}
-			for _, c := range fault.Controls {
-				names = append(names, fmt.Sprintf("%q", c.Name))
-			}
-			return nil, fmt.Errorf("fault %s has no control %q (controls: %s)", fault.ID, spec.Control, strings.Join(names, ", "))
+		if control, err = fault.FindControl(spec.Control); err != nil {
+			return Plan{}, err
 		}
 		set = merge(set, control.Set)
+		if control.Workload != nil {
+			control.Workload(&spec.Workload)
+		}
 		for _, id := range control.With {
 			f, err := st.Fault(id)
 			if err != nil {
-				return nil, fmt.Errorf("control %q: %w", control.Name, err)
+				return Plan{}, fmt.Errorf("control %q: %w", control.Name, err)
 			}
 			if slices.ContainsFunc(all, func(g stage.Fault) bool { return g.ID == f.ID }) {
 				continue // already given with --fault
@@ -195,15 +208,80 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	set, err = st.Resolve(set, all...)
 	if err != nil {
-		return nil, err
+		return Plan{}, err
+	}
+	if spec.Cooldown, err = observeUntilBounds(spec, all, set); err != nil {
+		return Plan{}, err
 	}
 	spec.Workload.Duration = spec.Warmup + spec.FaultFor + spec.Cooldown
 	spec.Workload = spec.Workload.WithSeed()
 	if err := spec.Workload.Validate(); err != nil {
+		return Plan{}, err
+	}
+	return Plan{Spec: spec, Stage: st, Faults: all, Control: control, Settings: set}, nil
+}
+
+// observeUntilBounds judges the faults' guarantees on the planned windows
+// (no measurements yet) to learn their bounds and whether the settings make
+// any of them vacuous, and returns the cool-down that covers every bound.
+func observeUntilBounds(spec Spec, fs []stage.Fault, set stage.Settings) (time.Duration, error) {
+	w, f := spec.Warmup, spec.FaultFor
+	planned := stage.Evidence{Windows: check.FaultWindows{
+		Before: check.Window{From: 0, To: w, Name: check.Before},
+		During: check.Window{From: w, To: w + f, Name: check.During},
+		After:  check.Window{From: w + f, To: w + f + spec.Cooldown, Name: check.After},
+		Inject: w, Heal: w + f,
+	}}
+	cooldown := spec.Cooldown
+	for _, flt := range fs {
+		for _, g := range flt.Guarantees(planned, set) {
+			if g.Vacuous != "" {
+				return 0, fmt.Errorf("fault %s, guarantee %s: %s (settings %s)", flt.ID, g.Name, g.Vacuous, set)
+			}
+			b := g.Bound
+			if b == nil {
+				continue
+			}
+			// After the bound, the run must go on SteadyFor (steadiness is
+			// judged to the end of the run), plus a bucket for where the
+			// bound falls in the bucket grid.
+			past := b.D + check.SteadyFor + bucket
+			switch {
+			case b.WhileFaulted:
+				// Decided at the heal: the recovery must come before it.
+			case b.Since == verdict.SinceHeal:
+				cooldown = max(cooldown, past)
+			default:
+				cooldown = max(cooldown, past-f)
+			}
+		}
+	}
+	if cooldown > maxCooldown {
+		return 0, fmt.Errorf("a bound the guarantees judge needs the run observed %v after the heal, more than the %v a run may last after it: the bound is longer than the run (settings %s)",
+			cooldown.Round(time.Millisecond), maxCooldown, set)
+	}
+	return cooldown, nil
+}
+
+// maxCooldown caps how long a run is observed after the heal: a bound that
+// needs more is a setting mistake, not an experiment.
+const maxCooldown = time.Minute
+
+// Run runs one experiment. The error is for setup failures (bad spec, no
+// Docker, a stack that does not boot); a guarantee that breaks is a Result
+// whose Verdict did not pass.
+func Run(ctx context.Context, spec Spec) (*Result, error) {
+	plan, err := Resolve(spec)
+	if err != nil {
 		return nil, err
 	}
+	spec, st, fault, all, control, set := plan.Spec, plan.Stage, plan.Faults[0], plan.Faults, plan.Control, plan.Settings
+	say := spec.Progress
+	if say == nil {
+		say = func(string) {}
+	}
 
-	res := &Result{Spec: spec, Settings: set, RunID: docker.RunID(), Seed: spec.Workload.Seed, Started: time.Now()}
+	res := &Result{Spec: spec, Settings: set, RunID: docker.RunID(), Seed: spec.Workload.Seed, Started: time.Now(), Attempt: 1, Attempts: 1}
 	res.Topology = st.Stack(set)
 	say(fmt.Sprintf("run %s: stage %s, fault %s%s, seed %d, settings %s",
 		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, set))
@@ -307,14 +385,8 @@ func RunControl(ctx context.Context, spec Spec) (*Result, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	var c *stage.Control
-	for i := range f.Controls {
-		if f.Controls[i].Name == spec.Control {
-			c = &f.Controls[i]
-		}
-	}
-	if c == nil {
-		_, err := Run(ctx, spec) // names the valid controls
+	c, err := f.FindControl(spec.Control)
+	if err != nil {
 		return nil, 0, err
 	}
 	attempts := max(c.Attempts, 1)
@@ -323,7 +395,11 @@ func RunControl(ctx context.Context, spec Spec) (*Result, int, error) {
 		if res, err = Run(ctx, spec); err != nil {
 			return res, i, err
 		}
+		res.Attempt, res.Attempts = i, attempts
 		if res.BrokeAll(c.Breaks) {
+			if attempts > 1 && spec.Progress != nil {
+				spec.Progress(fmt.Sprintf("the control showed %s in run %d of %d", strings.Join(c.Breaks, ", "), i, attempts))
+			}
 			return res, i, nil
 		}
 		if i < attempts && spec.Progress != nil {
@@ -337,7 +413,7 @@ func RunControl(ctx context.Context, spec Spec) (*Result, int, error) {
 // BrokeAll tells whether the run counts (its assumptions held) and every
 // named guarantee broke in it.
 func (r *Result) BrokeAll(names []string) bool {
-	if r == nil || len(r.Verdict.Assumptions) > 0 {
+	if r == nil || !r.Verdict.Counts() {
 		return false
 	}
 	for _, n := range names {
@@ -363,6 +439,9 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 	for _, flt := range toInject {
 		if control != nil && control.NoOp {
 			flt = faults.NoOp{On: flt.Target()}
+		}
+		if control != nil && control.RecoverLate > 0 {
+			flt = faults.LateRecovery{By: control.RecoverLate, Fault: flt}
 		}
 		say("injecting: " + flt.Name())
 		rec.Event(history.FaultInjected, flt.Name(), "")
@@ -434,6 +513,13 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 	problems = append(problems, check.Assumptions(h, check.Requirements{
 		MinOpsBefore: minOpsPerWindow, MinOpsDuring: minOpsPerWindow, MinOpsAfter: minOpsPerWindow,
 	})...)
+	// Latency is measured from each op's scheduled time: a generator that
+	// fell behind (a loaded machine) would blame the system for its own
+	// lateness. Such a run measures the lab, not the system.
+	if lag := res.Stats.LagP99; lag > maxSendLagP99 {
+		problems = append(problems, fmt.Sprintf("the load generator fell behind: send lag p99 %v > %v (the machine is overloaded; the latencies measure the lab, not the system)",
+			lag.Round(time.Millisecond), maxSendLagP99))
+	}
 	res.Verdict = verdict.Verdict{Assumptions: problems}
 	judged := map[string]bool{}
 	for _, f := range fs {

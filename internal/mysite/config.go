@@ -58,6 +58,8 @@ type Config struct {
 	// Reads is where reads go when there are replicas: ReadsReplica ("" means
 	// the same), ReadsPrimary, or ReadsRYW (read-your-writes).
 	Reads string
+	// Writes is WritesThrough ("" means the same) or WritesBehind.
+	Writes string
 	// ReplicaCheck is how often the replicas are probed; 0 means
 	// DefaultReplicaCheck.
 	ReplicaCheck time.Duration
@@ -229,6 +231,9 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.StringVar(&cfg.Reads, "reads", cfg.Reads,
 		"where reads go with -replica: replica (healthy replicas, the primary when none answers), primary, "+
 			"or read-your-writes (a replica that replayed the client's last write, named by the Mysite-Min-LSN header, else the primary) (env "+EnvReads+")")
+	fs.StringVar(&cfg.Writes, "writes", cfg.Writes,
+		"through: a write is acknowledged once the database committed it; behind: once queued in memory, stored in the "+
+			"background, and dropped if it cannot be stored within -db-timeout (the lab's negative control)")
 	fs.DurationVar(&cfg.ReplicaCheck, "replica-check", cfg.ReplicaCheck, "how often replicas are probed (0: 100ms)")
 	fs.BoolFunc("read-fallback", "health-check replicas and fall back to the primary (default true; false: reads go round robin "+
 		"to every -replica whatever its state, the lab's negative control)", func(v string) error {
@@ -277,6 +282,11 @@ func (c Config) Validate() error {
 	}
 	if c.DBTimeout < 0 {
 		return fmt.Errorf("-db-timeout (%s) must be >= 0 (0 disables the timeout), got %v", EnvDBTimeout, c.DBTimeout)
+	}
+	switch c.Writes {
+	case "", WritesThrough, WritesBehind:
+	default:
+		return fmt.Errorf("-writes must be %s or %s, got %q", WritesThrough, WritesBehind, c.Writes)
 	}
 	if c.MaxConns < 1 || c.MaxConns > 10000 {
 		return fmt.Errorf("-max-conns (%s) must be between 1 and 10000, got %d", EnvMaxConns, c.MaxConns)

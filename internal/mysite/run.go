@@ -58,8 +58,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	name := cmp.Or(cfg.Name, DefaultName())
 	sessionTimeout := cmp.Or(cfg.SessionTimeout, DefaultSessionTimeout)
 
+	var front Store = store
+	var behind *writeBehind
+	if cfg.Writes == WritesBehind {
+		behind = newWriteBehind(store, cfg.DBTimeout, log)
+		front = behind
+		log.Warn("writes are acknowledged before they are stored (write-behind): a slow or unreachable database loses them (negative-control mode)")
+	}
 	handler := NewServer(Options{
-		Store: store, DBTimeout: cfg.DBTimeout,
+		Store: front, DBTimeout: cfg.DBTimeout,
 		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
 		Name: name, Replicas: replicas, Metrics: metrics, Logger: log,
 	})
@@ -103,6 +110,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Go(func() { store.MaintainSchema(bgCtx) })
+	if behind != nil {
+		bg.Go(func() { behind.Run(bgCtx) })
+	}
 	bg.Go(func() { metrics.DB.Run(bgCtx) })
 	bg.Go(func() { metrics.Sessions.Run(bgCtx) })
 	if replicas != nil {

@@ -47,22 +47,26 @@ type Report struct {
 	RunID       string            `json:"run_id"`
 	Started     string            `json:"started,omitempty"` // RFC 3339
 
-	Timeline          Timeline     `json:"timeline"`
-	Requests          Requests     `json:"requests"`
-	Availability      Availability `json:"availability"`
-	RecoveryS         *float64     `json:"recovery_s"` // inject -> steady; null: never recovered
-	LatencyMS         Latency      `json:"latency_ms"` // whole run
-	LatencyDuringMS   Latency      `json:"latency_during_ms"`
-	Writes            Writes       `json:"writes"`
-	Reads             Reads        `json:"reads"`
-	Sessions          Sessions     `json:"sessions"`
-	Guarantees        []Guarantee  `json:"guarantees"`
-	AssumptionsFailed []string     `json:"assumptions_failed"`
-	Passed            bool         `json:"passed"`
-	Rerun             string       `json:"rerun"`
-	Artifacts         string       `json:"artifacts,omitempty"` // the kept history, verdict and logs
-	Buckets           []Bucket     `json:"buckets"`
-	Topology          Topology     `json:"topology"`
+	Timeline        Timeline     `json:"timeline"`
+	Requests        Requests     `json:"requests"`
+	Availability    Availability `json:"availability"`
+	RecoveryS       *float64     `json:"recovery_s"` // inject -> steady; null: never recovered
+	LatencyMS       Latency      `json:"latency_ms"` // whole run
+	LatencyDuringMS Latency      `json:"latency_during_ms"`
+	Writes          Writes       `json:"writes"`
+	Reads           Reads        `json:"reads"`
+	Sessions        Sessions     `json:"sessions"`
+	// Attempts is how many runs a control took to show its breach (this
+	// report is of the last one), of AttemptsAllowed; 1 of 1 for a fault run.
+	Attempts          int         `json:"attempts"`
+	AttemptsAllowed   int         `json:"attempts_allowed"`
+	Guarantees        []Guarantee `json:"guarantees"`
+	AssumptionsFailed []string    `json:"assumptions_failed"`
+	Passed            bool        `json:"passed"`
+	Rerun             string      `json:"rerun"`
+	Artifacts         string      `json:"artifacts,omitempty"` // the kept history, verdict and logs
+	Buckets           []Bucket    `json:"buckets"`
+	Topology          Topology    `json:"topology"`
 	// Sampled is what the stack itself reported while the workload ran
 	// (e.g. PostgreSQL's replication lag, HAProxy's per-server counts),
 	// for stages that sample it; empty otherwise.
@@ -144,8 +148,9 @@ type Reads struct {
 	Phantoms          int     `json:"phantoms"`
 }
 
-// Sessions are for the stages that log users in; no stage has them yet, so
-// both are 0, present so that the contract does not change when one does.
+// Sessions are what happened to the login sessions, for the stages whose
+// users log in (stage 7): Total established, Lost (a request carrying one
+// was answered 401). Both 0 where a stage has none.
 type Sessions struct {
 	Total int `json:"total"`
 	Lost  int `json:"lost"`
@@ -158,6 +163,9 @@ type Guarantee struct {
 	Measured  string `json:"measured"`
 	Holds     bool   `json:"holds"`
 	Detail    string `json:"detail"`
+	// NotJudged says why the run could not judge it (empty evidence, a
+	// bound past the end of the run); the run then does not count.
+	NotJudged string `json:"not_judged,omitempty"`
 	// ExpectBreak is set on a control run for the guarantees it must break.
 	ExpectBreak bool `json:"expect_break,omitempty"`
 }
@@ -227,8 +235,10 @@ func FromResult(r *engine.Result) Report {
 	}
 	for _, g := range r.Verdict.Guarantees {
 		rep.Guarantees = append(rep.Guarantees, Guarantee{Name: g.Name, Threshold: g.Threshold, Measured: g.Measured,
-			Holds: g.Holds, Detail: g.Detail, ExpectBreak: slices.Contains(rep.ExpectBreak, g.Name)})
+			Holds: g.Holds, Detail: g.Detail, NotJudged: g.NotJudged, ExpectBreak: slices.Contains(rep.ExpectBreak, g.Name)})
 	}
+	rep.Attempts, rep.AttemptsAllowed = max(r.Attempt, 1), max(r.Attempts, 1)
+	rep.Sessions = Sessions{Total: r.Evidence.Sessions.Total, Lost: r.Evidence.Sessions.Count()}
 
 	width := r.Evidence.Recovery.BucketWidth
 	threshold := r.Evidence.Recovery.Threshold

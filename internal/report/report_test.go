@@ -82,7 +82,7 @@ func syntheticResult(h history.History) *engine.Result {
 	var v verdict.Verdict
 	v.Add(
 		verdict.AvailabilityAtLeast("stays-available", ev.During, 0.5),
-		verdict.RecoveredWithin(ev.Recovery, time.Second),
+		verdict.RecoveredWithin(ev.Recovery, time.Second, false),
 		verdict.NoLostWrites(ev.Lost),
 	)
 	spec := engine.Spec{Stage: "separate-db", Fault: "kill-db", Set: stage.Settings{"timeout": "3s"}}

@@ -336,14 +336,21 @@ func staysAvailable(ev Evidence, set Settings) verdict.Guarantee {
 	if d := ev.Windows.During.Duration(); d > 0 {
 		min = 1 - lbShare(set)*float64(lbDetection(set)+lbDetectionMargin)/float64(d)
 	}
-	return named(AvailableHigh, verdict.AvailabilityAtLeast("", ev.During, lbRoundDown(min)))
+	g := named(AvailableHigh, verdict.AvailabilityAtLeast("", ev.During, lbRoundDown(min)))
+	if ev.Windows.During.Duration() > 0 && min <= 0 {
+		// Detection alone outlasts the fault window: any availability,
+		// even 0, would pass.
+		g.Vacuous = fmt.Sprintf("the availability floor 1 - share %.2f x (detection %v + %v) / fault window %v is %.2f: any availability passes (fewer servers' share or a shorter check_interval x fall)",
+			lbShare(set), lbDetection(set), lbDetectionMargin, ev.Windows.During.Duration(), min)
+	}
+	return g
 }
 
 // routesAround: requests succeed steadily again (>= 99% per 250 ms bucket)
 // within the detection window (plus margin) of the fault, while the fault is
 // still in place: the load balancer stopped sending to the broken server.
 func routesAround(ev Evidence, set Settings) verdict.Guarantee {
-	return named(RoutesAround, verdict.RecoveredWithin(ev.Recovery, lbDetection(set)+lbDetectionMargin))
+	return named(RoutesAround, verdict.RecoveredWithin(ev.Recovery, lbDetection(set)+lbDetectionMargin, true))
 }
 
 // readsSurvive: with retries, a read that hits the broken server is retried
@@ -361,7 +368,11 @@ func noFailedRequests(ev Evidence) verdict.Guarantee {
 // longer, so it is picked less often; few requests are slow, and the p90
 // latency stays below half the added latency.
 func slowServerShunned(ev Evidence, set Settings) verdict.Guarantee {
-	return named(SlowServerShunned, verdict.LatencyP90Below(ev.LatencyDuring, set.Duration("latency")/2))
+	g := named(SlowServerShunned, verdict.LatencyP90Below(ev.LatencyDuring, set.Duration("latency")/2))
+	if set.Duration("latency") <= 0 {
+		g.Vacuous = "slow-web with latency=0s: no server is slow, so there is nothing to shun"
+	}
+	return g
 }
 
 // joinBound is how long a new server may take from its start to its first
@@ -378,7 +389,8 @@ func lbJoinBound(set Settings) time.Duration {
 func newServerJoins(ev Evidence, set Settings) verdict.Guarantee {
 	name := lbWebName(lbServers(set) + 1)
 	bound := lbJoinBound(set)
-	g := verdict.Guarantee{Name: NewServerJoins, Threshold: fmt.Sprintf("first request answered <= %v after the start", bound)}
+	g := verdict.Guarantee{Name: NewServerJoins, Threshold: fmt.Sprintf("first request answered <= %v after the start", bound),
+		Bound: &verdict.Bound{Since: verdict.SinceInject, D: bound, WhileFaulted: true}}
 	at, ok := check.FirstGrowth(ev.Counters, name, ev.Windows.Inject)
 	if !ok {
 		g.Measured = name + " answered no request"

@@ -433,9 +433,17 @@ func writesResume(ev Evidence, set Settings) verdict.Guarantee {
 		Measured:  r.String(),
 		Value:     r.Outage.Seconds(),
 		Holds:     r.Resumed && r.Outage <= bound,
+		Bound:     &verdict.Bound{Since: verdict.SinceInject, D: bound},
 	}
 	if !r.Resumed {
 		g.Value, g.Detail = 0, r.Reason
+	}
+	// The controller must act while the old primary is still gone: a
+	// failover due only after the heal would let the heal, not the
+	// failover, bring writes back.
+	if d := ev.Windows.During.Duration(); d > 0 && set.Duration("after")+set.Duration("failover_after") >= d {
+		g.Vacuous = fmt.Sprintf("after (%v) + failover_after (%v) is not inside the fault window (%v): the heal would bring writes back before any failover",
+			set.Duration("after"), set.Duration("failover_after"), d)
 	}
 	return g
 }

@@ -22,6 +22,8 @@ func init() {
 				Help: "mysite's database timeout; 0s means none (requests wait as long as the database does)"},
 			{Name: "durability", Default: "sync", Check: OneOf("sync", "async"),
 				Help: "sync: a commit is acknowledged once on disk; async: before (synchronous_commit=off)"},
+			{Name: "writes", Default: "through", Check: OneOf("through", "behind"),
+				Help: "through: mysite acknowledges a write once the database committed it; behind: once queued in memory (write-behind; dropped if not stored within the timeout)"},
 		},
 		Stack: func(set Settings) stacks.Topology {
 			return stacks.Topology{
@@ -31,6 +33,7 @@ func init() {
 					{Name: "web", Role: stacks.Mysite(), Args: []string{
 						"-db", "postgres://postgres@${db}/postgres?sslmode=disable",
 						"-db-timeout", set["timeout"],
+						"-writes", set["writes"],
 					}},
 				},
 				Links: []stacks.Link{{From: stacks.Client, To: "web"}, {From: "web", To: "db"}},
@@ -52,30 +55,40 @@ func init() {
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{
 						failFast(ev, failFastBound(set)),
-						// Measured: steady again at the heal (in-flight requests
-						// complete when Toxiproxy releases what it held).
-						recovers(ev, 10*time.Second),
+						recovers(ev, linkRecoverBound(set)),
 						noLostWrites(ev),
 					}
 				},
 				Controls: []Control{
-					{Name: "mysite without a database timeout", Set: Settings{"timeout": "0s"}, Breaks: []string{FailFast}},
+					noTimeoutControl,
+					lateRecovery(linkRecoverBound(Settings{})),
+					writeBehindControl,
 				},
 			},
 			{
-				ID:     "db-down",
-				Help:   "take the link web->db down: the database is unreachable",
-				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Down{Link: "web->db"}} },
+				ID:   "db-down",
+				Help: "the database becomes unreachable over web->db: packets vanish (a black hole), or with how=refuse connections are refused",
+				Settings: []Setting{{Name: "how", Default: "blackhole", Check: OneOf("blackhole", "refuse"),
+					Help: "blackhole: nothing comes back, clients hang until their timeout (a partition, a dead host); refuse: the link is down, connections are refused at once"}},
+				Inject: func(set Settings) []faults.Fault {
+					if set["how"] == "refuse" {
+						return []faults.Fault{faults.Down{Link: "web->db"}}
+					}
+					return []faults.Fault{faults.Timeout{Link: "web->db"}}
+				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{
 						downDuring(ev),
 						failFast(ev, failFastBound(set)),
-						recovers(ev, 10*time.Second),
+						recovers(ev, linkRecoverBound(set)),
 						noLostWrites(ev),
 					}
 				},
 				Controls: []Control{
 					{Name: "no-op in place of the cut", NoOp: true, Breaks: []string{DownDuring}},
+					noTimeoutControl,
+					lateRecovery(linkRecoverBound(Settings{})),
+					writeBehindControl,
 				},
 			},
 			{
@@ -85,16 +98,47 @@ func init() {
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{
 						downDuring(ev),
-						recovers(ev, 10*time.Second),
+						recovers(ev, dbRecoverBound(set)),
 						noLostWrites(ev),
 					}
 				},
 				Controls: []Control{
 					asyncCommitControl,
+					{Name: "no-op in place of the kill", NoOp: true, Breaks: []string{DownDuring}},
+					lateRecovery(dbRecoverBound(Settings{})),
 				},
 			},
 		},
 	})
+}
+
+// noTimeoutControl: without a database timeout, requests wait as long as
+// the database does: for a black hole or 3 s of latency, until the
+// client gives up (5 s).
+var noTimeoutControl = Control{Name: "mysite without a database timeout", Set: Settings{"timeout": "0s"}, Breaks: []string{FailFast}}
+
+// appTimeout is mysite's database timeout, or the default (2 s) when it is
+// off: the bounds below then stay those of the default configuration.
+func appTimeout(set Settings) time.Duration {
+	if t := set.Duration("timeout"); t > 0 {
+		return t
+	}
+	return 2 * time.Second
+}
+
+// linkRecoverBound: once the link is healed, a request waits at most for
+// one database call that started on a connection the fault broke (the
+// app's timeout), plus 3 s for the pool to open new connections on a
+// loaded machine. Measured: steady again right at the heal (in-flight
+// requests complete when Toxiproxy releases what it held). 5 s by default.
+func linkRecoverBound(set Settings) time.Duration { return appTimeout(set) + 3*time.Second }
+
+// dbRecoverBound: the heal starts the database again. Requests fail
+// within the app's timeout while it starts; Postgres starts with crash
+// recovery in 1.7 s (measured, 2 cores); plus loadedMachineMargin. 9.7 s
+// by default.
+func dbRecoverBound(set Settings) time.Duration {
+	return appTimeout(set) + 1700*time.Millisecond + loadedMachineMargin
 }
 
 // failFastBound is how long a request may take while the database is slow or
@@ -104,9 +148,5 @@ func init() {
 // timeout the control's p99 is 4.98 s. With no timeout (0s) the bound is the
 // default timeout's, which the control must then exceed.
 func failFastBound(set Settings) time.Duration {
-	t := set.Duration("timeout")
-	if t == 0 {
-		t = 2 * time.Second
-	}
-	return t + 500*time.Millisecond
+	return appTimeout(set) + 500*time.Millisecond
 }

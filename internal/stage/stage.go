@@ -83,6 +83,26 @@ type Control struct {
 	// fault, like engine.Spec.With: the "before" configuration may need a
 	// second failure to show (replicas lagging, then the primary dies).
 	With []string
+	// RecoverLate, when set, recovers every injected fault this long after
+	// the heal is recorded (faults.LateRecovery): a restart that takes longer
+	// than the recovery bound, the control of every "recovers" guarantee.
+	RecoverLate time.Duration
+	// Workload, when set, adjusts the workload of the control's runs after
+	// the stage's own adjustment (e.g. more keys, so that a lost write is
+	// not overwritten before the read-back can see it).
+	Workload func(*workload.Config)
+}
+
+// FindControl finds one of the fault's controls by name; the error lists them.
+func (f Fault) FindControl(name string) (*Control, error) {
+	names := []string{}
+	for i := range f.Controls {
+		if f.Controls[i].Name == name {
+			return &f.Controls[i], nil
+		}
+		names = append(names, fmt.Sprintf("%q", f.Controls[i].Name))
+	}
+	return nil, fmt.Errorf("fault %s has no control %q (controls: %s)", f.ID, name, strings.Join(names, ", "))
 }
 
 // Evidence is what the checkers measured on a run, for the guarantees to judge.

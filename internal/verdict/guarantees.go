@@ -13,8 +13,8 @@ import (
 
 // The constructors below turn one checker result into one guarantee. Each
 // sets Measured to a sentence a human can check against the history, and
-// Detail to the first few offenders. A guarantee measured on no data never
-// holds: silence is not evidence.
+// Detail to the first few offenders. A guarantee measured on no data is not
+// judged (NotJudged): silence is not evidence, neither a pass nor a breach.
 
 // maxExamples caps the offenders quoted in Detail; the full lists stay in the
 // checker results.
@@ -48,7 +48,8 @@ func availability(name string, a check.Availability, op string, bound float64, h
 	}
 	if a.NoData {
 		g.Measured = "no data (0 ops)"
-		g.Detail = fmt.Sprintf("no operation was invoked in window %s [%v, %v)", a.Window.Name, a.Window.From, a.Window.To)
+		g.Detail = ""
+		g = NotJudgedBecause(g, fmt.Sprintf("no operation was invoked in window %s [%v, %v)", a.Window.Name, a.Window.From, a.Window.To))
 	}
 	return g
 }
@@ -64,7 +65,7 @@ func LatencyP99Below(l check.Latency, d time.Duration) Guarantee {
 	}
 	if l.NoData {
 		g.Measured = "no data (0 ops)"
-		g.Detail = fmt.Sprintf("no operation was invoked in window %s [%v, %v)", l.Window.Name, l.Window.From, l.Window.To)
+		g = NotJudgedBecause(g, fmt.Sprintf("no operation was invoked in window %s [%v, %v)", l.Window.Name, l.Window.From, l.Window.To))
 	}
 	return g
 }
@@ -75,33 +76,60 @@ func LatencyP90Below(l check.Latency, d time.Duration) Guarantee {
 	g := LatencyP99Below(l, d)
 	g.Name = "p90 latency " + l.Window.Name
 	g.Value = l.P90.Seconds()
-	g.Holds = !l.NoData && l.P90 < d
+	g.Holds = g.NotJudged == "" && l.P90 < d
 	return g
 }
 
 // RecoveredWithin holds when steady availability returned within d of the
 // fault's injection (the RTO). Value is the recovery time in seconds.
-func RecoveredWithin(r check.Recovery, d time.Duration) Guarantee {
-	return recovered("recovery time (from inject)", r, r.SinceInject, d)
+// whileFaulted says the recovery must come while the fault is still in
+// place (routing around it), so d must end inside the fault window.
+func RecoveredWithin(r check.Recovery, d time.Duration, whileFaulted bool) Guarantee {
+	return recovered("recovery time (from inject)", r, Bound{Since: SinceInject, D: d, WhileFaulted: whileFaulted})
 }
 
 // RecoveredWithinAfterHeal holds when steady availability returned within d
 // of the heal (immediately holds if it returned before the heal).
 func RecoveredWithinAfterHeal(r check.Recovery, d time.Duration) Guarantee {
-	return recovered("recovery time (from heal)", r, r.SinceHeal, d)
+	return recovered("recovery time (from heal)", r, Bound{Since: SinceHeal, D: d})
 }
 
-func recovered(name string, r check.Recovery, took, d time.Duration) Guarantee {
+// recovered judges a recovery bound inside what the run observed. "Steady"
+// means up to the end of the run, so the bound is decided only when the run
+// went on for at least check.SteadyFor past it: then a system still failing
+// at the bound, or not recovered when the run ended, breaks the guarantee.
+// A run that ended before that is not judged (the engine's cool-down lasts
+// past every bound, so this is a guard, not the rule).
+func recovered(name string, r check.Recovery, b Bound) Guarantee {
+	from, took := r.Heal, r.SinceHeal
+	if b.Since == SinceInject {
+		from, took = r.Inject, r.SinceInject
+	}
 	g := Guarantee{
 		Name:      name,
-		Threshold: fmt.Sprintf("<= %v (availability >= %.4g in every %v bucket)", d, r.Threshold, r.BucketWidth),
+		Threshold: fmt.Sprintf("<= %v after the %s (availability >= %.4g in every %v bucket to the end)", b.D, b.Since, r.Threshold, r.BucketWidth),
 		Measured:  r.String(),
 		Value:     took.Seconds(),
-		Holds:     r.Recovered && took <= d,
+		Holds:     r.Recovered && took <= b.D,
+		Bound:     &b,
+	}
+	if b.WhileFaulted && r.Recovered && r.At >= r.Heal {
+		// Routing around a fault means recovering while it is in place: a
+		// bound longer than the fault window (slow health checks) is not
+		// met by the heal doing the work.
+		g.Holds = false
+		g.Detail = fmt.Sprintf("recovered only %v after the heal: not while the fault was in place", r.SinceHeal)
 	}
 	if !r.Recovered {
 		g.Value = 0
 		g.Detail = r.Reason
+	}
+	switch {
+	case r.Empty:
+		g = NotJudgedBecause(g, r.Reason)
+	case r.End < from+b.D+check.SteadyFor:
+		g = NotJudgedBecause(g, fmt.Sprintf("the run was observed until %v, %v after the %s; deciding a %v bound needs %v",
+			r.End, r.End-from, b.Since, b.D, b.D+check.SteadyFor))
 	}
 	return g
 }
@@ -124,9 +152,6 @@ func LostWritesAtMost(l check.LostWrites, n int) Guarantee {
 		Holds:     l.Checked && l.Count() <= n,
 	}
 	var detail []string
-	if !l.Checked {
-		detail = append(detail, "no final read-back in the history, nothing to compare with")
-	}
 	if l.Count() > 0 {
 		detail = append(detail, "lost: "+examples(l.Lost, describeOp))
 	}
@@ -135,33 +160,47 @@ func LostWritesAtMost(l check.LostWrites, n int) Guarantee {
 			examples(l.Foreign, func(f check.FinalValue) string { return fmt.Sprintf("%s=%q", f.Key, f.Value) })))
 	}
 	g.Detail = strings.Join(detail, "; ")
+	switch {
+	case !l.Checked:
+		g = NotJudgedBecause(g, "no final read-back in the history, nothing to compare with")
+	case l.Acknowledged == 0:
+		g = NotJudgedBecause(g, "no write was acknowledged: nothing could be lost")
+	}
+	return g
+}
+
+// noReads marks a read guarantee not judged when no read was examined.
+func noReads(g Guarantee, reads int, what string) Guarantee {
+	if reads == 0 {
+		return NotJudgedBecause(g, "no "+what+" to check")
+	}
 	return g
 }
 
 // NoStaleReads holds when no read returned a value older than a write
 // acknowledged before it began.
 func NoStaleReads(s check.StaleReads) Guarantee {
-	return Guarantee{
+	return noReads(Guarantee{
 		Name:      "no stale reads",
 		Threshold: "0 stale",
 		Measured:  fmt.Sprintf("%d stale of %d reads (max %v, %d versions behind)", len(s.Stale), s.Reads, s.MaxStaleness, s.MaxVersionsBehind),
 		Value:     float64(len(s.Stale)),
 		Holds:     len(s.Stale) == 0,
 		Detail:    staleDetail(s.Stale),
-	}
+	}, s.Reads, "successful read")
 }
 
 // StalenessAtMost holds when no read was stale by more than d: the bound a
 // cache TTL or a replication lag budget promises.
 func StalenessAtMost(s check.StaleReads, d time.Duration) Guarantee {
-	return Guarantee{
+	return noReads(Guarantee{
 		Name:      "max staleness",
 		Threshold: fmt.Sprintf("<= %v", d),
 		Measured:  fmt.Sprintf("%v (%d stale of %d reads)", s.MaxStaleness, len(s.Stale), s.Reads),
 		Value:     s.MaxStaleness.Seconds(),
 		Holds:     s.MaxStaleness <= d,
 		Detail:    staleDetail(s.Stale),
-	}
+	}, s.Reads, "successful read")
 }
 
 // NoPhantomReads holds when every read value was written by a write that may
@@ -177,19 +216,19 @@ func NoPhantomReads(s check.StaleReads) Guarantee {
 	if len(s.Phantoms) > 0 {
 		g.Detail = examples(s.Phantoms, func(p check.Phantom) string { return describeOp(p.Read) + ": " + p.Reason })
 	}
-	return g
+	return noReads(g, s.Reads, "successful read")
 }
 
 // NoRYWViolations holds when every client read its own acknowledged writes.
 func NoRYWViolations(r check.ReadYourWrites) Guarantee {
-	return Guarantee{
+	return noReads(Guarantee{
 		Name:      "read your writes",
 		Threshold: "0 violations",
 		Measured:  fmt.Sprintf("%d violations of %d reads after own writes", len(r.Violations), r.Reads),
 		Value:     float64(len(r.Violations)),
 		Holds:     len(r.Violations) == 0,
 		Detail:    staleDetail(r.Violations),
-	}
+	}, r.Reads, "read after the same client's acknowledged write")
 }
 
 // Linearizable holds only when porcupine proved every key linearizable. A

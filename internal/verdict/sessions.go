@@ -22,7 +22,7 @@ func NoSessionsLost(s check.Sessions) Guarantee {
 		Holds:     s.Total > 0 && s.Checked > 0 && s.Count() == 0,
 	}
 	g.Detail = sessionsDetail(s)
-	return g
+	return noSessions(g, s)
 }
 
 // SessionsLostAtLeast holds when at least frac of the sessions established
@@ -43,6 +43,18 @@ func SessionsLostAtLeast(s check.Sessions, frac float64) Guarantee {
 		Holds:     ok && s.Checked > 0 && s.Count() > 0 && f >= frac,
 	}
 	g.Detail = sessionsDetail(s)
+	return noSessions(g, s)
+}
+
+// noSessions marks a sessions guarantee not judged when no session was
+// established or none was tested: nothing could be lost.
+func noSessions(g Guarantee, s check.Sessions) Guarantee {
+	switch {
+	case s.Total == 0:
+		return NotJudgedBecause(g, fmt.Sprintf("no login succeeded (%d attempts): no session to lose", s.Logins))
+	case s.Checked == 0:
+		return NotJudgedBecause(g, "no request tested an established session")
+	}
 	return g
 }
 

@@ -3,7 +3,11 @@
 // run count at all.
 package verdict
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Guarantee is one promise measured on one run.
 type Guarantee struct {
@@ -16,6 +20,48 @@ type Guarantee struct {
 	Value  float64 `json:"value"`
 	Holds  bool    `json:"holds"`
 	Detail string  `json:"detail,omitempty"` // evidence: first offenders, no-data reason
+	// NotJudged, when set, says why the run could not judge the guarantee:
+	// its evidence was empty (no reads checked, no sessions, no ops in the
+	// window) or its bound lay beyond what the run observed. Silence is not
+	// evidence: such a guarantee neither holds nor breaks, and the run does
+	// not count (Verdict.Add records it as a failed assumption).
+	NotJudged string `json:"not_judged,omitempty"`
+	// Bound is the time limit the guarantee judges, if any: the engine
+	// observes the run until every bound has passed (json "-": the
+	// threshold already says it in words).
+	Bound *Bound `json:"-"`
+	// Vacuous, when set, says why the settings make this check unable to
+	// fail (a negative availability floor, a slow server with no latency).
+	// The engine refuses such settings before anything boots.
+	Vacuous string `json:"-"`
+}
+
+// Since names the event a Bound counts from.
+type Since string
+
+const (
+	SinceInject Since = "inject" // the first injection
+	SinceHeal   Since = "heal"   // the last heal
+)
+
+// Bound is a time limit a guarantee judges, counted from an event of the
+// run. It can be decided only once the run has been observed past it: a
+// system "not recovered when the run ended" must break the guarantee (or
+// leave it not judged), never pass it.
+type Bound struct {
+	Since Since
+	D     time.Duration
+	// WhileFaulted: the bound must fall inside the fault window (a load
+	// balancer routes around a dead server while it is still dead); a
+	// longer bound would judge the heal instead, and is refused.
+	WhileFaulted bool
+}
+
+// NotJudgedBecause marks g as not judged, with the reason.
+func NotJudgedBecause(g Guarantee, reason string) Guarantee {
+	g.Holds = false
+	g.NotJudged = reason
+	return g
 }
 
 // Verdict is the judgment of one run.
@@ -26,8 +72,19 @@ type Verdict struct {
 	Assumptions []string `json:"assumptions,omitempty"`
 }
 
-// Add appends guarantees to the verdict.
-func (v *Verdict) Add(g ...Guarantee) { v.Guarantees = append(v.Guarantees, g...) }
+// Add appends guarantees to the verdict. A guarantee that could not be
+// judged also becomes a failed assumption: the run does not count.
+func (v *Verdict) Add(gs ...Guarantee) {
+	for _, g := range gs {
+		if g.Vacuous != "" && g.NotJudged == "" {
+			g = NotJudgedBecause(g, "it cannot fail with these settings: "+g.Vacuous)
+		}
+		v.Guarantees = append(v.Guarantees, g)
+		if g.NotJudged != "" {
+			v.Assumptions = append(v.Assumptions, fmt.Sprintf("%s not judged: %s", g.Name, g.NotJudged))
+		}
+	}
+}
 
 // Counts reports whether the run met its assumptions, so that its
 // guarantees, held or broken, say something about the system.
@@ -45,7 +102,7 @@ func (v Verdict) Passed() bool {
 func (v Verdict) Breaches() []Guarantee {
 	var out []Guarantee
 	for _, g := range v.Guarantees {
-		if !g.Holds {
+		if !g.Holds && g.NotJudged == "" {
 			out = append(out, g)
 		}
 	}
@@ -68,7 +125,10 @@ func (v Verdict) String() string {
 	}
 	for _, g := range v.Guarantees {
 		mark := "ok  "
-		if !g.Holds {
+		switch {
+		case g.NotJudged != "":
+			mark = "n/j "
+		case !g.Holds:
 			mark = "FAIL"
 		}
 		b.WriteString("  " + mark + " " + g.Name + ": " + g.Measured + " (want " + g.Threshold + ")")

@@ -63,18 +63,19 @@ func TestLatencyAndRecoveryGuarantees(t *testing.T) {
 		t.Errorf("no data: %+v", g)
 	}
 
-	r := check.Recovery{Recovered: true, At: 1500 * ms, SinceInject: 500 * ms, SinceHeal: -200 * ms, Threshold: 0.99, BucketWidth: 100 * ms}
-	if g := RecoveredWithin(r, 500*ms); !g.Holds || g.Value != 0.5 {
+	r := check.Recovery{Recovered: true, At: 1500 * ms, SinceInject: 500 * ms, SinceHeal: -200 * ms, Threshold: 0.99, BucketWidth: 100 * ms,
+		Inject: 1000 * ms, Heal: 1700 * ms, End: 10 * time.Second}
+	if g := RecoveredWithin(r, 500*ms, false); !g.Holds || g.Value != 0.5 {
 		t.Errorf("recovered within: %+v", g)
 	}
-	if g := RecoveredWithin(r, 400*ms); g.Holds {
+	if g := RecoveredWithin(r, 400*ms, false); g.Holds {
 		t.Errorf("recovered too late: %+v", g)
 	}
 	if g := RecoveredWithinAfterHeal(r, 0); !g.Holds {
 		t.Errorf("recovered before heal: %+v", g)
 	}
-	never := check.Recovery{Reason: "availability still below 0.99 at the end of the run"}
-	if g := RecoveredWithin(never, time.Hour); g.Holds || !strings.Contains(g.Detail, "still below") {
+	never := check.Recovery{Reason: "availability still below 0.99 at the end of the run", End: 2 * time.Hour}
+	if g := RecoveredWithin(never, time.Hour, false); g.Holds || !strings.Contains(g.Detail, "still below") {
 		t.Errorf("never recovered: %+v", g)
 	}
 }
@@ -92,14 +93,13 @@ func TestDataGuarantees(t *testing.T) {
 	}{
 		{"no lost writes, holds", NoLostWrites(check.LostWrites{Checked: true, Acknowledged: 10}), true, ""},
 		{"no lost writes, breached", NoLostWrites(check.LostWrites{Checked: true, Acknowledged: 10, Lost: []history.Op{w}}), false, `client 1 write a="a2"`},
-		{"no lost writes, unchecked never holds", NoLostWrites(check.LostWrites{}), false, "no final read-back"},
-		{"lost at most 1 (async RPO)", LostWritesAtMost(check.LostWrites{Checked: true, Lost: []history.Op{w}}, 1), true, ""},
+		{"lost at most 1 (async RPO)", LostWritesAtMost(check.LostWrites{Checked: true, Acknowledged: 5, Lost: []history.Op{w}}, 1), true, ""},
 		{"no stale reads, holds", NoStaleReads(check.StaleReads{Reads: 5}), true, ""},
 		{"no stale reads, breached", NoStaleReads(check.StaleReads{Reads: 5, Stale: []check.StaleRead{stale}, MaxStaleness: 10 * ms}), false, `missed "a2"`},
-		{"staleness within TTL", StalenessAtMost(check.StaleReads{Stale: []check.StaleRead{stale}, MaxStaleness: 10 * ms}, 10*ms), true, ""},
-		{"staleness beyond TTL", StalenessAtMost(check.StaleReads{Stale: []check.StaleRead{stale}, MaxStaleness: 10 * ms}, 5*ms), false, ""},
-		{"no phantoms", NoPhantomReads(check.StaleReads{}), true, ""},
-		{"phantom", NoPhantomReads(check.StaleReads{Phantoms: []check.Phantom{{Read: r, Reason: "no write produced this value"}}}), false, "no write produced"},
+		{"staleness within TTL", StalenessAtMost(check.StaleReads{Reads: 5, Stale: []check.StaleRead{stale}, MaxStaleness: 10 * ms}, 10*ms), true, ""},
+		{"staleness beyond TTL", StalenessAtMost(check.StaleReads{Reads: 5, Stale: []check.StaleRead{stale}, MaxStaleness: 10 * ms}, 5*ms), false, ""},
+		{"no phantoms", NoPhantomReads(check.StaleReads{Reads: 5}), true, ""},
+		{"phantom", NoPhantomReads(check.StaleReads{Reads: 1, Phantoms: []check.Phantom{{Read: r, Reason: "no write produced this value"}}}), false, "no write produced"},
 		{"RYW holds", NoRYWViolations(check.ReadYourWrites{Reads: 3}), true, ""},
 		{"RYW breached", NoRYWViolations(check.ReadYourWrites{Reads: 3, Violations: []check.StaleRead{stale}}), false, "client 2 read"},
 		{"linearizable", Linearizable(check.Linearizability{Result: porcupine.Ok, Keys: 3}), true, ""},
@@ -157,7 +157,7 @@ func TestVerdict(t *testing.T) {
 
 func TestVerdictJSONAndString(t *testing.T) {
 	var v Verdict
-	v.Add(AvailabilityAtLeast("", avail("after", 99, 1, 0), 0.99), NoLostWrites(check.LostWrites{}))
+	v.Add(AvailabilityAtLeast("", avail("after", 99, 1, 0), 0.99), NoLostWrites(check.LostWrites{Checked: true, Acknowledged: 3, Lost: []history.Op{{Kind: history.Write, Key: "k"}}}))
 	v.Assumptions = []string{"only 3 ops before the fault"}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -185,7 +185,7 @@ func TestEndToEnd(t *testing.T) {
 		return history.Op{Kind: kind, Key: key, Value: value, Invoke: time.Duration(inv) * ms, Complete: time.Duration(comp) * ms, Outcome: out}
 	}
 	var ops []history.Op
-	for i := range 30 {
+	for i := range 40 {
 		out := history.OK
 		if i >= 10 && i < 20 {
 			out = history.Failed
@@ -199,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 			{At: 1000 * ms, Kind: history.FaultInjected, Fault: "kill"},
 			{At: 2000 * ms, Kind: history.FaultHealed, Fault: "kill"},
 		},
-		End:   3000 * ms,
+		End:   4000 * ms,                    // the 100 ms recovery bound plus check.SteadyFor fit after the heal
 		Final: map[string]string{"a": "a1"}, // a2 was acknowledged, then lost
 	}
 	fw, err := check.Windows(h)

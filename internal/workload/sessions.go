@@ -215,9 +215,10 @@ type meBody struct {
 //   - session check 2xx naming the user -> OK. WHY the user is checked: a
 //     200 for someone else's session would be a session mix-up, not a valid
 //     session.
-//   - session check 401 -> OK, status 401. WHY OK: the server served the
-//     request; the user was logged out. Availability and session loss are
-//     measured apart (the session checker reads Status).
+//   - session check 401 -> Failed, status 401. The server answered, but
+//     for a user who was logged in a moment before, being logged out is a
+//     failure: it counts against availability, and the session checker
+//     (which reads Status, whatever the outcome) counts the lost session.
 //   - session check 5xx, other statuses, no answer -> Failed, as for reads.
 func classifySession(kind history.Kind, user, session string, status int, body []byte, readErr error) result {
 	r := result{status: status}
@@ -257,7 +258,7 @@ func classifySession(kind history.Kind, user, session string, status int, body [
 		}
 		r.outcome = history.OK
 	case kind == history.SessionCheck && status == http.StatusUnauthorized:
-		r.outcome = history.OK
+		r.outcome, r.err = history.Failed, "401: logged out (the session is no longer valid)"
 	default:
 		r.outcome, r.err = history.Failed, statusError(status, body)
 	}

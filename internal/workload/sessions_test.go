@@ -119,11 +119,8 @@ func TestSessionsReloginAfter401(t *testing.T) {
 				if op.Complete < time.Duration(dropAt.Load()) {
 					t.Fatalf("401 before the sessions were dropped: %+v", op)
 				}
-				want := history.Failed
-				if op.Kind == history.SessionCheck {
-					want = history.OK // served: the user was logged out
-				}
-				if op.Outcome != want || op.Error != "" && want == history.OK {
+				// Logged out is a failure for a user, whatever the op.
+				if want := history.Failed; op.Outcome != want {
 					t.Fatalf("401 on %s recorded as %+v", op.Kind, op)
 				}
 				if lost == "" {
@@ -401,7 +398,7 @@ func TestClassifySession(t *testing.T) {
 		{"me ok", history.SessionCheck, 200, `{"user":"c1","server":"web1"}`, nil, history.OK, sess, ""},
 		{"me other user", history.SessionCheck, 200, `{"user":"c2","server":"web1"}`, nil, history.Failed, sess, `session of user "c2"`},
 		{"me no user", history.SessionCheck, 200, `{"server":"web1"}`, nil, history.Failed, sess, "lacks user"},
-		{"me 401", history.SessionCheck, 401, `{"error":"not logged in"}`, nil, history.OK, sess, ""},
+		{"me 401", history.SessionCheck, 401, `{"error":"not logged in"}`, nil, history.Failed, sess, "logged out"},
 		{"me 503", history.SessionCheck, 503, `{"error":"session store unavailable: x"}`, nil, history.Failed, sess, "503"},
 		{"me 404", history.SessionCheck, 404, `{"error":"no such endpoint"}`, nil, history.Failed, sess, "404"},
 	} {

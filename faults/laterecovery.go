@@ -1,0 +1,47 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// LateRecovery recovers a fault By later than asked: a restart that takes
+// longer than the stage's recovery bound, or a link that comes back late.
+// The heal is still recorded when it was asked for, so a guarantee that the
+// system recovers within a bound of the heal must see it break: it is the
+// negative control of every "recovers" guarantee.
+type LateRecovery struct {
+	By    time.Duration
+	Fault Fault
+}
+
+func (f LateRecovery) Name() string {
+	return fmt.Sprintf("%s (recovered %v late)", f.Fault.Name(), f.By)
+}
+func (f LateRecovery) Target() string { return f.Fault.Target() }
+
+func (f LateRecovery) Inject(ctx context.Context, s *stacks.Stack) error {
+	return f.Fault.Inject(ctx, s)
+}
+
+// Recover waits By, then recovers the fault. A cancelled context (Ctrl-C)
+// recovers at once: healing is never skipped.
+func (f LateRecovery) Recover(ctx context.Context, s *stacks.Stack) error {
+	t := time.NewTimer(f.By)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return f.Fault.Recover(ctx, s)
+}
+
+func (f LateRecovery) Landed(ctx context.Context, s *stacks.Stack) error {
+	return f.Fault.Landed(ctx, s)
+}
+func (f LateRecovery) Healed(ctx context.Context, s *stacks.Stack) error {
+	return f.Fault.Healed(ctx, s)
+}
