@@ -1,7 +1,7 @@
 // Package check turns a run's history into measured numbers: availability,
 // latency, recovery time, lost writes, stale reads, read-your-writes
-// violations, linearizability, lost sessions, and the assumptions a run must
-// meet to count.
+// violations, late writes, linearizability, lost sessions, and the
+// assumptions a run must meet to count.
 //
 // Every checker is a pure function over a history.History: no clock, no
 // network, no global state, so a saved history can be checked again offline
@@ -17,6 +17,7 @@
 //	recovery.go      time to steady availability after inject and after heal
 //	resumption.go    when one kind of op was served again, by completion
 //	lostwrites.go    acknowledged writes missing from h.Final (RPO)
+//	late.go          timed-out writes that took effect after later acknowledged ones
 //	stale.go         reads older than an acknowledged write, and phantoms
 //	ryw.go           read-your-writes per client
 //	linearizable.go  porcupine register model per key

@@ -55,7 +55,9 @@ var registerModel = porcupine.Model{
 }
 
 // never is the return time of an op whose outcome is unknown: it may take
-// effect at any point after its call, so its interval stays open to the end.
+// effect at any point after its call, even long after the client gave up (the
+// app finishes a timed-out store call in the background, a frozen server
+// applies a request when it thaws), so its interval stays open to the end.
 const never = int64(1) << 62
 
 // Linearizable checks each key's reads and writes against a register with

@@ -51,6 +51,26 @@ func TestLinearizable(t *testing.T) {
 			want: porcupine.Ok,
 		},
 		{
+			name: "an unknown write may take effect after a later acknowledged write",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 30, 35),
+			},
+			want: porcupine.Ok,
+		},
+		{
+			name: "an unknown write seen before a later ack is overwritten by it",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				rd(3, "a", "a0", 6, 8),
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 30, 35),
+			},
+			want:    porcupine.Illegal,
+			illegal: []string{"a"},
+		},
+		{
 			name: "a failed write must not be seen",
 			ops: []history.Op{
 				wr(1, "a", "a1", 0, 10),

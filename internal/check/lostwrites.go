@@ -27,6 +27,10 @@ type LostWrites struct {
 	// produced (an unknown value, or one from a write that Failed): not a
 	// lost write but a bug of its own, in the app or in the engine's outcomes.
 	Foreign []FinalValue `json:"foreign,omitempty"`
+	// Late lists the writes of unknown outcome that took effect after a
+	// later acknowledged write (FindLateWrites). Not lost writes, and
+	// filled even when Checked is false: reads alone can show them.
+	Late LateWrites `json:"late"`
 }
 
 // FinalValue is one key's value in the final read-back.
@@ -42,7 +46,11 @@ func (l LostWrites) String() string {
 	if !l.Checked {
 		return "not checked (no final read-back)"
 	}
-	return fmt.Sprintf("%d lost of %d acknowledged (span %v)", l.Count(), l.Acknowledged, l.Span)
+	s := fmt.Sprintf("%d lost of %d acknowledged (span %v)", l.Count(), l.Acknowledged, l.Span)
+	if n := l.Late.Count(); n > 0 {
+		s += fmt.Sprintf(", %d late", n)
+	}
+	return s
 }
 
 // LostAcknowledgedWrites compares every acknowledged write with h.Final, and
@@ -57,9 +65,12 @@ func (l LostWrites) String() string {
 //
 // An acknowledged write w to key k is lost when Final[k] is neither w's value
 // nor the value of a write w2 to k that may have happened (OK or Unknown) and
-// did not complete strictly before w was invoked: such a w2 may legitimately
-// have been ordered after w and overwritten it. A w2 that completed before w
-// started cannot have, so Final[k] == w2.Value means w was dropped.
+// may have taken effect after w was invoked: such a w2 may legitimately have
+// been ordered after w and overwritten it. An OK w2 took effect by its
+// Complete; an Unknown w2 has no deadline (the app may apply it after the
+// client timed out, see FindLateWrites) unless a read returned its value, by
+// that read's Complete. A w2 that took effect before w started cannot have
+// overwritten it, so Final[k] == w2.Value means w was dropped.
 //
 // A key written but absent from a non-nil Final is read as "" (missing), which
 // loses every acknowledged write to it: the read-back covers every written key
@@ -67,11 +78,14 @@ func (l LostWrites) String() string {
 // no read-back happened, and the check is skipped (Checked false).
 func LostAcknowledgedWrites(h history.History) LostWrites {
 	var l LostWrites
+	prod := producers(h.Ops)
+	seen := sightings(h.Ops, prod)
+	sighted := landedBy(h.Ops, seen)
+	l.Late = lateWrites(h, prod, seen, sighted)
 	if h.Final == nil {
 		return l
 	}
 	l.Checked = true
-	prod := producers(h.Ops)
 	for _, w := range h.Ops {
 		if w.Kind != history.Write || w.Outcome != history.OK {
 			continue
@@ -81,7 +95,7 @@ func LostAcknowledgedWrites(h history.History) LostWrites {
 		if final == w.Value {
 			continue
 		}
-		if w2, ok := prod.lookup(w.Key, final); ok && final != "" && mayHaveHappened(w2) && w2.Complete >= w.Invoke {
+		if i, ok := prod.lookup(w.Key, final); ok && final != "" && mayHaveHappened(h.Ops[i]) && prod.latestEffect(i, sighted) >= w.Invoke {
 			continue
 		}
 		l.Lost = append(l.Lost, w)
@@ -96,7 +110,7 @@ func LostAcknowledgedWrites(h history.History) LostWrites {
 		if value == "" {
 			continue
 		}
-		if w2, ok := prod.lookup(key, value); !ok || !mayHaveHappened(w2) {
+		if i, ok := prod.lookup(key, value); !ok || !mayHaveHappened(h.Ops[i]) {
 			l.Foreign = append(l.Foreign, FinalValue{Key: key, Value: value})
 		}
 	}

@@ -17,6 +17,7 @@ func TestLostAcknowledgedWrites(t *testing.T) {
 		lost    []string // values of the lost writes, by Complete
 		span    time.Duration
 		foreign []FinalValue
+		late    []string // values of the late writes
 	}{
 		{
 			name:    "last write survives: nothing lost",
@@ -87,14 +88,58 @@ func TestLostAcknowledgedWrites(t *testing.T) {
 			checked: true,
 		},
 		{
-			name: "an unknown write that completed before the ack cannot overwrite it",
+			name: "an unknown write may land after a later ack: not lost, a late write",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 30, 35),
+			},
+			final:   map[string]string{"a": "a0"},
+			checked: true,
+			late:    []string{"a0"},
+		},
+		{
+			name: "late write seen only in the final read-back",
 			ops: []history.Op{
 				with(wr(2, "a", "a0", 0, 5), history.Unknown),
 				wr(1, "a", "a1", 10, 20),
 			},
 			final:   map[string]string{"a": "a0"},
 			checked: true,
+			late:    []string{"a0"},
+		},
+		{
+			name: "an unknown write a read saw before the ack began cannot overwrite it",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				rd(3, "a", "a0", 6, 8), // a0 had landed by 8
+				wr(1, "a", "a1", 10, 20),
+			},
+			final:   map[string]string{"a": "a0"},
+			checked: true,
 			lost:    []string{"a1"},
+		},
+		{
+			name: "an unknown write the ack began before a read saw it may overwrite it",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 15, 25), // may have seen a0 just after a1 landed
+			},
+			final:   map[string]string{"a": "a0"},
+			checked: true,
+			late:    []string{"a0"},
+		},
+		{
+			name: "an ack really lost: an unknown write of another value explains nothing",
+			ops: []history.Op{
+				wr(1, "a", "a1", 0, 10),
+				wr(1, "a", "a2", 20, 30),
+				with(wr(2, "a", "a3", 25, 35), history.Unknown),
+			},
+			final:   map[string]string{"a": "a1"},
+			checked: true,
+			lost:    []string{"a2"},
 		},
 		{
 			name: "a failed write cannot overwrite: lost, and the value is foreign",
@@ -131,6 +176,16 @@ func TestLostAcknowledgedWrites(t *testing.T) {
 			final: nil,
 		},
 		{
+			name: "no final read-back: late writes are still reported from reads",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 30, 35),
+			},
+			final: nil,
+			late:  []string{"a0"},
+		},
+		{
 			name:    "unknown and failed writes are never lost themselves",
 			ops:     []history.Op{with(wr(1, "a", "a1", 0, 10), history.Unknown), with(wr(1, "b", "b1", 0, 10), history.Failed)},
 			final:   map[string]string{},
@@ -157,6 +212,13 @@ func TestLostAcknowledgedWrites(t *testing.T) {
 			if l.Checked != tt.checked || !slices.Equal(lost, tt.lost) || l.Span != tt.span || !slices.Equal(l.Foreign, tt.foreign) {
 				t.Fatalf("got checked=%v lost=%v span=%v foreign=%v\nwant checked=%v lost=%v span=%v foreign=%v",
 					l.Checked, lost, l.Span, l.Foreign, tt.checked, tt.lost, tt.span, tt.foreign)
+			}
+			var late []string
+			for _, w := range l.Late.Writes {
+				late = append(late, w.Write.Value)
+			}
+			if !slices.Equal(late, tt.late) {
+				t.Fatalf("late = %v, want %v", late, tt.late)
 			}
 			if len(l.Lost) > 0 && (l.First != l.Lost[0].Complete || l.Last != l.Lost[len(l.Lost)-1].Complete) {
 				t.Fatalf("first/last = %v/%v for %+v", l.First, l.Last, l.Lost)

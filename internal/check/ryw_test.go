@@ -26,6 +26,26 @@ func TestFindRYWViolations(t *testing.T) {
 			violations: []string{"a0"},
 		},
 		{
+			name: "an unknown write may land after the client's own write",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				wr(1, "a", "a1", 10, 20),
+				rd(1, "a", "a0", 30, 35),
+			},
+			reads: 1,
+		},
+		{
+			name: "an unknown write seen before the client's own write began is older",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				rd(2, "a", "a0", 6, 8),
+				wr(1, "a", "a1", 10, 20),
+				rd(1, "a", "a0", 30, 35),
+			},
+			reads:      1,
+			violations: []string{"a0"},
+		},
+		{
 			name:       "client does not see its own first write",
 			ops:        []history.Op{wr(1, "a", "a1", 10, 20), rd(1, "a", "", 30, 35)},
 			reads:      1,

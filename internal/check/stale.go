@@ -59,10 +59,18 @@ func (s StaleReads) String() string {
 //
 // A read r of key k returning v is stale when some OK write w to k completed
 // before r was invoked (w.Complete < r.Invoke) and the write that produced v
-// completed before w was invoked, so v is definitely older than w; a read of
-// "" (key missing) is stale as soon as any such w exists, since writes never
-// delete. Writes concurrent with the read, or with each other, never make a
-// read stale: either order was allowed.
+// had taken effect before w was invoked, so v is definitely older than w; a
+// read of "" (key missing) is stale as soon as any such w exists, since
+// writes never delete. Writes concurrent with the read, or with each other,
+// never make a read stale: either order was allowed.
+//
+// An acknowledged write took effect by its Complete. A write of unknown
+// outcome has no such deadline (the app may apply it in the background after
+// the client timed out), so it took effect by the earliest Complete of any
+// read that returned its value: a read of it is stale only if it missed an OK
+// write that began after some read had already returned that value. One that
+// can only have landed after later acknowledged writes is a LateWrite (see
+// FindLateWrites), not staleness.
 //
 // A read whose value no OK/Unknown write produced, or whose producing write
 // was invoked only after the read completed, is reported as a Phantom.
@@ -99,11 +107,13 @@ func (g group) compare(o group) int {
 // Sorting these small records instead of whole ops is several times faster.
 type readRec struct {
 	group
-	invoke      time.Duration
-	srcComplete time.Duration // Complete of the write whose value was read
-	srcVersion  int64         // and its Version
-	fromOrigin  bool          // the read returned "": the key's initial absence
-	op          int
+	invoke time.Duration
+	// srcLatest is the latest time the write whose value was read may have
+	// taken effect (writeIndex.latestEffect).
+	srcLatest  time.Duration
+	srcVersion int64 // and its Version
+	fromOrigin bool  // the read returned "": the key's initial absence
+	op         int
 }
 
 type ackRec struct {
@@ -142,6 +152,10 @@ func readsAndAcks(ops []history.Op, perClient bool) (reads []readRec, acks []ack
 		}
 	}
 	reads, acks = make([]readRec, 0, nReads), make([]ackRec, 0, nAcks)
+	// The reads that bound a write of unknown outcome, and where they are in
+	// reads: their srcLatest is only known once all of them have been seen.
+	var seen []sighting
+	var pending []int
 	for i, op := range ops {
 		if op.Outcome != history.OK {
 			continue
@@ -155,32 +169,47 @@ func readsAndAcks(ops []history.Op, perClient bool) (reads []readRec, acks []ack
 				phantoms = append(phantoms, Phantom{Read: op, Reason: reason})
 				continue
 			}
-			reads = append(reads, readRec{groupOf(op), op.Invoke, src.Complete, src.Version, op.Value == "", i})
+			r := readRec{group: groupOf(op), invoke: op.Invoke, srcLatest: origin, fromOrigin: src < 0, op: i}
+			if src >= 0 {
+				r.srcLatest, r.srcVersion = prod.latestEffect(src, nil), ops[src].Version
+				if prod.bounds(src) {
+					seen = append(seen, sighting{read: i, write: src})
+					pending = append(pending, len(reads))
+				}
+			}
+			reads = append(reads, r)
+		}
+	}
+	if len(seen) > 0 {
+		by := landedBy(ops, seen)
+		for j, s := range seen {
+			reads[pending[j]].srcLatest = by[s.write]
 		}
 	}
 	return reads, acks, phantoms
 }
 
-// origin is the Complete time of the write a read names; a read of "" names
-// the key's initial absence, older than everything.
+// origin is the latest effect of the "write" a read of "" names: the key's
+// initial absence, older than everything.
 const origin = time.Duration(math.MinInt64)
 
-// source finds the write whose value a read returned. reason is non-empty
-// when no write that may have happened explains the value.
-func source(r history.Op, prod writeIndex) (p history.Op, reason string) {
+// source finds the position in ops of the write whose value a read returned,
+// -1 for a read of "" (the key's initial absence). reason is non-empty when
+// no write that may have happened explains the value.
+func source(r history.Op, prod writeIndex) (w int, reason string) {
 	if r.Value == "" {
-		return history.Op{Complete: origin}, ""
+		return -1, ""
 	}
-	p, ok := prod.lookup(r.Key, r.Value)
+	w, ok := prod.lookup(r.Key, r.Value)
 	switch {
 	case !ok:
-		return p, "no write produced this value"
-	case !mayHaveHappened(p):
-		return p, "value of a write that failed"
-	case p.Invoke > r.Complete:
-		return p, "value of a write invoked after the read completed"
+		return -1, "no write produced this value"
+	case !mayHaveHappened(prod.ops[w]):
+		return w, "value of a write that failed"
+	case prod.ops[w].Invoke > r.Complete:
+		return w, "value of a write invoked after the read completed"
 	}
-	return p, ""
+	return w, ""
 }
 
 // eachGroup sorts reads by (group, Invoke) and acks by (group, Complete),
@@ -218,7 +247,7 @@ func eachGroup(reads []readRec, acks []ackRec, fn func([]readRec, []ackRec)) {
 //
 // Reads are swept in Invoke order while acks are fed, in Complete order, into
 // a Fenwick tree over their Invoke times; "how many fed acks were invoked
-// after the read's source completed" is then one O(log n) query, and the
+// after the read's source's latest effect" is then one O(log n) query, and the
 // whole check is O(n log n) instead of comparing every read with every write.
 type sweeper struct {
 	maxInvoke  []time.Duration // prefix maxima of Invoke over acks
@@ -267,15 +296,15 @@ func (s *sweeper) run(ops []history.Op, reads []readRec, acks []ackRec) (stale [
 			continue
 		}
 		atRisk++
-		missed := fed - s.tree.sum(invokedBy(r.srcComplete))
+		missed := fed - s.tree.sum(invokedBy(r.srcLatest))
 		if missed == 0 {
 			continue
 		}
 		// The first ack (in Complete order) whose running max Invoke exceeds
-		// the source's Complete is the earliest missed write.
-		first := sort.Search(fed, func(i int) bool { return s.maxInvoke[i] > r.srcComplete })
+		// the source's latest effect is the earliest missed write.
+		first := sort.Search(fed, func(i int) bool { return s.maxInvoke[i] > r.srcLatest })
 		newest := fed - 1
-		for acks[newest].invoke <= r.srcComplete { // stops at first at the latest
+		for acks[newest].invoke <= r.srcLatest { // stops at first at the latest
 			newest--
 		}
 		behind := int64(missed)

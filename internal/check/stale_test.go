@@ -70,6 +70,24 @@ func TestFindStaleReads(t *testing.T) {
 			},
 		},
 		{
+			name: "an unknown write may land after a later ack: reading it is not stale",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 30, 35),
+			},
+		},
+		{
+			name: "an unknown write seen before a later ack began is older than it",
+			ops: []history.Op{
+				with(wr(2, "a", "a0", 0, 5), history.Unknown),
+				rd(3, "a", "a0", 6, 8), // a0 had landed by 8
+				wr(1, "a", "a1", 10, 20),
+				rd(3, "a", "a0", 30, 35),
+			},
+			stale: []want{{"a0", "a1", 10 * ms, 10 * ms, 1}},
+		},
+		{
 			name:  "missing key after an ack is stale",
 			ops:   []history.Op{wr(1, "a", "a1", 0, 10), rd(2, "a", "", 50, 55)},
 			stale: []want{{"", "a1", 40 * ms, 40 * ms, 1}},
@@ -135,23 +153,7 @@ func TestStaleReadsMatchNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	total, totalRYW := 0, 0
 	for round := range 200 {
-		var ops []history.Op
-		var written []history.Op
-		for i := range 60 {
-			inv := rng.IntN(1000)
-			o := op(rng.IntN(4), history.Read, fmt.Sprintf("k%d", rng.IntN(3)), "", inv, inv+rng.IntN(100), history.OK)
-			if rng.IntN(2) == 0 {
-				o.Kind, o.Value = history.Write, fmt.Sprintf("v%d", i)
-				o.Outcome = []history.Outcome{history.OK, history.OK, history.Failed, history.Unknown}[rng.IntN(4)]
-				written = append(written, o)
-			} else if n := rng.IntN(len(written) + 2); n < len(written) {
-				o.Value = written[n].Value
-				o.Key = written[n].Key
-			} else if n == len(written) {
-				o.Value = "never-written"
-			}
-			ops = append(ops, o)
-		}
+		ops := messyOps(rng)
 		h := history.History{Ops: ops}
 		got := FindStaleReads(h)
 		want := naiveStale(ops, false)
@@ -171,6 +173,29 @@ func TestStaleReadsMatchNaive(t *testing.T) {
 	t.Logf("%d stale reads and %d RYW violations cross-checked", total, totalRYW)
 }
 
+// messyOps is 60 random ops on 3 keys: reads of random values (fresh,
+// stale, missing, phantom), overlapping writes of every outcome.
+func messyOps(rng *rand.Rand) []history.Op {
+	var ops []history.Op
+	var written []history.Op
+	for i := range 60 {
+		inv := rng.IntN(1000)
+		o := op(rng.IntN(4), history.Read, fmt.Sprintf("k%d", rng.IntN(3)), "", inv, inv+rng.IntN(100), history.OK)
+		if rng.IntN(2) == 0 {
+			o.Kind, o.Value = history.Write, fmt.Sprintf("v%d", i)
+			o.Outcome = []history.Outcome{history.OK, history.OK, history.Failed, history.Unknown}[rng.IntN(4)]
+			written = append(written, o)
+		} else if n := rng.IntN(len(written) + 2); n < len(written) {
+			o.Value = written[n].Value
+			o.Key = written[n].Key
+		} else if n == len(written) {
+			o.Value = "never-written"
+		}
+		ops = append(ops, o)
+	}
+	return ops
+}
+
 func naiveStale(ops []history.Op, sameClient bool) []StaleRead {
 	prod := producers(ops)
 	var out []StaleRead
@@ -182,13 +207,30 @@ func naiveStale(ops []history.Op, sameClient bool) []StaleRead {
 		if reason != "" {
 			continue
 		}
+		// When the source took effect at the latest: a read of "" names the
+		// key's absence, an OK write its Complete, an Unknown one the
+		// earliest Complete of a read of its value.
+		latest := origin
+		if src >= 0 {
+			latest = ops[src].Complete
+			if ops[src].Outcome == history.Unknown {
+				latest = r.Complete
+				for _, r2 := range ops {
+					if r2.Kind == history.Read && r2.Outcome == history.OK && r2.Key == r.Key && r2.Value == r.Value {
+						if _, reason := source(r2, prod); reason == "" {
+							latest = min(latest, r2.Complete)
+						}
+					}
+				}
+			}
+		}
 		var first, newest *history.Op
 		count := 0
 		for i, w := range ops {
 			if w.Kind != history.Write || w.Outcome != history.OK || w.Key != r.Key || (sameClient && w.Client != r.Client) {
 				continue
 			}
-			if w.Complete < r.Invoke && w.Invoke > src.Complete {
+			if w.Complete < r.Invoke && w.Invoke > latest {
 				count++
 				if first == nil || w.Complete < first.Complete {
 					first = &ops[i]

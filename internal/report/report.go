@@ -133,6 +133,16 @@ type Writes struct {
 	// Checked is false when the run has no final read-back: Lost is then 0
 	// because nothing could be compared, not because nothing was lost.
 	Checked bool `json:"checked"`
+	// Late are writes of unknown outcome (timed out, 504) seen taking effect
+	// after a later acknowledged write to the same key: allowed (the client
+	// never learnt the outcome), not lost writes, but worth knowing.
+	Late LateWrites `json:"late"`
+}
+
+// LateWrites counts the late writes and names their keys.
+type LateWrites struct {
+	Count int      `json:"count"`
+	Keys  []string `json:"keys"`
 }
 
 // Reads: Total is the successful reads examined by the stale-read check,
@@ -266,7 +276,8 @@ func FromResult(r *engine.Result) Report {
 	}
 
 	lost := check.LostAcknowledgedWrites(h)
-	rep.Writes = Writes{Acknowledged: lost.Acknowledged, Lost: lost.Count(), Checked: lost.Checked}
+	rep.Writes = Writes{Acknowledged: lost.Acknowledged, Lost: lost.Count(), Checked: lost.Checked,
+		Late: LateWrites{Count: lost.Late.Count(), Keys: append([]string{}, lost.Late.Keys...)}}
 	if !lost.Checked {
 		// LostAcknowledgedWrites does not count without a read-back, but how
 		// many writes were acknowledged is known anyway.

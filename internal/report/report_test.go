@@ -459,3 +459,42 @@ func TestSampledPeaksPerWindow(t *testing.T) {
 		t.Errorf("reads before/after = %v/%v, want null (no sample)", reads.MaxBefore, reads.MaxAfter)
 	}
 }
+
+// A write of unknown outcome seen after a later acknowledged write is a
+// late write in report.json, not a lost one; sessions and attempts come
+// from the run.
+func TestReportLateWritesSessionsAttempts(t *testing.T) {
+	W, R := history.Write, history.Read
+	h := history.History{
+		Ops: []history.Op{
+			op(1, W, "a", "a0", 1100, 1105, history.Unknown),
+			op(1, W, "a", "a1", 1110, 1120, history.OK),
+			op(1, R, "a", "a0", 1130, 1135, history.OK),
+		},
+		Events: []history.Event{
+			{At: 1000 * ms, Kind: history.FaultInjected, Fault: "f"},
+			{At: 2000 * ms, Kind: history.FaultHealed, Fault: "f"},
+		},
+		End:   3000 * ms,
+		Final: map[string]string{"a": "a0"},
+	}
+	res := syntheticResult(h)
+	res.Evidence.Sessions = check.Sessions{Total: 7, Lost: []check.LostSession{{Session: "s1"}}}
+	res.Attempt, res.Attempts = 2, 3
+	rep := FromResult(res)
+	if rep.Writes.Lost != 0 || rep.Writes.Late.Count != 1 || len(rep.Writes.Late.Keys) != 1 || rep.Writes.Late.Keys[0] != "a" {
+		t.Errorf("writes = %+v; want 0 lost, 1 late write on key a", rep.Writes)
+	}
+	if rep.Sessions.Total != 7 || rep.Sessions.Lost != 1 {
+		t.Errorf("sessions = %+v; want 7 total, 1 lost", rep.Sessions)
+	}
+	if rep.Attempts != 2 || rep.AttemptsAllowed != 3 {
+		t.Errorf("attempts = %d of %d; want 2 of 3", rep.Attempts, rep.AttemptsAllowed)
+	}
+	b, _ := json.Marshal(rep)
+	for _, field := range []string{`"late":{"count":1,"keys":["a"]}`, `"sessions":{"total":7,"lost":1}`, `"attempts":2`} {
+		if !strings.Contains(string(b), field) {
+			t.Errorf("report.json lacks %s", field)
+		}
+	}
+}
