@@ -1,7 +1,8 @@
 package mysite
 
-// Integration tests against a real PostgreSQL. They run only when
-// MYSITE_TEST_DB holds a DSN, e.g.
+// Integration tests against a real PostgreSQL: a container of the project's
+// node image (scalelab/node:current, `make images`), started by TestMain
+// (testdb_test.go). MYSITE_TEST_DB, when set, names another server instead, e.g.
 //
 //	MYSITE_TEST_DB='postgres://postgres:pw@127.0.0.1:5432/mysite_test?sslmode=disable' go test ./internal/mysite/
 //
@@ -25,6 +26,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/scalelab/scalelab/internal/testdb"
 )
 
 var schemaSeq atomic.Int64
@@ -33,10 +36,7 @@ var schemaSeq atomic.Int64
 // end of the test), optionally pointed at another host:port.
 func integrationDSN(t *testing.T, hostPort string) string {
 	t.Helper()
-	base := os.Getenv("MYSITE_TEST_DB")
-	if base == "" {
-		t.Skip("MYSITE_TEST_DB not set: skipping PostgreSQL integration test")
-	}
+	base := testdb.PG.DSN(t)
 	schema := fmt.Sprintf("mysite_it_%d_%d", os.Getpid(), schemaSeq.Add(1))
 	admin := adminConn(t, base)
 	if _, err := admin.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
@@ -59,7 +59,7 @@ func adminConn(t *testing.T, dsn string) *pgx.Conn {
 	defer cancel()
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Fatalf("connect to MYSITE_TEST_DB: %v", err)
+		t.Fatalf("connect to the test database: %v", err)
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
@@ -446,10 +446,7 @@ func (p *faultProxy) pipe(dst, src net.Conn) {
 // comes back: mysite answers 503 quickly throughout the outages and serves
 // again each time the database is back, without a restart.
 func TestPGOutagesAndRecovery(t *testing.T) {
-	base := os.Getenv("MYSITE_TEST_DB")
-	if base == "" {
-		t.Skip("MYSITE_TEST_DB not set: skipping PostgreSQL integration test")
-	}
+	base := testdb.PG.DSN(t)
 	pc, err := pgconn.ParseConfig(base)
 	if err != nil {
 		t.Fatal(err)

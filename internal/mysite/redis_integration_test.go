@@ -1,20 +1,19 @@
 package mysite
 
-// Session tests against a real redis-server, when REDIS_TEST_ADDR holds its
-// host:port (see internal/resp/redis_integration_test.go).
+// Session tests against a real redis-server: a container of the project's
+// node image started by TestMain (testdb_test.go), or REDIS_TEST_ADDR's
+// host:port when set.
 
 import (
 	"net/http"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/scalelab/scalelab/internal/testdb"
 )
 
 func TestRealRedisSessions(t *testing.T) {
-	addr := os.Getenv("REDIS_TEST_ADDR")
-	if addr == "" {
-		t.Skip("REDIS_TEST_ADDR not set: skipping real Redis test")
-	}
+	addr := testdb.Redis.Addr(t)
 	store := redisSessions(t, addr)
 	a := NewServer(Options{Store: newMemStore(), Sessions: store, SessionTTL: time.Minute, Name: "web1"})
 	b := NewServer(Options{Store: newMemStore(), Sessions: redisSessions(t, addr), Name: "web2"})

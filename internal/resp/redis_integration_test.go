@@ -1,9 +1,9 @@
 package resp
 
-// Integration tests against a real redis-server. They run only when
-// REDIS_TEST_ADDR holds its host:port, e.g.
+// Integration tests against a real redis-server: a container of the
+// project's node image (scalelab/node:current, `make images`), started by
+// TestMain below. REDIS_TEST_ADDR, when set, names another server instead, e.g.
 //
-//	redis-server --bind 127.0.0.1 --port 16379 --save '' --appendonly no &
 //	REDIS_TEST_ADDR=127.0.0.1:16379 go test ./internal/resp/ ./internal/mysite/
 //
 // Keys are prefixed with the test's name and pid and deleted afterwards.
@@ -16,14 +16,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scalelab/scalelab/internal/testdb"
 )
+
+// TestMain starts a Redis container in the background and removes it at the end.
+func TestMain(m *testing.M) { testdb.Main(m, testdb.Redis) }
 
 func realRedis(t *testing.T) (*Client, string) {
 	t.Helper()
-	addr := os.Getenv("REDIS_TEST_ADDR")
-	if addr == "" {
-		t.Skip("REDIS_TEST_ADDR not set: skipping real Redis test")
-	}
+	addr := testdb.Redis.Addr(t)
 	c := client(t, addr, Options{MaxConns: 4})
 	prefix := fmt.Sprintf("scalelab-test:%d:%s:", os.Getpid(), t.Name())
 	return c, prefix
