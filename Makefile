@@ -20,7 +20,7 @@ help:
 	@echo "make run     build images, then run every stage x fault, controls included: results/matrix/index.html"
 	@echo "make test    build images, run unit tests and the Ginkgo specs"
 	@echo "make images  build or refresh the container images (seconds when nothing changed)"
-	@echo "make down    remove every container and network scalelab left behind"
+	@echo "make down    remove what dead scalelab runs of this host left behind (bin/scalelab down --all: everything)"
 	@echo "make bench   image build and stack boot times (see BENCHMARKS.md)"
 
 build:

@@ -29,12 +29,25 @@ type Stack struct {
 	Network  *testcontainers.DockerNetwork
 
 	cfg     config
+	id      string // the docker.LabelStackID of everything this stack creates
 	mu      sync.Mutex
 	nodes   map[string]*testcontainers.DockerContainer
 	proxy   *testcontainers.DockerContainer
 	toxi    *toxiproxy.Client
 	proxies map[string]*toxiproxy.Proxy
+
+	// Teardown against creation: Terminate sets closing (no create starts
+	// after it) and waits for creating (the creates in flight) before it
+	// removes what the stack holds. lostCreate records a create request that
+	// failed without a handle: the engine may still make that resource.
+	closing    bool
+	creating   sync.WaitGroup
+	lostCreate bool
 }
+
+// createTimeout bounds one create request (network or container), which an
+// interrupt does not cut short (see create).
+const createTimeout = 60 * time.Second
 
 // Option changes how a stack boots.
 type Option func(*config)
@@ -106,12 +119,22 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 		cfg.progress(fmt.Sprintf("removed %d containers and %d networks left by dead runs %v", left.Containers, left.Networks, left.Runs))
 	}
 
-	s := &Stack{Topology: t, cfg: cfg, nodes: map[string]*testcontainers.DockerContainer{}, proxies: map[string]*toxiproxy.Proxy{}}
-	nw, err := network.New(ctx, network.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: t.Name})))
+	s := &Stack{Topology: t, cfg: cfg, id: docker.RandomID(6), nodes: map[string]*testcontainers.DockerContainer{}, proxies: map[string]*toxiproxy.Proxy{}}
+	err := s.create(ctx, func(cctx context.Context) error {
+		nw, err := network.New(cctx, network.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: t.Name, docker.LabelStackID: s.id})))
+		if nw != nil {
+			s.Network = nw
+		} else if err != nil {
+			s.lostCreate = true
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("boot %s: create network: %w", t.Name, err)
+		return s, fmt.Errorf("boot %s: create network: %w", t.Name, err)
 	}
-	s.Network = nw
+	if err := ctx.Err(); err != nil {
+		return s, fmt.Errorf("boot %s: %w", t.Name, err)
+	}
 
 	if err := s.bootProxy(ctx); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
@@ -169,7 +192,7 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 	lim := s.cfg.limits[node]
 	return []testcontainers.ContainerCustomizer{
 		testcontainers.WithName(s.containerName(node)),
-		testcontainers.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: s.Topology.Name, docker.LabelNode: node})),
+		testcontainers.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: s.Topology.Name, docker.LabelStackID: s.id, docker.LabelNode: node})),
 		network.WithNetwork([]string{node}, s.Network),
 		testcontainers.WithCmd(cmd...),
 		testcontainers.WithEnv(env),
@@ -204,10 +227,7 @@ func (s *Stack) bootProxy(ctx context.Context) error {
 		ports = append(ports, fmt.Sprintf("%d/tcp", p))
 	}
 	s.cfg.progress("starting toxiproxy")
-	ctr, err := testcontainers.Run(ctx, s.cfg.image, s.request(ProxyNode, role, ports, role.Cmd, nil)...)
-	if ctr != nil {
-		s.proxy = ctr
-	}
+	ctr, err := s.run(ctx, ProxyNode, s.cfg.image, s.request(ProxyNode, role, ports, role.Cmd, nil))
 	if err != nil {
 		return fmt.Errorf("start %s: %w", ProxyNode, err)
 	}
@@ -255,12 +275,7 @@ func (s *Stack) bootNode(ctx context.Context, n Node) error {
 		s.cfg.progress(fmt.Sprintf("starting %s (%s)", n.Name, n.Role.Kind))
 	}
 	start := time.Now()
-	ctr, err := testcontainers.Run(ctx, s.cfg.imageOf(n.Name), opts...)
-	if ctr != nil {
-		s.mu.Lock()
-		s.nodes[n.Name] = ctr
-		s.mu.Unlock()
-	}
+	ctr, err := s.run(ctx, n.Name, s.cfg.imageOf(n.Name), opts)
 	if err != nil {
 		return fmt.Errorf("start node %s: %w%s", n.Name, err, s.logTail(ctx, ctr))
 	}
@@ -268,6 +283,91 @@ func (s *Stack) bootNode(ctx context.Context, n Node) error {
 		s.cfg.progress(fmt.Sprintf("%s ready in %s", n.Name, time.Since(start).Round(10*time.Millisecond)))
 	}
 	return nil
+}
+
+// create runs one create request (fn) so that an interrupt cannot lose what
+// it makes: fn gets a context that ctx's cancellation does not reach (bounded
+// by createTimeout) and must record what it made in s before it returns.
+//
+// Why: the engine finishes a create whose client gave up. Measured on this
+// engine (docker 20.10): of 18 container creates cancelled 0-40 ms in, 17
+// made their container anyway, most not yet listed when the client returned.
+// Such a container has no handle here and may appear after any listing by
+// label, so a Ctrl-C during boot left containers behind. A create takes
+// ~0.1 s; starting and the readiness wait, which take seconds, stay
+// cancellable. Once Terminate has begun, no create starts.
+func (s *Stack) create(ctx context.Context, fn func(context.Context) error) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.New("not created: the stack is being removed")
+	}
+	s.creating.Add(1)
+	s.mu.Unlock()
+	defer s.creating.Done()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	return fn(cctx)
+}
+
+// stopCreates refuses every create from now on and waits until the creates
+// in flight have returned (and recorded what they made).
+func (s *Stack) stopCreates(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.creating.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("creates still in flight: %w", ctx.Err())
+	}
+}
+
+// run creates a node's container (see create), records it, and then, unless
+// the options say not to start it (a standby), starts it and waits for its
+// readiness probe under ctx. Like testcontainers.Run, it returns the
+// container along with any error.
+func (s *Stack) run(ctx context.Context, node, image string, opts []testcontainers.ContainerCustomizer) (*testcontainers.DockerContainer, error) {
+	req := testcontainers.GenericContainerRequest{ContainerRequest: testcontainers.ContainerRequest{Image: image}, Started: true}
+	for _, o := range opts {
+		if err := o.Customize(&req); err != nil {
+			return nil, fmt.Errorf("container of %s: %w", node, err)
+		}
+	}
+	start := req.Started
+	req.Started = false
+	var ctr *testcontainers.DockerContainer
+	err := s.create(ctx, func(cctx context.Context) error {
+		c, err := testcontainers.GenericContainer(cctx, req)
+		ctr, _ = c.(*testcontainers.DockerContainer)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case ctr == nil && err != nil:
+			s.lostCreate = true
+		case node == ProxyNode:
+			s.proxy = ctr
+		default:
+			s.nodes[node] = ctr
+		}
+		return err
+	})
+	if err != nil {
+		return ctr, fmt.Errorf("create container: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return ctr, fmt.Errorf("created, not started: %w", err)
+	}
+	if !start {
+		return ctr, nil
+	}
+	if err := ctr.Start(ctx); err != nil {
+		return ctr, fmt.Errorf("start container: %w", err)
+	}
+	return ctr, nil
 }
 
 // StartStandby starts a standby node and waits until it is ready.
@@ -304,13 +404,21 @@ func (s *Stack) logTail(ctx context.Context, ctr *testcontainers.DockerContainer
 }
 
 // Terminate removes every container of the stack and its network. It runs to
-// the end even when ctx is already cancelled (Ctrl-C), bounded by its own deadline.
+// the end even when ctx is already cancelled (Ctrl-C), bounded by its own
+// deadline. It first waits for creates in flight (none starts after it
+// begins), removes what the stack holds, then sweeps by the stack's label
+// until nothing of it is listed: that finds what a create made without the
+// stack getting its handle (a create request that failed or timed out).
 func (s *Stack) Terminate(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout+time.Minute)
 	defer cancel()
+	if err := s.stopCreates(ctx); err != nil {
+		return fmt.Errorf("remove stack %s: %w", s.Topology.Name, err)
+	}
+
 	s.mu.Lock()
 	ctrs := make([]*testcontainers.DockerContainer, 0, len(s.nodes)+1)
 	for _, c := range s.nodes {
@@ -320,24 +428,37 @@ func (s *Stack) Terminate(ctx context.Context) error {
 		ctrs = append(ctrs, s.proxy)
 	}
 	s.nodes, s.proxy = map[string]*testcontainers.DockerContainer{}, nil
+	nw, lost := s.Network, s.lostCreate
+	s.Network = nil
 	s.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errs := make([]error, len(ctrs)+1)
+	errs := make([]error, len(ctrs)+2)
 	for i, c := range ctrs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// A paused container cannot be stopped; Terminate force-removes.
-			errs[i] = c.Terminate(ctx, testcontainers.StopTimeout(0))
+			// A forced remove kills the container whatever its state:
+			// running, paused by a fault, or created and never started.
+			errs[i] = docker.RemoveContainer(ctx, c.GetContainerID())
 		}()
 	}
 	wg.Wait()
-	if s.Network != nil {
-		if err := s.Network.Remove(ctx); err != nil {
-			errs[len(ctrs)] = fmt.Errorf("remove network %s: %w", s.Network.Name, err)
+	if nw != nil {
+		if err := nw.Remove(ctx); err != nil {
+			errs[len(ctrs)] = fmt.Errorf("remove network %s: %w", nw.Name, err)
 		}
-		s.Network = nil
+	}
+	// A lost create may show up only later: then wait and look again.
+	settle := time.Duration(0)
+	if lost {
+		settle = 3 * time.Second
+	}
+	swept, err := docker.Sweep(ctx, docker.LabelStackID, s.id, settle)
+	if err != nil {
+		errs[len(ctrs)+1] = fmt.Errorf("remove stack %s: %w", s.Topology.Name, err)
+	} else if swept.Containers+swept.Networks > 0 && s.cfg.progress != nil {
+		s.cfg.progress(fmt.Sprintf("removed %d containers and %d networks the stack had no handle on", swept.Containers, swept.Networks))
 	}
 	return errors.Join(errs...)
 }

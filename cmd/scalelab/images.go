@@ -41,19 +41,6 @@ func runImages(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runDown(ctx context.Context, args []string) error {
-	fs := flags("down")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	left, err := docker.Reap(ctx, true)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("removed %d containers and %d networks\n", left.Containers, left.Networks)
-	return nil
-}
-
 // errBroke is returned by run when a guarantee broke: exit 1, not 2.
 
 const usageImages = `scalelab images [--check]
@@ -65,8 +52,3 @@ takes seconds. SCALELAB_IMAGE_PATH=mmdebstrap|dockerfile forces a build path.
 Examples:
   scalelab images
   scalelab images --check`
-
-const usageDown = `scalelab down
-
-Removes every container and network labelled scalelab.run, whatever run made them
-(also those of a stack kept by scalelab up in another terminal).`

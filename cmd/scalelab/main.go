@@ -18,6 +18,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/scalelab/scalelab/internal/docker"
 )
 
 const (
@@ -41,7 +44,7 @@ var commands = []command{
 	{"fault", "inject a fault into the stack that `scalelab up` keeps", usageFault, runFault},
 	{"heal", "heal the faults injected with `scalelab fault`", usageHeal, runHeal},
 	{"images", "build (or check) the container images", usageImages, runImages},
-	{"down", "remove every container and network scalelab left on this engine", usageDown, runDown},
+	{"down", "remove what dead scalelab runs of this host left (--all: everything)", usageDown, runDown},
 }
 
 // errBroke: a guarantee broke (exit 1). Its message has been printed.
@@ -65,13 +68,24 @@ func main() {
 		if c.name != name {
 			continue
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		// The signals stay caught until the process exits (stop is never
+		// called): a second Ctrl-C during teardown must not kill it halfway
+		// through, and one that lands after the work is done must not turn a
+		// finished run's exit code into death by signal.
+		ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := c.run(ctx, args)
 		interrupted := ctx.Err() != nil
-		stop()
+		leftErr := removeLeftovers(name)
+		if leftErr != nil && !interrupted {
+			fmt.Fprintf(os.Stderr, "scalelab %s: warning: %v\n", name, leftErr)
+		}
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			os.Exit(exitOK)
+		case interrupted && leftErr != nil:
+			fmt.Fprintf(os.Stderr, "scalelab %s: interrupted; removing what it started failed: %v\n"+
+				"  check with: docker ps -a --filter label=%s=%s\n", name, leftErr, docker.LabelRun, docker.RunID())
+			os.Exit(exitInterrupted)
 		case interrupted:
 			fmt.Fprintf(os.Stderr, "scalelab %s: interrupted; everything it started was removed\n", name)
 			os.Exit(exitInterrupted)
@@ -85,6 +99,27 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "scalelab: unknown command %q (commands: %s); see scalelab --help\n", name, commandNames())
 	os.Exit(exitSetup)
+}
+
+// removeLeftovers is the backstop after a command: every stack removes
+// itself, so nothing labelled with this process's run should remain. If
+// something does, it is removed here and said (a teardown bug to report).
+// Commands that never reached the Docker engine made nothing and skip it.
+func removeLeftovers(name string) error {
+	if !docker.Connected() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	swept, err := docker.Sweep(ctx, docker.LabelRun, docker.RunID(), 0)
+	if swept.Containers+swept.Networks > 0 {
+		fmt.Fprintf(os.Stderr, "scalelab %s: warning: removed %d containers and %d networks of run %s that its teardown had left behind\n",
+			name, swept.Containers, swept.Networks, docker.RunID())
+	}
+	if err != nil {
+		return fmt.Errorf("remove what run %s left: %w", docker.RunID(), err)
+	}
+	return nil
 }
 
 func commandNames() string {
