@@ -351,7 +351,8 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	// What the checkers saw, judged or not: a stage that promises nothing
 	// about staleness still shows how stale its reads were.
 	ev := res.Evidence
-	say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v", ev.Lost, ev.Stale, ev.RYW))
+	say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v; generator send lag p99 %v",
+		ev.Lost, ev.Stale, ev.RYW, res.Stats.LagP99.Round(100*time.Microsecond)))
 	say(res.Verdict.String())
 	// Artifacts are for runs that are not as they should be: a fault run
 	// that broke, or a control whose guarantees held (a control that broke

@@ -167,6 +167,33 @@ func init() {
 				},
 			},
 			{
+				ID: "failover-under-lag",
+				Help: "cap the replication links so that the replicas fall behind, then SIGKILL db-primary: under synchronous " +
+					"replication (this fault's default) the promoted replica holds every acknowledged write",
+				Settings: []Setting{
+					{Name: "replication", Default: "sync", Check: OneOf("async", "sync"),
+						Help: "the stage's setting, synchronous here by default: this fault judges synchronous replication's promise across a failover"},
+					{Name: "latency", Default: "2s", Check: IsDuration, Help: "round-trip latency added to each replication link"},
+					{Name: "rate", Default: "8", Check: wholeNumber, Help: "bandwidth cap of each replication link in KB/s (the primary writes ~40 KB/s of WAL)"},
+					{Name: "after", Default: "3s", Check: IsDuration, Help: "how long the replicas fall behind before the primary dies"},
+				},
+				Inject: func(set Settings) []faults.Fault {
+					var out []faults.Fault
+					for i := 1; i <= 2; i++ {
+						out = append(out, faults.SlowLink{Link: replicaName(i) + "->" + dbPrimary,
+							Latency: set.Duration("latency"), KBps: int64(number(set["rate"]))})
+					}
+					return append(out, faults.Delayed{After: set.Duration("after"), Fault: faults.Kill{Node: dbPrimary}})
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{noLostWrites(ev)}
+				},
+				Controls: []Control{
+					// rpoControl's run, as this fault's "before" configuration.
+					{Name: "asynchronous replication", Set: Settings{"replication": "async"}, Breaks: []string{NoLostWrites}},
+				},
+			},
+			{
 				ID:     "partition-primary",
 				Help:   "cut db-primary from everything (every link to and from it down): the controller promotes a replica; at the heal the old primary is back, still a primary, until the controller fences it",
 				Inject: func(Settings) []faults.Fault { return []faults.Fault{faults.Isolate{Node: dbPrimary}} },
