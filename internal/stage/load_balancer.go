@@ -433,6 +433,12 @@ func newServerShare(ev Evidence, set Settings) verdict.Guarantee {
 	if s.NoData {
 		g.Detail = "no requests counted between the new server's start (or the join bound) and the heal"
 	}
+	if d := ev.Windows.During.Duration(); d > 0 && lbJoinBound(set) >= d {
+		// The share is measured from the join bound to the heal: a bound
+		// as long as the fault window leaves nothing to measure.
+		g.Vacuous = fmt.Sprintf("the join bound %v (2.5 s + (rise + 1) x check_interval) is not inside the fault window %v: no time is left to measure the new server's share",
+			lbJoinBound(set), d)
+	}
 	return g
 }
 
