@@ -94,19 +94,18 @@ func runRun(ctx context.Context, args []string) error {
 		abs, _ := filepath.Abs(filepath.Join(*reportDir, "report.html"))
 		fmt.Printf("report: %s\n", abs)
 	}
-	ok := res.Passed()
+	o := res.Outcome()
 	if c := plan.Control; c != nil {
-		ok = res.BrokeAll(c.Breaks)
-		tries := ""
-		if res.Attempts > 1 {
-			tries = fmt.Sprintf(" (attempt %d of %d)", res.Attempt, res.Attempts)
-		}
-		if ok {
-			fmt.Printf("control as expected: %s broke%s\n", strings.Join(c.Breaks, ", "), tries)
+		if o.AsExpected {
+			fmt.Printf("control as expected: %s\n", o.Detail)
 		} else {
-			fmt.Printf("CONTROL FAILED: %s should have broken; the check could not tell%s\n", strings.Join(c.Breaks, ", "), tries)
+			fmt.Printf("CONTROL FAILED: %s should have broken (%s)\n", strings.Join(c.Breaks, ", "), o.Label)
+		}
+		if res.Attempts > 1 {
+			fmt.Printf("attempt %d of %d\n", res.Attempt, res.Attempts)
 		}
 	}
+	ok := o.AsExpected
 	if !ok {
 		return errBroke{}
 	}

@@ -111,10 +111,25 @@ type Result struct {
 	Stats     workload.Stats
 	Topology  stacks.Topology
 	Artifacts string // directory, when kept
-	// Attempt is which run of a control this was, of Attempts it had (a
+	// Control is the negative control this run was (nil: the fault's own
+	// run). Attempt is which run of it this was, of Attempts it had (a
 	// control whose breach happens by chance gets several): 1 of 1 for a
 	// fault's own run.
+	Control           *stage.Control
 	Attempt, Attempts int
+}
+
+// Outcome says whether the run went as it should (verdict.Outcome): a
+// fault's run held every guarantee, a control's run broke those it names.
+func (r *Result) Outcome() verdict.Outcome {
+	if r == nil {
+		return verdict.Outcome{Label: "no run ✗"}
+	}
+	var breaks []string
+	if r.Control != nil {
+		breaks = r.Control.Breaks
+	}
+	return r.Verdict.Outcome(r.Control != nil, breaks, r.Attempt, r.Attempts)
 }
 
 // Passed tells whether every guarantee held and the run's assumptions were met.
@@ -281,7 +296,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		say = func(string) {}
 	}
 
-	res := &Result{Spec: spec, Settings: set, RunID: docker.RunID(), Seed: spec.Workload.Seed, Started: time.Now(), Attempt: 1, Attempts: 1}
+	res := &Result{Spec: spec, Settings: set, RunID: docker.RunID(), Seed: spec.Workload.Seed, Started: time.Now(), Control: control, Attempt: 1, Attempts: 1}
 	res.Topology = st.Stack(set)
 	say(fmt.Sprintf("run %s: stage %s, fault %s%s, seed %d, settings %s",
 		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, set))
@@ -358,11 +373,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	// that broke, or a control whose guarantees held (a control that broke
 	// them as expected is the check working, and would fill results/ with
 	// one directory per control of every matrix).
-	asExpected := res.Passed()
-	if control != nil {
-		asExpected = res.BrokeAll(control.Breaks)
-	}
-	if !asExpected || spec.KeepArtifacts {
+	if !res.Outcome().AsExpected || spec.KeepArtifacts {
 		dir, err := res.keep(ctx, stack)
 		if err != nil {
 			say(fmt.Sprintf("warning: keeping artifacts: %v", err))
@@ -397,7 +408,7 @@ func RunControl(ctx context.Context, spec Spec) (*Result, int, error) {
 			return res, i, err
 		}
 		res.Attempt, res.Attempts = i, attempts
-		if res.BrokeAll(c.Breaks) {
+		if res.Outcome().AsExpected {
 			if attempts > 1 && spec.Progress != nil {
 				spec.Progress(fmt.Sprintf("the control showed %s in run %d of %d", strings.Join(c.Breaks, ", "), i, attempts))
 			}
@@ -409,20 +420,6 @@ func RunControl(ctx context.Context, spec Spec) (*Result, int, error) {
 		spec.Workload.Seed = 0 // a fresh schedule each attempt
 	}
 	return res, attempts, nil
-}
-
-// BrokeAll tells whether the run counts (its assumptions held) and every
-// named guarantee broke in it.
-func (r *Result) BrokeAll(names []string) bool {
-	if r == nil || !r.Verdict.Counts() {
-		return false
-	}
-	for _, n := range names {
-		if g, ok := r.Guarantee(n); !ok || g.Holds {
-			return false
-		}
-	}
-	return true
 }
 
 // inject waits for the warm-up, then injects the fault (or the control's

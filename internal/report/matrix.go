@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"github.com/scalelab/scalelab/internal/verdict"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,63 +50,16 @@ func CellVerdict(c Cell) (ok bool, label string) {
 	return ok, label
 }
 
-// runVerdict judges a run against what it was for; detail names the
-// guarantees behind the label.
+// runVerdict judges a run against what it was for (verdict.Outcome, the
+// one place that decides it), from the report's own data, so that reports
+// read back from disk are judged as the engine judged them.
 func runVerdict(rep Report, expect []string) (ok bool, label, detail string) {
-	if len(rep.AssumptionsFailed) > 0 {
-		return false, "did not count ✗", "the run's assumptions failed, so its numbers measure the lab, not the system"
+	v := verdict.Verdict{Assumptions: rep.AssumptionsFailed}
+	for _, g := range rep.Guarantees {
+		v.Guarantees = append(v.Guarantees, verdict.Guarantee{Name: g.Name, Holds: g.Holds, NotJudged: g.NotJudged})
 	}
-	if rep.Control == "" {
-		var broke []string
-		for _, g := range rep.Guarantees {
-			if !g.Holds {
-				broke = append(broke, g.Name)
-			}
-		}
-		switch {
-		case len(rep.Guarantees) == 0:
-			return false, "nothing judged ✗", "the run has no guarantee"
-		case len(broke) > 0:
-			return false, "broke ✗", "broke: " + strings.Join(broke, ", ")
-		case !rep.Passed:
-			return false, "failed ✗", "the verdict did not pass"
-		}
-		return true, "held ✓", "every guarantee held"
-	}
-	if len(expect) == 0 {
-		return false, "nothing expected to break ✗", "the control names no guarantee that must break"
-	}
-	var held, missing []string
-	for _, name := range expect {
-		g, found := findGuarantee(rep.Guarantees, name)
-		switch {
-		case !found:
-			missing = append(missing, name)
-		case g.Holds:
-			held = append(held, name)
-		}
-	}
-	switch {
-	case len(held) > 0:
-		return false, "held: the check could not fail ✗", strings.Join(held, ", ") + " held although this control must break it"
-	case len(missing) > 0:
-		return false, "not judged ✗", strings.Join(missing, ", ") + " was not judged in this run"
-	}
-	label = "broke as expected ✓"
-	if rep.Attempts > 1 {
-		// A breach that happens by chance took more than one run: say so.
-		label = fmt.Sprintf("broke as expected ✓ (attempt %d of %d)", rep.Attempts, rep.AttemptsAllowed)
-	}
-	return true, label, strings.Join(expect, ", ") + " broke, so the check can fail"
-}
-
-func findGuarantee(gs []Guarantee, name string) (Guarantee, bool) {
-	for _, g := range gs {
-		if g.Name == name {
-			return g, true
-		}
-	}
-	return Guarantee{}, false
+	o := v.Outcome(rep.Control != "", expect, rep.Attempts, rep.AttemptsAllowed)
+	return o.AsExpected, o.Label, o.Detail
 }
 
 // matrix is the cells arranged by stage, then by fault: each fault's row

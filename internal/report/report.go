@@ -21,6 +21,7 @@ import (
 	"github.com/scalelab/scalelab/internal/engine"
 	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/stage"
+	"github.com/scalelab/scalelab/internal/verdict"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -63,10 +64,13 @@ type Report struct {
 	Guarantees        []Guarantee `json:"guarantees"`
 	AssumptionsFailed []string    `json:"assumptions_failed"`
 	Passed            bool        `json:"passed"`
-	Rerun             string      `json:"rerun"`
-	Artifacts         string      `json:"artifacts,omitempty"` // the kept history, verdict and logs
-	Buckets           []Bucket    `json:"buckets"`
-	Topology          Topology    `json:"topology"`
+	// Outcome is whether the run went as it should (a fault's run held every
+	// guarantee; a control's broke those it names), with a label and why.
+	Outcome   verdict.Outcome `json:"outcome"`
+	Rerun     string          `json:"rerun"`
+	Artifacts string          `json:"artifacts,omitempty"` // the kept history, verdict and logs
+	Buckets   []Bucket        `json:"buckets"`
+	Topology  Topology        `json:"topology"`
 	// Sampled is what the stack itself reported while the workload ran
 	// (e.g. PostgreSQL's replication lag, HAProxy's per-server counts),
 	// for stages that sample it; empty otherwise.
@@ -241,7 +245,9 @@ func FromResult(r *engine.Result) Report {
 	}
 	if st, err := stage.Get(r.Spec.Stage); err == nil {
 		rep.StageNumber, rep.StageTitle = st.Number, st.Title
-		rep.ExpectBreak = controlBreaks(st, r.Spec.Fault, r.Spec.Control)
+	}
+	if r.Control != nil {
+		rep.ExpectBreak = append([]string{}, r.Control.Breaks...)
 	}
 	for _, g := range r.Verdict.Guarantees {
 		rep.Guarantees = append(rep.Guarantees, Guarantee{Name: g.Name, Threshold: g.Threshold, Measured: g.Measured,
@@ -289,6 +295,7 @@ func FromResult(r *engine.Result) Report {
 		RYWViolations: len(check.FindRYWViolations(h).Violations)}
 	rep.Buckets = buckets(h, whole, width)
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
+	rep.Outcome.AsExpected, rep.Outcome.Label, rep.Outcome.Detail = runVerdict(rep, rep.ExpectBreak)
 	return rep
 }
 
@@ -318,23 +325,6 @@ func sampled(samples []check.CounterSample, w check.FaultWindows) []Sampled {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// controlBreaks finds what the named control of a fault must break.
-func controlBreaks(st stage.Stage, faultID, control string) []string {
-	if control == "" {
-		return []string{}
-	}
-	f, err := st.Fault(faultID)
-	if err != nil {
-		return []string{}
-	}
-	for _, c := range f.Controls {
-		if c.Name == control {
-			return append([]string{}, c.Breaks...)
-		}
-	}
-	return []string{}
 }
 
 // RerunCommand is the command line that replays a run: the same stage,

@@ -343,12 +343,13 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestReportControlAndRerun(t *testing.T) {
 	r := syntheticResult(syntheticHistory())
 	r.Spec.Control = "commits acknowledged before they are durable"
+	r.Control = &stage.Control{Name: r.Spec.Control, Breaks: []string{stage.NoLostWrites}}
 	r.Spec.With = []string{"db-down"}
 	r.Spec.Set = stage.Settings{"timeout": "3s", "note": "it's here"}
 	r.Spec.Workload.Rate = 50
 	rep := FromResult(r)
 	if !slices.Equal(rep.ExpectBreak, []string{stage.NoLostWrites}) {
-		t.Errorf("expect_break from the stage's control = %v", rep.ExpectBreak)
+		t.Errorf("expect_break from the run's control = %v", rep.ExpectBreak)
 	}
 	want := `scalelab run separate-db --fault kill-db --fault db-down --control 'commits acknowledged before they are durable' --seed 42 --set 'note=it'\''s here' --set timeout=3s --rate 50`
 	if rep.Rerun != want {
