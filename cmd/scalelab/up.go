@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/scalelab/scalelab/faults"
-	"github.com/scalelab/scalelab/internal/engine"
 	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -235,20 +234,20 @@ func (c *controller) inject(ctx context.Context, req controlRequest) (string, er
 	}
 	var lines []string
 	for _, flt := range f.Inject(set) {
-		in, err := faults.Inject(ctx, c.stack, flt)
+		in, err := faults.Apply(ctx, c.stack, flt)
 		if in != nil {
 			c.active[f.ID] = append(c.active[f.ID], in)
+			c.say("injected: " + flt.Name())
+			lines = append(lines, "injected: "+flt.Name())
+		}
+		if errors.Is(err, faults.ErrNotLanded) {
+			lines = append(lines, "warning: "+err.Error())
+			continue
 		}
 		if err != nil {
 			return strings.Join(lines, "\n"), err
 		}
-		c.say("injected: " + flt.Name())
-		lines = append(lines, "injected: "+flt.Name())
-		if err := engine.Eventually(ctx, 10*time.Second, func(ctx context.Context) error { return flt.Landed(ctx, c.stack) }); err != nil {
-			lines = append(lines, "warning: not seen landing yet: "+err.Error())
-		} else {
-			lines = append(lines, "landed: "+flt.Name())
-		}
+		lines = append(lines, "landed: "+flt.Name())
 	}
 	return strings.Join(lines, "\n"), nil
 }
@@ -269,18 +268,11 @@ func (c *controller) heal(ctx context.Context, id string) (string, error) {
 	var lines []string
 	var errs []error
 	for _, fid := range ids {
-		ins := c.active[fid]
-		for i := len(ins) - 1; i >= 0; i-- {
-			if err := ins[i].Recover(ctx); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if err := engine.Eventually(ctx, time.Minute, func(ctx context.Context) error { return ins[i].Fault.Healed(ctx, c.stack) }); err != nil {
-				errs = append(errs, fmt.Errorf("%s not healed yet: %w", ins[i].Fault.Name(), err))
-				continue
-			}
-			c.say("healed: " + ins[i].Fault.Name())
-			lines = append(lines, "healed: "+ins[i].Fault.Name())
+		if err := faults.HealAll(ctx, c.active[fid], nil); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.say("healed: " + fid)
+			lines = append(lines, "healed: "+fid)
 		}
 		delete(c.active, fid)
 	}

@@ -145,13 +145,12 @@ func (r *Result) Guarantee(name string) (verdict.Guarantee, bool) {
 	return verdict.Guarantee{}, false
 }
 
-// Checker parameters: availability is judged per bucket of 250 ms (the
-// issue's resolution), and "steady" means >= 99% of a bucket's requests succeed.
+// Checker parameters: availability is judged per bucket of 250 ms (recovery
+// times are measured to that resolution, and a stage's counters are sampled
+// as often), and "steady" means >= 99% of a bucket's requests succeed.
 const (
 	bucket          = 250 * time.Millisecond
 	steadyThreshold = 0.99
-	landedWithin    = 10 * time.Second
-	healedWithin    = 60 * time.Second
 	minOpsPerWindow = 20
 	readBackTimeout = 60 * time.Second
 	readBackRetries = 5
@@ -443,15 +442,12 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 		}
 		say("injecting: " + flt.Name())
 		rec.Event(history.FaultInjected, flt.Name(), "")
-		in, err := faults.Inject(ctx, stack, flt)
+		in, err := faults.Apply(ctx, stack, flt)
 		if in != nil {
 			ins = append(ins, in)
 		}
 		if err != nil {
 			return ins, err
-		}
-		if err := Eventually(ctx, landedWithin, func(ctx context.Context) error { return flt.Landed(ctx, stack) }); err != nil {
-			return ins, fmt.Errorf("the fault %s did not land within %s: %w", flt.Name(), landedWithin, err)
 		}
 	}
 	return ins, nil
@@ -461,23 +457,11 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 // fault (recorded at the moment recovery starts) and waits until each is healed.
 func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) error {
 	waitErr := waitUntil(ctx, rec.Clock(), spec.Warmup+spec.FaultFor)
-	var errs []error
-	for i := len(ins) - 1; i >= 0; i-- {
-		in := ins[i]
+	err := faults.HealAll(ctx, ins, func(in *faults.Injection) {
 		say("healing: " + in.Fault.Name())
 		rec.Event(history.FaultHealed, in.Fault.Name(), "")
-		if err := in.Recover(ctx); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := Eventually(ctx, healedWithin, func(ctx context.Context) error { return in.Fault.Healed(ctx, stack) }); err != nil {
-			errs = append(errs, fmt.Errorf("%s did not heal within %s: %w", in.Fault.Name(), healedWithin, err))
-		}
-	}
-	if waitErr != nil {
-		errs = append(errs, waitErr)
-	}
-	return errors.Join(errs...)
+	})
+	return errors.Join(err, waitErr)
 }
 
 // judge runs the checkers and the fault's guarantees over the history.
@@ -585,26 +569,6 @@ func waitUntil(ctx context.Context, c *workload.Clock, at time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
-	}
-}
-
-// Eventually polls cond every 100 ms until it succeeds or within passes,
-// and returns cond's last error.
-func Eventually(ctx context.Context, within time.Duration, cond func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-tick.C:
-		}
 	}
 }
 
