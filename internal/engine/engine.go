@@ -486,6 +486,7 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 		ev.WritesResumed, _ = check.ResumedAfter(h, history.Write) // same windows: no new error
 	}
 	ev.Overall = check.AvailabilityIn(h, check.WholeRun(h))
+	ev.Latency = check.LatencyIn(h, check.WholeRun(h))
 	ev.Lost = check.LostAcknowledgedWrites(h)
 	ev.Stale = check.FindStaleReads(h)
 	ev.RYW = check.FindRYWViolations(h)

@@ -4,9 +4,9 @@
 // guarantees and the command to rerun), plus the stage x fault matrix of many
 // runs (index.html and matrix.md).
 //
-// Everything is computed from the run's history with the check package, so a
-// report can be rebuilt offline from a saved history and always shows the
-// same numbers the verdict judged.
+// A report renders what the engine measured (Result.Evidence): the same
+// numbers the verdict judged, never measured a second time. Only the chart's
+// buckets are drawn from the history itself.
 package report
 
 import (
@@ -210,12 +210,12 @@ type Node struct {
 	Kind string `json:"kind"`
 }
 
-// Checker parameters when the run's evidence does not carry them; they are
-// the engine's: 250 ms buckets, "steady" is >= 99% OK per bucket.
+// The chart's bucket width when the run's evidence does not carry one (the
+// engine's 250 ms), and engine.DefaultSpec's rate: --rate is only repeated
+// in the rerun command when it differs.
 const (
-	defaultBucket    = 250 * time.Millisecond
-	defaultThreshold = 0.99
-	defaultRate      = 100 // engine.DefaultSpec's ops/s: --rate is only repeated when it differs
+	defaultBucket = 250 * time.Millisecond
+	defaultRate   = 100
 )
 
 // FromResult computes the report of a run. It is pure: no I/O, no clock.
@@ -257,42 +257,43 @@ func FromResult(r *engine.Result) Report {
 	rep.Sessions = Sessions{Total: r.Evidence.Sessions.Total, Lost: r.Evidence.Sessions.Count()}
 
 	width := r.Evidence.Recovery.BucketWidth
-	threshold := r.Evidence.Recovery.Threshold
-	if width <= 0 || threshold <= 0 {
-		width, threshold = defaultBucket, defaultThreshold
+	if width <= 0 {
+		width = defaultBucket
 	}
 
+	// What the engine measured (its evidence), rendered; only the chart's
+	// buckets and the event list are drawn from the history itself.
+	ev := r.Evidence
 	end := runEnd(h)
 	whole := check.Window{From: 0, To: end, Name: check.Run}
 	rep.Timeline = Timeline{EndS: seconds(end), BucketS: seconds(width), Events: events(h)}
-	all := check.AvailabilityIn(h, whole)
-	rep.Requests = Requests{Total: all.Total(), OK: all.OK, Failed: all.Failed, Unknown: all.Unknown}
-	rep.Availability.Overall = availability(all)
-	rep.LatencyMS = latency(check.LatencyIn(h, whole))
+	rep.Requests = Requests{Total: ev.Overall.Total(), OK: ev.Overall.OK, Failed: ev.Overall.Failed, Unknown: ev.Overall.Unknown}
+	rep.Availability.Overall = availability(ev.Overall)
+	rep.LatencyMS = latency(ev.Latency)
 	rep.LatencyDuringMS = Latency{}
-	if fw, err := check.Windows(h); err == nil {
+	if fw := ev.Windows; fw.Heal > fw.Inject {
 		rep.Timeline.FaultAtS, rep.Timeline.HealAtS = ptr(seconds(fw.Inject)), ptr(seconds(fw.Heal))
-		rep.Availability.Before = availability(check.AvailabilityIn(h, fw.Before))
-		rep.Availability.During = availability(check.AvailabilityIn(h, fw.During))
-		rep.Availability.After = availability(check.AvailabilityIn(h, fw.After))
-		rep.LatencyDuringMS = latency(check.LatencyIn(h, fw.During))
-		if rec, err := check.RecoveryTime(h, width, threshold); err == nil && rec.Recovered {
-			rep.RecoveryS = ptr(seconds(rec.SinceInject))
+		rep.Availability.Before = availability(ev.Before)
+		rep.Availability.During = availability(ev.During)
+		rep.Availability.After = availability(ev.After)
+		rep.LatencyDuringMS = latency(ev.LatencyDuring)
+		if ev.Recovery.Recovered {
+			rep.RecoveryS = ptr(seconds(ev.Recovery.SinceInject))
 		}
 	}
 
-	lost := check.LostAcknowledgedWrites(h)
+	lost := ev.Lost
 	rep.Writes = Writes{Acknowledged: lost.Acknowledged, Lost: lost.Count(), Checked: lost.Checked,
 		Late: LateWrites{Count: lost.Late.Count(), Keys: append([]string{}, lost.Late.Keys...)}}
 	if !lost.Checked {
-		// LostAcknowledgedWrites does not count without a read-back, but how
+		// The lost-write check does not count without a read-back, but how
 		// many writes were acknowledged is known anyway.
 		rep.Writes.Acknowledged = countOps(h, history.Write, history.OK)
 	}
-	stale := check.FindStaleReads(h)
+	stale := ev.Stale
 	rep.Reads = Reads{Total: stale.Reads, Stale: len(stale.Stale), Phantoms: len(stale.Phantoms),
 		MaxStalenessMS: millis(stale.MaxStaleness), MaxVersionsBehind: stale.MaxVersionsBehind,
-		RYWViolations: len(check.FindRYWViolations(h).Violations)}
+		RYWViolations: len(ev.RYW.Violations)}
 	rep.Buckets = buckets(h, whole, width)
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Outcome.AsExpected, rep.Outcome.Label, rep.Outcome.Detail = runVerdict(rep, rep.ExpectBreak)

@@ -75,6 +75,7 @@ func syntheticResult(h history.History) *engine.Result {
 		ev.Recovery, _ = check.RecoveryTime(h, 250*ms, 0.99)
 	}
 	ev.Overall = check.AvailabilityIn(h, check.WholeRun(h))
+	ev.Latency = check.LatencyIn(h, check.WholeRun(h))
 	ev.Lost = check.LostAcknowledgedWrites(h)
 	ev.Stale = check.FindStaleReads(h)
 	ev.RYW = check.FindRYWViolations(h)

@@ -110,6 +110,7 @@ type Evidence struct {
 	Windows               check.FaultWindows
 	Before, During, After check.Availability
 	Overall               check.Availability
+	Latency               check.Latency      // the whole run
 	ReadsDuring           check.Availability // reads only, during the fault
 	WritesDuring          check.Availability // writes only, during the fault
 	LatencyDuring         check.Latency
