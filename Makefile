@@ -27,15 +27,16 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(SCALELAB) ./cmd/scalelab
 
-# mmdebstrap builds the base image where no registry is reachable. On CI
-# (CI=true) a missing one is installed from Debian's packages.
+# mmdebstrap builds the base image where no registry is reachable. A missing
+# one is installed from Debian's packages when we may (root, or CI=true);
+# otherwise the note says what to run.
 tools:
 	@if ! command -v mmdebstrap >/dev/null; then \
-	  if [ "$(CI)" = "true" ]; then \
-	    echo "installing mmdebstrap (CI=true)"; \
+	  if [ "$$(id -u)" = 0 ] || [ "$(CI)" = "true" ]; then \
+	    echo "installing mmdebstrap from Debian's packages (needed to build the base image offline)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null; \
 	  else \
-	    echo "note: mmdebstrap is not installed; it is needed when no registry is reachable (apt-get install mmdebstrap)"; \
+	    echo "note: mmdebstrap is not installed; it is needed when no registry is reachable (sudo apt-get install mmdebstrap)"; \
 	  fi; \
 	fi
 
