@@ -27,6 +27,7 @@ func (res *Result) keep(ctx context.Context, stack *stacks.Stack) (string, error
 		"settings": res.Settings, "seed": res.Seed, "run_id": res.RunID,
 		"started": res.Started, "workload": res.Spec.Workload, "stats": res.Stats,
 		"warmup_ns": res.Spec.Warmup, "fault_for_ns": res.Spec.FaultFor, "cooldown_ns": res.Spec.Cooldown,
+		"phases": res.Phases, // teardown not yet: the stack is still up
 	}
 	for file, v := range map[string]any{"run.json": run, "history.json": res.History, "verdict.json": res.Verdict, "evidence.json": res.Evidence} {
 		data, err := json.MarshalIndent(v, "", "  ")

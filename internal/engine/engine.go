@@ -117,6 +117,22 @@ type Result struct {
 	// fault's own run.
 	Control           *stage.Control
 	Attempt, Attempts int
+	// Phases is where the run's wall time went.
+	Phases Phases
+}
+
+// Phases is where a run's wall time went, phase by phase: what to shorten
+// when the matrix is slow. Warm-up, fault and cool-down are measured on the
+// workload's clock (first injection, last heal, end); Teardown is known
+// only once Run has returned.
+type Phases struct {
+	Boot     time.Duration `json:"boot_ns"` // stack boot until /readyz answers
+	Warmup   time.Duration `json:"warmup_ns"`
+	Fault    time.Duration `json:"fault_ns"`
+	Cooldown time.Duration `json:"cooldown_ns"`
+	ReadBack time.Duration `json:"read_back_ns"`
+	Judge    time.Duration `json:"judge_ns"` // checkers and verdict
+	Teardown time.Duration `json:"teardown_ns"`
 }
 
 // Outcome says whether the run went as it should (verdict.Outcome): a
@@ -301,11 +317,14 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, set))
 
 	say("booting the stack")
+	bootStart := time.Now()
 	stack, err := stacks.Boot(ctx, res.Topology, stacks.WithProgress(func(l string) { say("  " + l) }))
 	defer func() {
+		t := time.Now()
 		if terr := stack.Terminate(ctx); terr != nil {
 			say(fmt.Sprintf("warning: teardown: %v", terr))
 		}
+		res.Phases.Teardown = time.Since(t)
 	}()
 	if err != nil {
 		return nil, err
@@ -317,6 +336,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if err := workload.WaitServing(ctx, base+"/readyz", 60*time.Second); err != nil {
 		return nil, fmt.Errorf("stack %s never served %s/readyz: %w", st.ID, base, err)
 	}
+	res.Phases.Boot = time.Since(bootStart)
 
 	// The workload runs on its own goroutine; the fault schedule below runs
 	// on the same clock.
@@ -354,14 +374,21 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 
 	say("reading every written key back")
+	readStart := time.Now()
 	final, err := workload.ReadBack(ctx, base, rec.WrittenKeys(), readBackTimeout, readBackRetries)
+	res.Phases.ReadBack = time.Since(readStart)
 	if err != nil {
 		problems = append(problems, "read-back after the run failed, so lost writes cannot be judged: "+err.Error())
 	}
 	rec.SetFinal(final)
 	res.History = rec.History()
 
+	judgeStart := time.Now()
 	res.judge(all, set, problems, counters)
+	res.Phases.Judge = time.Since(judgeStart)
+	if w := res.Evidence.Windows; w.Heal > w.Inject {
+		res.Phases.Warmup, res.Phases.Fault, res.Phases.Cooldown = w.Inject, w.Heal-w.Inject, res.History.End-w.Heal
+	}
 	// What the checkers saw, judged or not: a stage that promises nothing
 	// about staleness still shows how stale its reads were.
 	ev := res.Evidence

@@ -59,11 +59,14 @@ type Report struct {
 	Sessions        Sessions     `json:"sessions"`
 	// Attempts is how many runs a control took to show its breach (this
 	// report is of the last one), of AttemptsAllowed; 1 of 1 for a fault run.
-	Attempts          int         `json:"attempts"`
-	AttemptsAllowed   int         `json:"attempts_allowed"`
-	Guarantees        []Guarantee `json:"guarantees"`
-	AssumptionsFailed []string    `json:"assumptions_failed"`
-	Passed            bool        `json:"passed"`
+	// PhasesS is where the run's wall time went, in seconds (boot, warm-up,
+	// fault, cool-down, read-back, judge, teardown).
+	PhasesS           map[string]float64 `json:"phases_s"`
+	Attempts          int                `json:"attempts"`
+	AttemptsAllowed   int                `json:"attempts_allowed"`
+	Guarantees        []Guarantee        `json:"guarantees"`
+	AssumptionsFailed []string           `json:"assumptions_failed"`
+	Passed            bool               `json:"passed"`
 	// Outcome is whether the run went as it should (a fault's run held every
 	// guarantee; a control's broke those it names), with a label and why.
 	Outcome   verdict.Outcome `json:"outcome"`
@@ -254,6 +257,10 @@ func FromResult(r *engine.Result) Report {
 			Holds: g.Holds, Detail: g.Detail, NotJudged: g.NotJudged, ExpectBreak: slices.Contains(rep.ExpectBreak, g.Name)})
 	}
 	rep.Attempts, rep.AttemptsAllowed = max(r.Attempt, 1), max(r.Attempts, 1)
+	ph := r.Phases
+	rep.PhasesS = map[string]float64{"boot": round(ph.Boot.Seconds(), 3), "warmup": round(ph.Warmup.Seconds(), 3),
+		"fault": round(ph.Fault.Seconds(), 3), "cooldown": round(ph.Cooldown.Seconds(), 3), "read_back": round(ph.ReadBack.Seconds(), 3),
+		"judge": round(ph.Judge.Seconds(), 3), "teardown": round(ph.Teardown.Seconds(), 3)}
 	rep.Sessions = Sessions{Total: r.Evidence.Sessions.Total, Lost: r.Evidence.Sessions.Count()}
 
 	width := r.Evidence.Recovery.BucketWidth
