@@ -35,12 +35,3 @@ func (f AddNode) Landed(ctx context.Context, s *stacks.Stack) error { return nod
 
 // Healed: the node is out again.
 func (f AddNode) Healed(ctx context.Context, s *stacks.Stack) error { return nodeDown(ctx, s, f.Node) }
-
-func init() {
-	register(Kind{Name: "add", On: "node", Help: "start a standby node (scale out); recover stops it gracefully",
-		Defaults: Settings{"grace": "10"},
-		New: func(target string, set Settings) (Fault, error) {
-			g, err := set.integer("grace")
-			return AddNode{Node: target, Grace: int(g)}, err
-		}})
-}

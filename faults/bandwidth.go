@@ -39,12 +39,3 @@ func (f Bandwidth) Landed(_ context.Context, s *stacks.Stack) error {
 func (f Bandwidth) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, 0)
 }
-
-func init() {
-	register(Kind{Name: "bandwidth", On: "link", Help: "cap the link's throughput (KB/s, both directions)",
-		Defaults: Settings{"rate": "64"},
-		New: func(target string, set Settings) (Fault, error) {
-			r, err := set.integer("rate")
-			return Bandwidth{Link: target, KBps: r}, err
-		}})
-}

@@ -87,8 +87,3 @@ func (f Disconnect) Healed(ctx context.Context, s *stacks.Stack) error {
 	}
 	return s.WaitReady(ctx, f.Node)
 }
-
-func init() {
-	register(Kind{Name: "disconnect", On: "node", Help: "cut the node off the stack's network (a partition)",
-		New: func(target string, _ Settings) (Fault, error) { return Disconnect{Node: target}, nil }})
-}

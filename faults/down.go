@@ -35,8 +35,3 @@ func (f Down) Landed(ctx context.Context, s *stacks.Stack) error {
 func (f Down) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, 0)
 }
-
-func init() {
-	register(Kind{Name: "down", On: "link", Help: "take the link down: open connections close, new ones are refused",
-		New: func(target string, _ Settings) (Fault, error) { return Down{Link: target}, nil }})
-}

@@ -87,11 +87,3 @@ func inRotation(ctx context.Context, s *stacks.Stack, lb, server string) error {
 	}
 	return nil
 }
-
-func init() {
-	register(Kind{Name: "drain", On: "node", Help: "take the node out of the HAProxy load balancer's rotation (requests in flight finish); recover puts it back",
-		Defaults: Settings{"lb": "lb"},
-		New: func(target string, set Settings) (Fault, error) {
-			return Drain{LB: set["lb"], Server: target}, nil
-		}})
-}

@@ -35,11 +35,3 @@ func (f Enable) Landed(ctx context.Context, s *stacks.Stack) error {
 func (f Enable) Healed(ctx context.Context, s *stacks.Stack) error {
 	return drained(ctx, s, f.LB, f.Server)
 }
-
-func init() {
-	register(Kind{Name: "enable", On: "node", Help: "put the node into the HAProxy load balancer's rotation; recover drains it",
-		Defaults: Settings{"lb": "lb"},
-		New: func(target string, set Settings) (Fault, error) {
-			return Enable{LB: set["lb"], Server: target}, nil
-		}})
-}

@@ -7,20 +7,21 @@
 //	Healed   observe that the system is back
 //
 // Node faults act through the Docker engine (kill, stop, pause, restart,
-// disconnect); link faults through the stack's Toxiproxy (latency, bandwidth,
-// timeout, reset_peer, down, slicer, limit_data). One file per fault, each
-// registering its kind by name, like Toxiproxy's toxics.
+// disconnect, add) or a load balancer's runtime API (drain, enable); link
+// faults through the stack's Toxiproxy (latency, slow link, bandwidth,
+// timeout, reset_peer, down, slicer, limit_data, and isolate, every link of a
+// node at once). Delayed and LateRecovery wrap another fault. One file per
+// fault; a stage builds the values it injects (internal/stage).
 //
-// Use faults through Inject, which guards the lifecycle: no double injection,
-// and a Recover that runs even after the test's context was cancelled.
+// Drive faults through Apply and Injection.Heal (lifecycle.go), which build
+// on Inject: it guards the lifecycle (no double injection, and a Recover that
+// runs even after the test's context was cancelled).
 package faults
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -111,81 +112,4 @@ func (in *Injection) Recover(ctx context.Context) error {
 	}
 	activeMu.Unlock()
 	return in.err
-}
-
-// Settings are a fault's parameters as text (from --set key=value or a stage).
-type Settings map[string]string
-
-// Kind is a registered kind of fault: how to make one from a target and settings.
-type Kind struct {
-	Name     string
-	On       string // "node" or "link"
-	Help     string
-	Defaults Settings // every setting it takes, with its default
-	New      func(target string, set Settings) (Fault, error)
-}
-
-var kinds = map[string]Kind{}
-
-func register(k Kind) { kinds[k.Name] = k }
-
-// Kinds lists the registered fault kinds by name.
-func Kinds() []Kind {
-	out := make([]Kind, 0, len(kinds))
-	for _, k := range kinds {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-// New makes a fault of a registered kind. Unknown kinds and settings are
-// errors that list what is valid.
-func New(kind, target string, set Settings) (Fault, error) {
-	k, ok := kinds[kind]
-	if !ok {
-		names := make([]string, 0, len(kinds))
-		for n := range kinds {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("unknown fault kind %q (kinds: %s)", kind, strings.Join(names, ", "))
-	}
-	merged := Settings{}
-	for key, v := range k.Defaults {
-		merged[key] = v
-	}
-	for key, v := range set {
-		if _, ok := k.Defaults[key]; !ok {
-			valid := make([]string, 0, len(k.Defaults))
-			for n := range k.Defaults {
-				valid = append(valid, n)
-			}
-			sort.Strings(valid)
-			if len(valid) == 0 {
-				return nil, fmt.Errorf("fault %s takes no settings (got %q)", kind, key)
-			}
-			return nil, fmt.Errorf("fault %s has no setting %q (settings: %s)", kind, key, strings.Join(valid, ", "))
-		}
-		merged[key] = v
-	}
-	return k.New(target, merged)
-}
-
-// duration reads a duration setting.
-func (s Settings) duration(key string) (time.Duration, error) {
-	d, err := time.ParseDuration(s[key])
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("setting %s=%q: want a duration like 200ms or 2s", key, s[key])
-	}
-	return d, nil
-}
-
-// integer reads a non-negative whole-number setting.
-func (s Settings) integer(key string) (int64, error) {
-	var n int64
-	if _, err := fmt.Sscan(s[key], &n); err != nil || n < 0 {
-		return 0, fmt.Errorf("setting %s=%q: want a whole number >= 0", key, s[key])
-	}
-	return n, nil
 }

@@ -3,39 +3,10 @@ package faults
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/scalelab/scalelab/stacks"
 )
-
-func TestNewValidatesKindsAndSettings(t *testing.T) {
-	f, err := New("latency", "web->db", Settings{"latency": "300ms"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l := f.(Latency); l.Latency != 300*time.Millisecond || l.Link != "web->db" {
-		t.Errorf("latency fault: %+v", l)
-	}
-	cases := map[string]struct {
-		kind string
-		set  Settings
-		want string
-	}{
-		"unknown kind":    {"explode", nil, "unknown fault kind \"explode\" (kinds: "},
-		"unknown setting": {"latency", Settings{"speed": "1"}, "has no setting \"speed\" (settings: jitter, latency)"},
-		"no settings":     {"kill", Settings{"x": "1"}, "takes no settings"},
-		"bad duration":    {"latency", Settings{"latency": "fast"}, "want a duration like 200ms"},
-		"negative number": {"bandwidth", Settings{"rate": "-1"}, "want a whole number >= 0"},
-	}
-	for name, c := range cases {
-		_, err := New(c.kind, "t", c.set)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want %q", name, err, c.want)
-		}
-	}
-}
 
 // counting is a fault that counts its calls, for the lifecycle guard.
 type counting struct {

@@ -64,8 +64,3 @@ func (f Isolate) each(s *stacks.Stack, fn func(link string) error) error {
 	}
 	return errors.Join(errs...)
 }
-
-func init() {
-	register(Kind{Name: "isolate", On: "node", Help: "take every link to and from the node down at once (a partition); the node keeps running",
-		New: func(target string, _ Settings) (Fault, error) { return Isolate{Node: target}, nil }})
-}

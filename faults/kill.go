@@ -30,8 +30,3 @@ func (f Kill) Inject(ctx context.Context, s *stacks.Stack) error {
 func (f Kill) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }
 func (f Kill) Landed(ctx context.Context, s *stacks.Stack) error  { return nodeDown(ctx, s, f.Node) }
 func (f Kill) Healed(ctx context.Context, s *stacks.Stack) error  { return nodeUp(ctx, s, f.Node) }
-
-func init() {
-	register(Kind{Name: "kill", On: "node", Help: "SIGKILL the node; recover starts it again",
-		New: func(target string, _ Settings) (Fault, error) { return Kill{Node: target}, nil }})
-}

@@ -54,16 +54,3 @@ func (f Latency) Landed(ctx context.Context, s *stacks.Stack) error {
 func (f Latency) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, max(f.Latency/2, time.Millisecond))
 }
-
-func init() {
-	register(Kind{Name: "latency", On: "link", Help: "add round-trip latency (half each way) with jitter",
-		Defaults: Settings{"latency": "200ms", "jitter": "0s"},
-		New: func(target string, set Settings) (Fault, error) {
-			l, err := set.duration("latency")
-			if err != nil {
-				return nil, err
-			}
-			j, err := set.duration("jitter")
-			return Latency{Link: target, Latency: l, Jitter: j}, err
-		}})
-}

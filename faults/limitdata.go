@@ -35,12 +35,3 @@ func (f LimitData) Landed(_ context.Context, s *stacks.Stack) error {
 func (f LimitData) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, 0)
 }
-
-func init() {
-	register(Kind{Name: "limit-data", On: "link", Help: "close each connection after `bytes` bytes towards the server",
-		Defaults: Settings{"bytes": "1024"},
-		New: func(target string, set Settings) (Fault, error) {
-			b, err := set.integer("bytes")
-			return LimitData{Link: target, Bytes: b}, err
-		}})
-}

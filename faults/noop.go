@@ -17,8 +17,3 @@ func (f NoOp) Inject(context.Context, *stacks.Stack) error  { return nil }
 func (f NoOp) Recover(context.Context, *stacks.Stack) error { return nil }
 func (f NoOp) Landed(context.Context, *stacks.Stack) error  { return nil }
 func (f NoOp) Healed(context.Context, *stacks.Stack) error  { return nil }
-
-func init() {
-	register(Kind{Name: "noop", On: "node or link", Help: "does nothing: the control run",
-		New: func(target string, _ Settings) (Fault, error) { return NoOp{On: target}, nil }})
-}

@@ -42,8 +42,3 @@ func (f Pause) Landed(ctx context.Context, s *stacks.Stack) error {
 }
 
 func (f Pause) Healed(ctx context.Context, s *stacks.Stack) error { return nodeUp(ctx, s, f.Node) }
-
-func init() {
-	register(Kind{Name: "pause", On: "node", Help: "freeze the node's processes; clients hang until unpaused",
-		New: func(target string, _ Settings) (Fault, error) { return Pause{Node: target}, nil }})
-}

@@ -35,12 +35,3 @@ func (f ResetPeer) Landed(ctx context.Context, s *stacks.Stack) error {
 func (f ResetPeer) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, 0)
 }
-
-func init() {
-	register(Kind{Name: "reset-peer", On: "link", Help: "reset the link's connections (TCP RST) after `after`",
-		Defaults: Settings{"after": "0s"},
-		New: func(target string, set Settings) (Fault, error) {
-			d, err := set.duration("after")
-			return ResetPeer{Link: target, After: d}, err
-		}})
-}

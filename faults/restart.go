@@ -57,12 +57,3 @@ func (f *Restart) Landed(ctx context.Context, s *stacks.Stack) error {
 }
 
 func (f *Restart) Healed(ctx context.Context, s *stacks.Stack) error { return nodeUp(ctx, s, f.Node) }
-
-func init() {
-	register(Kind{Name: "restart", On: "node", Help: "stop the node (SIGTERM, SIGKILL after grace seconds) and start it again",
-		Defaults: Settings{"grace": "10"},
-		New: func(target string, set Settings) (Fault, error) {
-			g, err := set.integer("grace")
-			return &Restart{Node: target, Grace: int(g)}, err
-		}})
-}

@@ -38,19 +38,3 @@ func (f Slicer) Landed(_ context.Context, s *stacks.Stack) error {
 func (f Slicer) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, 0)
 }
-
-func init() {
-	register(Kind{Name: "slicer", On: "link", Help: "slice the server's answers into small delayed packets",
-		Defaults: Settings{"average_size": "16", "size_variation": "8", "delay": "1ms"},
-		New: func(target string, set Settings) (Fault, error) {
-			a, err1 := set.integer("average_size")
-			v, err2 := set.integer("size_variation")
-			d, err3 := set.duration("delay")
-			for _, err := range []error{err1, err2, err3} {
-				if err != nil {
-					return nil, err
-				}
-			}
-			return Slicer{Link: target, AverageSize: a, SizeVariation: v, Delay: d}, nil
-		}})
-}

@@ -52,16 +52,3 @@ func (f SlowLink) Landed(_ context.Context, s *stacks.Stack) error {
 func (f SlowLink) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, max(f.Latency/2, time.Millisecond))
 }
-
-func init() {
-	register(Kind{Name: "slow-link", On: "link", Help: "add round-trip latency (half each way) and cap the bandwidth (KB/s, 0: no cap)",
-		Defaults: Settings{"latency": "200ms", "rate": "0"},
-		New: func(target string, set Settings) (Fault, error) {
-			l, err := set.duration("latency")
-			if err != nil {
-				return nil, err
-			}
-			r, err := set.integer("rate")
-			return SlowLink{Link: target, Latency: l, KBps: r}, err
-		}})
-}

@@ -23,12 +23,3 @@ func (f Stop) Inject(ctx context.Context, s *stacks.Stack) error {
 func (f Stop) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }
 func (f Stop) Landed(ctx context.Context, s *stacks.Stack) error  { return nodeDown(ctx, s, f.Node) }
 func (f Stop) Healed(ctx context.Context, s *stacks.Stack) error  { return nodeUp(ctx, s, f.Node) }
-
-func init() {
-	register(Kind{Name: "stop", On: "node", Help: "stop the node gracefully (SIGTERM, SIGKILL after grace seconds)",
-		Defaults: Settings{"grace": "10"},
-		New: func(target string, set Settings) (Fault, error) {
-			g, err := set.integer("grace")
-			return Stop{Node: target, Grace: int(g)}, err
-		}})
-}

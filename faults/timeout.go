@@ -49,12 +49,3 @@ func (f Timeout) Landed(ctx context.Context, s *stacks.Stack) error {
 func (f Timeout) Healed(ctx context.Context, s *stacks.Stack) error {
 	return linkServes(ctx, s, f.Link, 0)
 }
-
-func init() {
-	register(Kind{Name: "timeout", On: "link", Help: "drop the link's data; close the connection after `after` (0: never, a black hole)",
-		Defaults: Settings{"after": "0s"},
-		New: func(target string, set Settings) (Fault, error) {
-			d, err := set.duration("after")
-			return Timeout{Link: target, After: d}, err
-		}})
-}

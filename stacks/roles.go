@@ -55,6 +55,19 @@ func Postgres() Role {
 	}
 }
 
+// PostgresDSN is the DSN that reaches the Postgres role's database at host:
+// database "postgres" as user "postgres" (trust authentication, see
+// pg_hba.conf), without TLS. host is what follows the "@": a link reference
+// such as "${db}" (expanded to the link's address when the node boots), a
+// host:port, or several of them joined by commas (pgx tries them in order).
+// params are more query parameters, each "key=value", appended as given:
+//
+//	PostgresDSN("${db}")  // postgres://postgres@${db}/postgres?sslmode=disable
+//	PostgresDSN("${a},${b}", "target_session_attrs=read-write")
+func PostgresDSN(host string, params ...string) string {
+	return "postgres://postgres@" + host + "/postgres?" + strings.Join(append([]string{"sslmode=disable"}, params...), "&")
+}
+
 // Redis runs redis-server in the foreground; persistence is up to the node's
 // Args (a cache stage keeps the defaults).
 func Redis() Role {
@@ -69,7 +82,7 @@ func Redis() Role {
 }
 
 // Mysite runs the sample web app; its database DSN and other settings come
-// from the node's Args (e.g. -db postgres://postgres@${db}/postgres).
+// from the node's Args (e.g. -db PostgresDSN("${db}")).
 func Mysite() Role {
 	return Role{
 		Kind:  "mysite",
@@ -106,7 +119,7 @@ func httpPing(path string) Ping {
 func OneBox(pgArgs, webArgs []string) Role {
 	pg := append(Postgres().Cmd, pgArgs...)
 	web := append([]string{"mysite", "-listen", ":8080",
-		"-db", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}, webArgs...)
+		"-db", PostgresDSN("127.0.0.1:5432")}, webArgs...)
 	script := strings.Join([]string{
 		// A SIGKILLed box leaves Postgres's lock file behind; in a fresh start
 		// of this container no other postmaster can be running, so it is stale.

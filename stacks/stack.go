@@ -53,24 +53,15 @@ const createTimeout = 60 * time.Second
 type Option func(*config)
 
 type config struct {
-	image     string
-	nodeImage map[string]string
-	limits    map[string]limit
-	bootWait  time.Duration
-	progress  func(string)
+	image    string
+	limits   map[string]limit
+	bootWait time.Duration
+	progress func(string)
 }
 
 type limit struct {
 	cpus     float64
 	memoryMB int64
-}
-
-// WithImage runs every node from ref instead of images.Current.
-func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
-
-// WithNodeImage runs one node from ref.
-func WithNodeImage(node, ref string) Option {
-	return func(c *config) { c.nodeImage[node] = ref }
 }
 
 // WithLimits caps one node's CPUs (e.g. 0.5) and memory (MiB); 0 keeps a value unset.
@@ -89,17 +80,12 @@ func WithProgress(f func(string)) Option { return func(c *config) { c.progress =
 // Like testcontainers' Run, it returns what it made along with any error:
 // call Terminate on a non-nil Stack even when err is not nil.
 func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
-	cfg := config{image: images.Current, nodeImage: map[string]string{}, limits: map[string]limit{}, bootWait: 60 * time.Second, progress: func(string) {}}
+	cfg := config{image: images.Current, limits: map[string]limit{}, bootWait: 60 * time.Second, progress: func(string) {}}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err
-	}
-	for node := range cfg.nodeImage {
-		if _, ok := t.Node(node); !ok {
-			return nil, fmt.Errorf("image override for unknown node %q", node)
-		}
 	}
 	for node := range cfg.limits {
 		if _, ok := t.Node(node); !ok {
@@ -109,7 +95,7 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	if _, err := docker.Client(ctx); err != nil {
 		return nil, err
 	}
-	if err := cfg.checkImages(ctx, t); err != nil {
+	if err := cfg.checkImage(ctx); err != nil {
 		return nil, err
 	}
 	// Leftovers of runs whose process died (a SIGKILL, a crash) go first.
@@ -156,28 +142,16 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	return s, nil
 }
 
-func (c config) imageOf(node string) string {
-	if ref, ok := c.nodeImage[node]; ok {
-		return ref
+// checkImage fails fast, before anything starts, when the image every node
+// runs from is missing: testcontainers would try to pull it, and nothing can
+// be pulled here.
+func (c config) checkImage(ctx context.Context) error {
+	ok, err := docker.ImageExists(ctx, c.image)
+	if err != nil {
+		return err
 	}
-	return c.image
-}
-
-// checkImages fails fast, before anything starts, when an image is missing:
-// testcontainers would try to pull it, and nothing can be pulled here.
-func (c config) checkImages(ctx context.Context, t Topology) error {
-	refs := map[string]bool{c.image: true}
-	for _, n := range t.Nodes {
-		refs[c.imageOf(n.Name)] = true
-	}
-	for ref := range refs {
-		ok, err := docker.ImageExists(ctx, ref)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("image %s is missing: build it with `make images` (no registry is reachable from here)", ref)
-		}
+	if !ok {
+		return fmt.Errorf("image %s is missing: build it with `make images` (no registry is reachable from here)", c.image)
 	}
 	return nil
 }
@@ -275,7 +249,7 @@ func (s *Stack) bootNode(ctx context.Context, n Node) error {
 		s.cfg.progress(fmt.Sprintf("starting %s (%s)", n.Name, n.Role.Kind))
 	}
 	start := time.Now()
-	ctr, err := s.run(ctx, n.Name, s.cfg.imageOf(n.Name), opts)
+	ctr, err := s.run(ctx, n.Name, s.cfg.image, opts)
 	if err != nil {
 		return fmt.Errorf("start node %s: %w%s", n.Name, err, s.logTail(ctx, ctr))
 	}

@@ -10,7 +10,7 @@ func Substrate() Topology {
 		Nodes: []Node{
 			{Name: "db", Role: Postgres()},
 			{Name: "web", Role: Mysite(), Args: []string{
-				"-db", "postgres://postgres@${db}/postgres?sslmode=disable",
+				"-db", PostgresDSN("${db}"),
 			}},
 		},
 		Links: []Link{{From: Client, To: "web"}, {From: "web", To: "db"}},

@@ -41,12 +41,8 @@ type Node struct {
 	// content), e.g. a generated haproxy.cfg. Contents are expanded like Args.
 	Files map[string]string
 	// Standby nodes are created with the stack but not started: a fault
-	// (faults.Start) brings them in later, e.g. a web server added under load.
+	// (faults.AddNode) brings them in later, e.g. a web server added under load.
 	Standby bool
-	// Runtime overrides; zero means the default.
-	Image    string  // image reference; images.Current by default
-	CPUs     float64 // CPU limit, e.g. 0.5
-	MemoryMB int64   // memory limit in MiB
 }
 
 // Link is a connection from one node to another, through Toxiproxy. Every

@@ -63,3 +63,19 @@ func TestShellJoinQuotes(t *testing.T) {
 		t.Errorf("shellJoin: %s", got)
 	}
 }
+
+func TestPostgresDSN(t *testing.T) {
+	for _, c := range []struct {
+		host   string
+		params []string
+		want   string
+	}{
+		{"${db}", nil, "postgres://postgres@${db}/postgres?sslmode=disable"},
+		{"127.0.0.1:5432", nil, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"},
+		{"${a},${b}", []string{"target_session_attrs=read-write"}, "postgres://postgres@${a},${b}/postgres?sslmode=disable&target_session_attrs=read-write"},
+	} {
+		if got := PostgresDSN(c.host, c.params...); got != c.want {
+			t.Errorf("PostgresDSN(%q, %q) = %q, want %q", c.host, c.params, got, c.want)
+		}
+	}
+}

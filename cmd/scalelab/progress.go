@@ -16,7 +16,6 @@ type progress struct {
 	tty bool
 
 	mu       sync.Mutex
-	status   string
 	start    time.Time
 	phases   []phase
 	stop     chan struct{}

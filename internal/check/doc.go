@@ -1,15 +1,16 @@
 // Package check turns a run's history into measured numbers: availability,
 // latency, recovery time, lost writes, stale reads, read-your-writes
-// violations, late writes, linearizability, lost sessions, and the
-// assumptions a run must meet to count.
+// violations, late writes, linearizability, lost sessions, shares of
+// sampled counters, and the assumptions a run must meet to count.
 //
-// Every checker is a pure function over a history.History: no clock, no
-// network, no global state, so a saved history can be checked again offline
-// and the result is always the same. Checkers never rely on the order of
-// h.Ops; the ones that need an order sort what they need, and none is worse
-// than O(n log n) except Linearizable (porcupine, bounded by a timeout).
+// Every checker is a pure function over a history.History (counters.go: over
+// sampled counters): no clock, no network, no global state, so a saved
+// history can be checked again offline and the result is always the same.
+// Checkers never rely on the order of h.Ops; the ones that need an order sort
+// what they need, and none is worse than O(n log n) except Linearizable
+// (porcupine, bounded by a timeout).
 //
-// One file per checker:
+// One file per checker, and one of helpers they share:
 //
 //	windows.go       before / during / after the fault, from h.Events
 //	availability.go  share of OK ops per window and per time bucket
@@ -22,7 +23,9 @@
 //	ryw.go           read-your-writes per client
 //	linearizable.go  porcupine register model per key
 //	sessions.go      login sessions established and lost (401 after login)
+//	counters.go      a counter's share of the growth in a window, and when it first grew
 //	assumptions.go   does the run count at all
+//	index.go         shared: the write behind each value, and when reads saw unknown writes land
 //
 // Time windows are half-open, [From, To), and ops belong to them by Invoke.
 // "Strictly before" between two ops always means a.Complete < b.Invoke; ops

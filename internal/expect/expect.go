@@ -21,9 +21,6 @@ func HoldEveryGuarantee() types.GomegaMatcher {
 	}}
 }
 
-// Hold succeeds when the named guarantee held in a run that counts.
-func Hold(name string) types.GomegaMatcher { return guarantee(name, true) }
-
 // Break succeeds when the named guarantee was judged in a run that counts
 // (its assumptions met) and did not hold. It is the negative control's
 // matcher: a run that did not count proves nothing either way.

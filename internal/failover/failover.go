@@ -214,13 +214,6 @@ func New(cfg Config, log *slog.Logger) *Controller {
 	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}, pointed: map[string]pointed{}}
 }
 
-// Primary is the node the controller holds to be primary.
-func (c *Controller) Primary() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.primary
-}
-
 // Snapshot is the current State.
 func (c *Controller) Snapshot() State {
 	c.mu.Lock()

@@ -194,7 +194,7 @@ func loadBalancerStack(set Settings) stacks.Topology {
 	for i := 1; i <= n+1; i++ {
 		name := lbWebName(i)
 		t.Nodes = append(t.Nodes, stacks.Node{Name: name, Role: stacks.Mysite(), Standby: i == n+1, Args: []string{
-			"-db", "postgres://postgres@${db}/postgres?sslmode=disable",
+			"-db", stacks.PostgresDSN("${db}"),
 			"-db-timeout", lbMysiteDBTimeout.String(),
 		}})
 		t.Links = append(t.Links, stacks.Link{From: "lb", To: name}, stacks.Link{From: name, To: "db"})

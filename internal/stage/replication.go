@@ -266,7 +266,7 @@ func replicationStack(set Settings) stacks.Topology {
 		p, _ := t.LinkPort(link)
 		return fmt.Sprintf("%s:%d", stacks.ProxyNode, p)
 	}
-	dsn := func(node string) string { return "postgres://postgres@${" + node + "}/postgres?sslmode=disable" }
+	dsn := func(node string) string { return stacks.PostgresDSN("${" + node + "}") }
 
 	// Every database node gets the same settings: any of them may become
 	// the primary.
@@ -317,7 +317,7 @@ func replicationStack(set Settings) stacks.Topology {
 		hosts[i] = "${" + db + "}"
 	}
 	web := []string{
-		"-db", "postgres://postgres@" + strings.Join(hosts, ",") + "/postgres?sslmode=disable&target_session_attrs=read-write",
+		"-db", stacks.PostgresDSN(strings.Join(hosts, ","), "target_session_attrs=read-write"),
 		"-db-timeout", set["timeout"],
 		"-reads", set["reads"],
 		"-read-fallback=" + fmt.Sprint(set["read_fallback"] == "on"),

@@ -31,7 +31,7 @@ func init() {
 				Nodes: []stacks.Node{
 					{Name: "db", Role: stacks.Postgres(), Args: pgDurability(set["durability"])},
 					{Name: "web", Role: stacks.Mysite(), Args: []string{
-						"-db", "postgres://postgres@${db}/postgres?sslmode=disable",
+						"-db", stacks.PostgresDSN("${db}"),
 						"-db-timeout", set["timeout"],
 						"-writes", set["writes"],
 					}},

@@ -231,7 +231,7 @@ func statelessStack(set Settings) stacks.Topology {
 	for i := 1; i <= stlServers+1; i++ {
 		name := lbWebName(i)
 		t.Nodes = append(t.Nodes, stacks.Node{Name: name, Role: stacks.Mysite(), Standby: i == stlServers+1, Args: []string{
-			"-db", "postgres://postgres@${db}/postgres?sslmode=disable",
+			"-db", stacks.PostgresDSN("${db}"),
 			"-db-timeout", lbMysiteDBTimeout.String(),
 			"-sessions", set["sessions"],
 			"-redis", "${redis}",

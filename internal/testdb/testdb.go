@@ -77,7 +77,7 @@ var PG = &Server{
 	env:  "MYSITE_TEST_DB",
 	role: stacks.Postgres,
 	address: func(hp string) string {
-		return "postgres://postgres@" + hp + "/postgres?sslmode=disable"
+		return stacks.PostgresDSN(hp)
 	},
 }
 

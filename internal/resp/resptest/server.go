@@ -27,7 +27,6 @@ type Server struct {
 
 	hang     atomic.Bool
 	delay    atomic.Int64 // time.Duration before every reply
-	commands atomic.Int64
 	accepted atomic.Int64
 
 	mu     sync.Mutex
@@ -61,9 +60,6 @@ func (s *Server) Hang(on bool) { s.hang.Store(on) }
 // SetDelay delays every reply by d.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
-// Commands is how many commands the server has received.
-func (s *Server) Commands() int64 { return s.commands.Load() }
-
 // Accepted is how many connections the server has accepted.
 func (s *Server) Accepted() int64 { return s.accepted.Load() }
 
@@ -84,26 +80,6 @@ func (s *Server) TTL(key string) time.Duration {
 		return 0
 	}
 	return e.expires.Sub(s.now())
-}
-
-// Keys is the number of live keys.
-func (s *Server) Keys() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k := range s.data {
-		if _, ok := s.lookupLocked(k); ok {
-			n++
-		}
-	}
-	return n
-}
-
-// FlushAll deletes every key (a Redis restarted without persistence).
-func (s *Server) FlushAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.data)
 }
 
 // DropConns closes every open connection; the server keeps listening and
@@ -174,7 +150,6 @@ func (s *Server) serve(c net.Conn) {
 		if len(args) == 0 {
 			continue
 		}
-		s.commands.Add(1)
 		if s.hang.Load() {
 			continue // read, never answer
 		}
