@@ -10,7 +10,7 @@
 // disconnect, add) or a load balancer's runtime API (drain, enable); link
 // faults through the stack's Toxiproxy (latency, slow link, bandwidth,
 // timeout, reset_peer, down, slicer, limit_data, and isolate, every link of a
-// node at once). Delayed and LateRecovery wrap another fault. One file per
+// node at once). Delayed, LateRecovery and NeverRecovered wrap another fault. One file per
 // fault; a stage builds the values it injects (internal/stage).
 //
 // Drive faults through Apply and Injection.Heal (lifecycle.go), which build

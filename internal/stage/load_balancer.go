@@ -1,9 +1,7 @@
 package stage
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +53,7 @@ func init() {
 		// for writes), so that what a client records is the load balancer's
 		// answer (a retried success, or its 502/503/504), not its own give-up.
 		ClientTimeout: 5 * time.Second,
-		Counters:      haproxyCounters,
+		Counters:      stacks.HAProxyResponses,
 		Faults: []Fault{
 			{
 				ID:         "kill-web",
@@ -268,24 +266,6 @@ func lbIsWeights(v string) error {
 	}
 	return nil
 }
-
-// haproxyCounters reads the responses each web server sent, from HAProxy's
-// statistics (served on the load balancer's own port).
-func haproxyCounters(ctx context.Context, entry string) (map[string]float64, error) {
-	stats, err := stacks.HAProxyStats(ctx, statsClient, entry)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]float64, len(stats))
-	for _, s := range stats {
-		out[s.Name] = float64(s.Responses)
-	}
-	return out, nil
-}
-
-// statsClient reads stages' counters over HTTP (each call carries the
-// engine's per-sample deadline); no proxy from the environment.
-var statsClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}
 
 // detection is the detection window: how long the load balancer may keep
 // sending requests to a broken server, from the fault until the server's

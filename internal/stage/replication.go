@@ -1,12 +1,7 @@
 package stage
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +70,7 @@ func init() {
 		// Above the app's database timeout (2 s), as in stage 2: a request
 		// that fails is seen failing, one that hangs is seen hanging.
 		ClientTimeout: 5 * time.Second,
-		Counters:      replicationCounters,
+		Counters:      stacks.MysiteReplication,
 		// The heal of a killed primary is a rebuild: the old primary asks
 		// the controller, wipes its data and takes a base backup of the new
 		// one (measured 3-8 s from the restart on 2 cores with another stack
@@ -329,87 +324,6 @@ func replicationStack(set Settings) stacks.Topology {
 	return t
 }
 
-// replicationStatus is the part of mysite's GET /replication the lab reads.
-type replicationStatus struct {
-	Nodes []struct {
-		Name  string `json:"name"`
-		Role  string `json:"role"`
-		Reads int64  `json:"reads"`
-	} `json:"nodes"`
-	PrimaryReads int64 `json:"primary_reads"`
-	Writable     int   `json:"writable"`
-	Standbys     []struct {
-		Name        string  `json:"name"`
-		State       string  `json:"state"`
-		LagBytes    float64 `json:"lag_bytes"`
-		WriteLagMS  float64 `json:"write_lag_ms"`
-		FlushLagMS  float64 `json:"flush_lag_ms"`
-		ReplayLagMS float64 `json:"replay_lag_ms"`
-	} `json:"standbys"`
-	StandbysError string `json:"standbys_error"`
-}
-
-// Counter names sampled from mysite's /replication. Lags and "writable"
-// are gauges; reads are counters.
-const (
-	cWritable     = "writable"       // nodes accepting writes (2: split brain)
-	cPrimaryReads = "reads:primary"  // reads served by the primary
-	cReads        = "reads:"         // + node: reads served by that node as a replica
-	cPrimary      = "primary:"       // + node: 1 while mysite sees it as the primary
-	cLagBytes     = "lag_bytes:"     // + standby: WAL not yet replayed there, from the primary's view
-	cReplayLag    = "replay_lag_ms:" // + standby: pg_stat_replication.replay_lag
-	cFlushLag     = "flush_lag_ms:"
-	cWriteLag     = "write_lag_ms:"
-)
-
-// replicationCounters reads mysite's view of the cluster: node roles, reads
-// per node, and the primary's pg_stat_replication (lag as Postgres measures
-// it). While the primary is down the standbys part is missing.
-func replicationCounters(ctx context.Context, entry string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(entry, "/")+"/replication", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := statsClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /replication: %d %s", resp.StatusCode, strings.TrimSpace(string(data)))
-	}
-	var st replicationStatus
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("GET /replication: %w", err)
-	}
-	out := map[string]float64{cWritable: float64(st.Writable), cPrimaryReads: float64(st.PrimaryReads)}
-	for _, n := range st.Nodes {
-		out[cReads+n.Name] = float64(n.Reads)
-		if n.Role == "primary" {
-			out[cPrimary+n.Name] = 1
-		} else {
-			out[cPrimary+n.Name] = 0
-		}
-	}
-	for _, s := range st.Standbys {
-		if s.State != "streaming" {
-			// Starting or catching up (after a restart, or when it
-			// follows a new primary), a standby reports the start of a
-			// WAL segment: its "lag" is then the rest of the segment.
-			continue
-		}
-		out[cLagBytes+s.Name] = s.LagBytes
-		out[cReplayLag+s.Name] = s.ReplayLagMS
-		out[cFlushLag+s.Name] = s.FlushLagMS
-		out[cWriteLag+s.Name] = s.WriteLagMS
-	}
-	return out, nil
-}
-
 func readYourWrites(ev Evidence) verdict.Guarantee {
 	return named(ReadYourWrites, verdict.NoRYWViolations(ev.RYW))
 }
@@ -488,17 +402,7 @@ const splitBrainBound = time.Second
 // a primary is fenced by the controller within a probe or two, or never
 // comes back as one (it rejoins as a replica).
 func singlePrimary(ev Evidence) verdict.Guarantee {
-	var two time.Duration
-	var samples int
-	for i, s := range ev.Counters {
-		if _, ok := s.Values[cWritable]; !ok {
-			continue
-		}
-		samples++
-		if s.Values[cWritable] >= 2 && i+1 < len(ev.Counters) {
-			two += ev.Counters[i+1].At - s.At
-		}
-	}
+	two, samples := check.TimeAtLeast(ev.Counters, stacks.CounterWritable, 2)
 	g := verdict.Guarantee{
 		Name:      SinglePrimary,
 		Threshold: fmt.Sprintf("two primaries for <= %v", splitBrainBound),
@@ -508,6 +412,7 @@ func singlePrimary(ev Evidence) verdict.Guarantee {
 	}
 	if samples == 0 {
 		g.Measured = "no samples of mysite's view of the nodes"
+		g = verdict.NotJudgedBecause(g, "no samples of mysite's view of the nodes")
 	}
 	return g
 }
@@ -546,12 +451,12 @@ func lagSeen(ev Evidence, set Settings) verdict.Guarantee {
 	floor := lagFloor(set)
 	var samples []check.CounterSample
 	for _, s := range ev.Counters {
-		if s.Values[cPrimary+dbPrimary] == 1 {
+		if s.Values[stacks.CounterPrimary+dbPrimary] == 1 {
 			samples = append(samples, s)
 		}
 	}
-	lag, who := maxGauge(samples, ev.Windows.During, cReplayLag)
-	bytes, _ := maxGauge(samples, ev.Windows.During, cLagBytes)
+	lag, who := check.MaxGauge(samples, ev.Windows.During, stacks.CounterReplayLag)
+	bytes, _ := check.MaxGauge(samples, ev.Windows.During, stacks.CounterLagBytes)
 	g := verdict.Guarantee{
 		Name:      LagSeen,
 		Threshold: fmt.Sprintf("max replay lag during >= %v", floor),
@@ -563,31 +468,8 @@ func lagSeen(ev Evidence, set Settings) verdict.Guarantee {
 		return g
 	}
 	g.Measured = fmt.Sprintf("max replay lag %v (%s), max %.0f KB not yet replayed",
-		time.Duration(lag*float64(time.Millisecond)).Round(time.Millisecond), strings.TrimPrefix(who, cReplayLag), bytes/1024)
+		time.Duration(lag*float64(time.Millisecond)).Round(time.Millisecond), strings.TrimPrefix(who, stacks.CounterReplayLag), bytes/1024)
 	return g
-}
-
-// maxGauge is the highest value of the counters named prefix+anything in
-// the samples taken within w, and the counter's name.
-func maxGauge(samples []check.CounterSample, w check.Window, prefix string) (float64, string) {
-	var best float64
-	var who string
-	for _, s := range samples {
-		if !w.Contains(s.At) {
-			continue
-		}
-		keys := make([]string, 0, len(s.Values))
-		for k := range s.Values {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if strings.HasPrefix(k, prefix) && (who == "" || s.Values[k] > best) {
-				best, who = s.Values[k], k
-			}
-		}
-	}
-	return best, who
 }
 
 // durationFrom validates a duration of at least min.

@@ -1,13 +1,15 @@
 package stage
 
 import (
-	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/check"
 	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/verdict"
 	"github.com/scalelab/scalelab/internal/workload"
@@ -48,7 +50,7 @@ func init() {
 		Stack:         statelessStack,
 		Entry:         "client->lb",
 		ClientTimeout: 5 * time.Second,
-		Counters:      haproxyCounters,
+		Counters:      stacks.HAProxyResponses,
 		// Every client is a logged-in user; 30% of the ops check the
 		// session (GET /me), the rest are reads and writes.
 		Workload: func(w *workload.Config) {
@@ -104,7 +106,7 @@ func init() {
 					Help: "on: the heal starts Redis again; off: it stays dead (the store never comes back)"}},
 				Inject: func(set Settings) []faults.Fault {
 					if set["restart"] == "off" {
-						return []faults.Fault{stlStaysDead{faults.Kill{Node: "redis"}}}
+						return []faults.Fault{faults.NeverRecovered{Fault: faults.Kill{Node: "redis"}}}
 					}
 					return []faults.Fault{faults.Kill{Node: "redis"}}
 				},
@@ -155,50 +157,24 @@ func stlSessionGuarantees(ev Evidence, set Settings) []verdict.Guarantee {
 // mean a web server crashed or hung) and no request without an answer.
 func stlClearErrors(ev Evidence) verdict.Guarantee {
 	g := verdict.Guarantee{Name: ClearErrors, Threshold: `>= 1 failed request, every one 503 "session store unavailable"`}
-	failed, clear := 0, 0
-	other := map[string]int{}
-	for _, op := range ev.History.Ops {
-		if !ev.Windows.During.Contains(op.Invoke) || op.Outcome == history.OK {
-			continue
-		}
-		failed++
-		if op.Status == http.StatusServiceUnavailable && strings.Contains(op.Error, "session store unavailable") {
-			clear++
-			continue
-		}
-		why := op.Error
-		if op.Status != 0 {
-			why = fmt.Sprintf("status %d: %s", op.Status, op.Error)
-		}
-		if len(why) > 80 {
-			why = why[:80]
-		}
-		other[why]++
-	}
-	g.Measured = fmt.Sprintf("%d of %d failed requests were clear 503s", clear, failed)
-	g.Value = float64(failed - clear)
-	g.Holds = failed > 0 && clear == failed
+	f := check.FailuresIn(ev.History, ev.Windows.During, func(op history.Op) bool {
+		return op.Status == http.StatusServiceUnavailable && strings.Contains(op.Error, "session store unavailable")
+	})
+	g.Measured = fmt.Sprintf("%d of %d failed requests were clear 503s", f.Clear, f.Failed)
+	g.Value = float64(f.Failed - f.Clear)
+	g.Holds = f.Failed > 0 && f.Clear == f.Failed
 	switch {
-	case failed == 0:
+	case f.Failed == 0:
 		g.Detail = "no request failed during the fault: the store's loss did not show"
-	case len(other) > 0:
+	case len(f.Other) > 0:
 		var parts []string
-		for k, n := range other {
-			parts = append(parts, fmt.Sprintf("%dx %s", n, k))
+		for _, k := range slices.Sorted(maps.Keys(f.Other)) {
+			parts = append(parts, fmt.Sprintf("%dx %s", f.Other[k], k))
 		}
 		g.Detail = "other failures: " + strings.Join(parts, "; ")
 	}
 	return g
 }
-
-// stlStaysDead is a kill whose heal does nothing: the node never returns.
-type stlStaysDead struct{ faults.Kill }
-
-func (f stlStaysDead) Name() string { return f.Kill.Name() + " (never restarted)" }
-func (f stlStaysDead) Recover(context.Context, *stacks.Stack) error {
-	return nil
-}
-func (f stlStaysDead) Healed(context.Context, *stacks.Stack) error { return nil }
 
 // stlSessionTimeout bounds every session store call of mysite. Measured:
 // with the default 2 s, a dead Redis (behind Toxiproxy, a connection to it
