@@ -166,44 +166,36 @@ var (
 const lbMysiteDBTimeout = 2 * time.Second
 
 func loadBalancerStack(set Settings) stacks.Topology {
-	n := lbServers(set)
 	weights := lbWeights(set["weights"])
-	t := stacks.Topology{
-		Name:  "load-balancer",
-		Nodes: []stacks.Node{{Name: "db", Role: stacks.Postgres()}},
-		Links: []stacks.Link{{From: stacks.Client, To: "lb"}},
-	}
-	cfg := stacks.HAProxyConfig{
-		Balance:       set["balance"],
-		CheckInterval: set.Duration("check_interval"),
-		Fall:          lbInt(set["fall"]),
-		Rise:          lbInt(set["rise"]),
-		CheckPath:     "/healthz",
-		Retries:       set["retries"] == "on",
-		// A read takes a few milliseconds through the whole stack (measured
-		// before the fault, at 100 ops/s: p50 2.5-2.7 ms, p99 4.5-12 ms, max
-		// 22 ms): one that has not answered in 1 s is stuck, and retrying it
-		// elsewhere is safe.
-		ReadTimeout: time.Second,
-		// A write is never retried on a timeout; wait for mysite's own
-		// answer, which comes within its database timeout.
-		WriteTimeout: lbMysiteDBTimeout + time.Second,
-	}
-	for i := 1; i <= n+1; i++ {
-		name := lbWebName(i)
-		t.Nodes = append(t.Nodes, stacks.Node{Name: name, Role: stacks.Mysite(), Standby: i == n+1, Args: []string{
-			"-db", stacks.PostgresDSN("${db}"),
-			"-db-timeout", lbMysiteDBTimeout.String(),
-		}})
-		t.Links = append(t.Links, stacks.Link{From: "lb", To: name}, stacks.Link{From: name, To: "db"})
-		cfg.Servers = append(cfg.Servers, stacks.HAProxyServer{Name: name, Addr: "${" + name + "}", Weight: lbWeightOf(weights, i), Standby: i == n+1})
-	}
-	t.Nodes = append(t.Nodes, stacks.Node{Name: "lb", Role: stacks.HAProxy(cfg),
-		Files: map[string]string{stacks.HAProxyConfigPath: cfg.Render()}})
+	t := stacks.Topology{Name: "load-balancer", Nodes: []stacks.Node{{Name: "db", Role: stacks.Postgres()}}}
+	stacks.WebTier{
+		Servers: lbServers(set),
+		LB: stacks.HAProxyConfig{
+			Balance:       set["balance"],
+			CheckInterval: set.Duration("check_interval"),
+			Fall:          lbInt(set["fall"]),
+			Rise:          lbInt(set["rise"]),
+			CheckPath:     "/healthz",
+			Retries:       set["retries"] == "on",
+			// A read takes a few milliseconds through the whole stack (measured
+			// before the fault, at 100 ops/s: p50 2.5-2.7 ms, p99 4.5-12 ms, max
+			// 22 ms): one that has not answered in 1 s is stuck, and retrying it
+			// elsewhere is safe.
+			ReadTimeout: time.Second,
+			// A write is never retried on a timeout; wait for mysite's own
+			// answer, which comes within its database timeout.
+			WriteTimeout: lbMysiteDBTimeout + time.Second,
+		},
+		Weight: func(i int) int { return lbWeightOf(weights, i) },
+		Args: func(string) []string {
+			return []string{"-db", stacks.PostgresDSN("${db}"), "-db-timeout", lbMysiteDBTimeout.String()}
+		},
+		Uses: []string{"db"},
+	}.Add(&t)
 	return t
 }
 
-func lbWebName(i int) string { return fmt.Sprintf("web-%d", i) }
+func lbWebName(i int) string { return stacks.WebName(i) }
 
 func lbServers(set Settings) int { return lbInt(set["servers"]) }
 

@@ -183,15 +183,11 @@ func stlClearErrors(ev Evidence) verdict.Guarantee {
 const stlSessionTimeout = 500 * time.Millisecond
 
 func statelessStack(set Settings) stacks.Topology {
-	t := stacks.Topology{
-		Name: "stateless",
-		Nodes: []stacks.Node{
-			{Name: "db", Role: stacks.Postgres()},
-			{Name: "redis", Role: stacks.Redis()},
-		},
-		Links: []stacks.Link{{From: stacks.Client, To: "lb"}},
-	}
-	cfg := stacks.HAProxyConfig{
+	t := stacks.Topology{Name: "stateless", Nodes: []stacks.Node{
+		{Name: "db", Role: stacks.Postgres()},
+		{Name: "redis", Role: stacks.Redis()},
+	}}
+	lb := stacks.HAProxyConfig{
 		Balance:       set["balance"],
 		CheckInterval: 500 * time.Millisecond,
 		Fall:          2,
@@ -202,28 +198,25 @@ func statelessStack(set Settings) stacks.Topology {
 		WriteTimeout:  lbMysiteDBTimeout + time.Second,
 	}
 	if set["sessions"] == "memory" {
-		cfg.Cookie = "SRV"
+		lb.Cookie = "SRV"
 	}
-	for i := 1; i <= stlServers+1; i++ {
-		name := lbWebName(i)
-		t.Nodes = append(t.Nodes, stacks.Node{Name: name, Role: stacks.Mysite(), Standby: i == stlServers+1, Args: []string{
-			"-db", stacks.PostgresDSN("${db}"),
-			"-db-timeout", lbMysiteDBTimeout.String(),
-			"-sessions", set["sessions"],
-			"-redis", "${redis}",
-			// Below the load balancer's read timeout (1 s): when the store
-			// hangs, mysite answers its clear 503 before HAProxy gives up
-			// on it (504) and retries the read elsewhere.
-			"-session-timeout", set["session_timeout"],
-			"-name", name,
-		}})
-		t.Links = append(t.Links,
-			stacks.Link{From: "lb", To: name},
-			stacks.Link{From: name, To: "db"},
-			stacks.Link{From: name, To: "redis"})
-		cfg.Servers = append(cfg.Servers, stacks.HAProxyServer{Name: name, Addr: "${" + name + "}", Weight: 1, Standby: i == stlServers+1})
-	}
-	t.Nodes = append(t.Nodes, stacks.Node{Name: "lb", Role: stacks.HAProxy(cfg),
-		Files: map[string]string{stacks.HAProxyConfigPath: cfg.Render()}})
+	stacks.WebTier{
+		Servers: stlServers,
+		LB:      lb,
+		Args: func(name string) []string {
+			return []string{
+				"-db", stacks.PostgresDSN("${db}"),
+				"-db-timeout", lbMysiteDBTimeout.String(),
+				"-sessions", set["sessions"],
+				"-redis", "${redis}",
+				// Below the load balancer's read timeout (1 s): when the store
+				// hangs, mysite answers its clear 503 before HAProxy gives up
+				// on it (504) and retries the read elsewhere.
+				"-session-timeout", set["session_timeout"],
+				"-name", name,
+			}
+		},
+		Uses: []string{"db", "redis"},
+	}.Add(&t)
 	return t
 }
