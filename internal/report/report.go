@@ -213,13 +213,9 @@ type Node struct {
 	Kind string `json:"kind"`
 }
 
-// The chart's bucket width when the run's evidence does not carry one (the
-// engine's 250 ms), and engine.DefaultSpec's rate: --rate is only repeated
-// in the rerun command when it differs.
-const (
-	defaultBucket = 250 * time.Millisecond
-	defaultRate   = 100
-)
+// defaultBucket is the chart's bucket width when the run's evidence does
+// not carry one (the engine's 250 ms).
+const defaultBucket = 250 * time.Millisecond
 
 // FromResult computes the report of a run. It is pure: no I/O, no clock.
 func FromResult(r *engine.Result) Report {
@@ -357,7 +353,8 @@ func RerunCommand(spec engine.Spec, seed int64) string {
 	for _, k := range keys {
 		parts = append(parts, "--set", shellQuote(k+"="+spec.Set[k]))
 	}
-	if rate := spec.Workload.Rate; rate != 0 && rate != defaultRate {
+	// --rate is repeated only when it differs from the engine's default.
+	if rate := spec.Workload.Rate; rate != 0 && rate != engine.DefaultSpec(engine.Spec{}).Workload.Rate {
 		parts = append(parts, "--rate", strconv.FormatFloat(rate, 'g', -1, 64))
 	}
 	return strings.Join(parts, " ")
