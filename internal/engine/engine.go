@@ -349,8 +349,14 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	done := make(chan ran, 1)
 	say(fmt.Sprintf("workload: %.0f ops/s, %d clients, %d keys, %.0f%% reads, %s",
 		spec.Workload.Rate, spec.Workload.Clients, spec.Workload.Keys, spec.Workload.ReadRatio*100, spec.Workload.Duration))
+	// The workload may run past its planned end while heals take longer
+	// than planned (a former primary rebuilding itself): the cool-down is
+	// counted from the last heal, and End is set once every heal is done.
+	wcfg := spec.Workload
+	wcfg.Duration += faults.HealedWithin
+	wcfg.End = &workload.End{}
 	go func() {
-		_, stats, err := workload.Run(ctx, spec.Workload, base, clock, rec)
+		_, stats, err := workload.Run(ctx, wcfg, base, clock, rec)
 		done <- ran{stats, err}
 	}()
 	stopSampling := sampleCounters(ctx, st.Counters, base, clock)
@@ -364,6 +370,7 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if healErr != nil {
 		problems = append(problems, healErr.Error())
 	}
+	wcfg.End.Set(coolDownEnd(rec, spec))
 
 	say("cooling down")
 	r := <-done
@@ -489,6 +496,19 @@ func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.
 		rec.Event(history.FaultHealed, in.Fault.Name(), "")
 	})
 	return errors.Join(err, waitErr)
+}
+
+// coolDownEnd is when the workload stops: the planned end, or Cooldown
+// after the last heal when the heals took longer than planned, and never
+// before now (what was sent while healing stays in the run).
+func coolDownEnd(rec *workload.Recorder, spec Spec) time.Duration {
+	end := spec.Warmup + spec.FaultFor + spec.Cooldown
+	for _, e := range rec.History().Events {
+		if e.Kind == history.FaultHealed {
+			end = max(end, e.At+spec.Cooldown)
+		}
+	}
+	return max(end, rec.Clock().Now())
 }
 
 // judge runs the checkers and the fault's guarantees over the history.

@@ -12,8 +12,11 @@ type Config struct {
 	// Rate is the offered load in operations per second, across all clients.
 	Rate float64 `json:"rate"`
 	// Duration is how long operations are scheduled for. The history's End is
-	// the workload's start plus Duration.
+	// the workload's start plus Duration, or plus End's value when End was
+	// set (earlier) while the workload ran.
 	Duration time.Duration `json:"duration_ns"`
+	// End, when not nil, can move the end earlier while the workload runs.
+	End *End `json:"-"`
 	// Clients is the number of logical clients. A client is a label that the
 	// per-client checkers (read-your-writes) group by; in the open model one
 	// client may have several operations in flight at once.

@@ -80,11 +80,20 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 
 	e.start = clock.Now()
 	rec.SetEnd(e.start + cfg.Duration)
-	stopErr := e.launchAll(ctx, reqCtx, sched)
-	// The send window is the schedule's span, Duration, unless ctx cut it.
-	e.stats.SendWindow = cfg.Duration
+	lastAt, stopErr := e.launchAll(ctx, reqCtx, sched, cfg.End, cfg.Duration)
+	// The send window is the schedule's span, Duration or the End set while
+	// it ran (never before the last op launched), unless ctx cut it.
+	window := cfg.End.get(cfg.Duration)
+	if lastAt >= window {
+		window = lastAt + 1
+	}
+	if window < cfg.Duration {
+		rec.SetEnd(e.start + window)
+		e.stats.ScheduledOps = scheduledOps(cfg.Rate, window)
+	}
+	e.stats.SendWindow = window
 	if stopErr != nil {
-		e.stats.SendWindow = min(clock.Now()-e.start, cfg.Duration)
+		e.stats.SendWindow = min(clock.Now()-e.start, window)
 	}
 
 	e.drain(cfg.Timeout+drainGrace, abandon)
@@ -116,14 +125,14 @@ type engine struct {
 
 // launchAll launches every decision at its scheduled time. It returns nil
 // when the schedule is exhausted, or ctx's cause when ctx stopped it.
-func (e *engine) launchAll(ctx, reqCtx context.Context, sched *Schedule) error {
+func (e *engine) launchAll(ctx, reqCtx context.Context, sched *Schedule, end *End, max time.Duration) (lastAt time.Duration, err error) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
 		d, ok := sched.Next()
-		if !ok {
-			return nil
+		if !ok || d.At >= end.get(max) {
+			return lastAt, nil
 		}
 		// Wait for the op's time. When the loop is behind (GC pause, busy
 		// machine) the wait is <= 0 and overdue ops go out at once, still
@@ -132,13 +141,17 @@ func (e *engine) launchAll(ctx, reqCtx context.Context, sched *Schedule) error {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
-				return context.Cause(ctx)
+				return lastAt, context.Cause(ctx)
 			case <-timer.C:
 			}
 		} else if ctx.Err() != nil {
-			return context.Cause(ctx)
+			return lastAt, context.Cause(ctx)
+		}
+		if d.At >= end.get(max) { // moved while we waited
+			return lastAt, nil
 		}
 		e.launch(reqCtx, d)
+		lastAt = d.At
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalelab/scalelab/internal/check"
 	"github.com/scalelab/scalelab/internal/history"
 )
 
@@ -264,5 +265,39 @@ func TestQuantile(t *testing.T) {
 	}
 	if q := quantile(lags[:1], 0.99); q != 1 {
 		t.Errorf("p99 of one sample = %d", q)
+	}
+}
+
+// The caller can end the workload earlier while it runs (the engine ends
+// the cool-down a set time after the last heal): no op is launched at or
+// after the new end, and the history ends there.
+func TestRunEndMovedWhileRunning(t *testing.T) {
+	_, srv := newFakeSite(t, nil)
+	cfg := testConfig() // 200 ops/s
+	cfg.Duration = 10 * time.Second
+	cfg.End = &End{}
+	clock := NewClock()
+	go func() {
+		for clock.Now() < 200*time.Millisecond {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cfg.End.Set(500 * time.Millisecond)
+	}()
+	rec, stats, err := Run(context.Background(), cfg, srv.URL, clock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rec.History()
+	start := h.End - 500*time.Millisecond
+	if stats.ScheduledOps != 100 || stats.Launched != 100 || len(h.Ops) != 100 {
+		t.Fatalf("%d ops, stats %v; want the 100 scheduled before the new end", len(h.Ops), stats)
+	}
+	for _, op := range h.Ops {
+		if op.Invoke-start >= 500*time.Millisecond {
+			t.Fatalf("op invoked at %v, after the end", op.Invoke-start)
+		}
+	}
+	if problems := check.Assumptions(h, check.Requirements{}); len(problems) > 0 && !strings.Contains(strings.Join(problems, ";"), "fault") {
+		t.Errorf("the moved end breaks an assumption: %v", problems)
 	}
 }
