@@ -40,6 +40,7 @@ var commands = []command{
 	{"faults", "list one stage's faults, settings, defaults and controls", usageFaults, runFaults},
 	{"run", "run one experiment: boot, warm up, inject, heal, cool down, check", usageRun, runRun},
 	{"matrix", "run every stage x fault, controls included, and write the matrix", usageMatrix, runMatrix},
+	{"merge", "join the directories of matrix shards (--shard i/n) into one matrix", usageMerge, runMerge},
 	{"up", "boot a stage's stack and keep it up until Ctrl-C", usageUp, runUp},
 	{"fault", "inject a fault into the stack that `scalelab up` keeps", usageFault, runFault},
 	{"heal", "heal the faults injected with `scalelab fault`", usageHeal, runHeal},

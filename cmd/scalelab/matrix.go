@@ -5,38 +5,69 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/scalelab/scalelab/internal/engine"
 	"github.com/scalelab/scalelab/internal/report"
 	"github.com/scalelab/scalelab/internal/stage"
 )
 
-const usageMatrix = `scalelab matrix [--stages a,b,...] [--report DIR]
+const usageMatrix = `scalelab matrix [--stages a,b,...] [--shard i/n] [--report DIR]
 
 Runs every stage under each of its faults and each negative control, and writes
 DIR/index.html and DIR/matrix.md (a table per stage, a row per fault: the fault run,
 then its controls; each cell held / broke as expected / not as expected, with
-availability during the fault,
-recovery time and lost writes, linking to that run's report in DIR/runs/).
+availability during the fault, recovery time and lost writes, linking to that run's
+report in DIR/runs/), and DIR/cells.json (the cells as data, for scalelab merge). All three are rewritten after
+every run: a matrix that is interrupted or fails part-way leaves what it measured, and
+the cells it did not run show as missing.
+
+--shard i/n runs the i-th of n shards of the cells (a cell is one fault run or one
+control run), to spread the matrix over n machines; scalelab merge joins the shards'
+directories. Every machine computes the same split from the stage data: each shard
+gets its share of every stage's cells (the same number, or one more), dealt out by
+expected duration (the planned warm-up, fault and cool-down plus a second per node to
+boot), longest first, each to the shard with the least so far, so that the shards take
+about equally long. Every cell is in exactly one shard. Give every shard the same
+--stages.
 
 Exit 0 when every cell is as it should be (faults: every guarantee held; controls:
 the named guarantees broke), 1 otherwise, 2 for bad usage or a setup failure.
 
 Examples:
   scalelab matrix
-  scalelab matrix --stages single-server --report /tmp/matrix`
+  scalelab matrix --stages single-server --report /tmp/matrix
+  scalelab matrix --shard 1/3 --report shard-1     # on machine 1; 2/3 and 3/3 on the others,
+  scalelab merge --out results/matrix shard-1 shard-2 shard-3   # then join them`
+
+// job is one cell of the matrix to run.
+type job struct {
+	cell    report.Cell // Name, Stage, StageNumber, Fault, Control, ExpectBreak
+	st      stage.Stage
+	control *stage.Control // nil for the fault's own run
+	cost    time.Duration  // expected wall time, for the shard split
+}
 
 func runMatrix(ctx context.Context, args []string) error {
 	fs := flags("matrix")
 	only := fs.String("stages", "", "comma-separated stage ids (default: every stage)")
-	dir := fs.String("report", "results/matrix", "where index.html, matrix.md and the runs' reports go")
+	shardFlag := fs.String("shard", "", "run only the i-th of n shards of the cells, as i/n (e.g. 2/3); join the shards with scalelab merge")
+	dir := fs.String("report", "results/matrix", "where index.html, matrix.md, cells.json and the runs' reports go")
 	pos, err := parseWithPositional(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q (use --stages %s)", pos[0], pos[0])
+	}
+	shardI, shardN := 1, 1
+	if *shardFlag != "" {
+		if shardI, shardN, err = parseShardFlag(*shardFlag); err != nil {
+			return err
+		}
 	}
 	stages := stage.All()
 	if *only != "" {
@@ -46,82 +77,90 @@ func runMatrix(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			stages = append(stages, st)
-		}
-	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		return err
-	}
-	type job struct {
-		st      stage.Stage
-		fault   string
-		control *stage.Control
-	}
-	var jobs []job
-	for _, st := range stages {
-		for _, f := range st.Faults {
-			jobs = append(jobs, job{st, f.ID, nil})
-			for i := range f.Controls {
-				jobs = append(jobs, job{st, f.ID, &f.Controls[i]})
+			if !slices.ContainsFunc(stages, func(s stage.Stage) bool { return s.ID == st.ID }) {
+				stages = append(stages, st)
 			}
 		}
 	}
+	all, err := matrixJobs(stages)
+	if err != nil {
+		return err
+	}
+	jobs := all
+	mx := report.Matrix{}
+	for _, st := range stages {
+		mx.Stages = append(mx.Stages, st.ID)
+	}
+	if *shardFlag != "" {
+		jobs = shardJobs(all, shardI, shardN)
+		mx.Shard = fmt.Sprintf("%d/%d", shardI, shardN)
+		var d time.Duration
+		for _, j := range jobs {
+			d += j.cost
+		}
+		fmt.Printf("shard %s: %d of the matrix's %d cells (about %s)\n", mx.Shard, len(jobs), len(all), d.Round(time.Minute))
+	}
+	// Every cell of this matrix (or shard) is in cells.json from the start,
+	// missing until it has run: a matrix that stops early says what it did
+	// not run.
+	for _, j := range jobs {
+		c := j.cell
+		c.Missing = "not run: the matrix stopped before it (or is still running)"
+		mx.Cells = append(mx.Cells, c)
+	}
+	if err := report.WriteMatrix(*dir, mx); err != nil {
+		return fmt.Errorf("write matrix: %w", err)
+	}
 	p := newProgress()
-	var cells []report.Cell
 	bad := 0
 	for i, j := range jobs {
-		name := j.st.ID + "-" + j.fault
-		cell := report.Cell{Stage: j.st.ID, StageNumber: j.st.Number, Fault: j.fault}
-		spec := engine.Spec{Stage: j.st.ID, Fault: j.fault}
-		title := fmt.Sprintf("[%d/%d] %s under %s", i+1, len(jobs), j.st.ID, j.fault)
-		var res *engine.Result
+		cell := j.cell
+		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control}
+		title := fmt.Sprintf("[%d/%d] %s under %s", i+1, len(jobs), j.st.ID, j.cell.Fault)
 		if j.control != nil {
-			spec.Control = j.control.Name
+			title += fmt.Sprintf(" (control: %s)", j.control.Name)
 		}
 		if plan, err := engine.Resolve(spec); err == nil {
 			spec.Progress = progressFor(p, plan.Spec)
 		}
+		var res *engine.Result
+		p.Line(title)
 		if j.control != nil {
-			cell.Control, cell.ExpectBreak = j.control.Name, j.control.Breaks
-			spec.Control = j.control.Name
-			name += "-control-" + slug(j.control.Name)
-			title += fmt.Sprintf(" (control: %s)", j.control.Name)
-			p.Line(title)
 			res, _, err = engine.RunControl(ctx, spec)
 		} else {
-			p.Line(title)
 			res, err = engine.Run(ctx, spec)
 		}
 		p.Done()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		runDir := filepath.Join(*dir, "runs", name)
-		cell.ReportPath = filepath.Join("runs", name, "report.html")
 		if err != nil {
 			cell.Err = err.Error()
 			p.Line("setup failed: " + err.Error())
 		} else {
 			rep := report.FromResult(res)
 			cell.Report = &rep
+			runDir := filepath.Join(*dir, "runs", cell.Name)
 			if err := report.WriteReport(runDir, rep); err != nil {
 				return fmt.Errorf("write %s: %w", runDir, err)
 			}
+			cell.ReportPath = filepath.Join("runs", cell.Name, "report.html")
+			cell.ReportJSON = filepath.Join("runs", cell.Name, "report.json")
 		}
 		ok, label := report.CellVerdict(cell)
 		if !ok {
 			bad++
 		}
 		p.Line(fmt.Sprintf("%s: %s", title, label))
-		cells = append(cells, cell)
+		mx.Cells[i] = cell
 		// The matrix so far is written after every run: an interrupted
-		// matrix still leaves what it measured.
-		if err := report.WriteMatrix(*dir, cells); err != nil {
+		// matrix, or a shard that fails, still leaves what it measured.
+		if err := report.WriteMatrix(*dir, mx); err != nil {
 			return fmt.Errorf("write matrix: %w", err)
 		}
 	}
 	abs, _ := filepath.Abs(filepath.Join(*dir, "index.html"))
-	fmt.Printf("\nmatrix: %s (%d runs, %d not as expected)\n", abs, len(cells), bad)
+	fmt.Printf("\nmatrix: %s (%d runs, %d not as expected)\n", abs, len(jobs), bad)
 	if md, err := os.ReadFile(filepath.Join(*dir, "matrix.md")); err == nil {
 		fmt.Println(string(md))
 	}
@@ -131,15 +170,98 @@ func runMatrix(ctx context.Context, args []string) error {
 	return nil
 }
 
-func slug(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
-			b.WriteByte('-')
+// parseShardFlag reads --shard i/n (report.ParseShard: the same rule a
+// merge reads cells.json's shard with).
+func parseShardFlag(s string) (i, n int, err error) { return report.ParseShard(s) }
+
+// matrixJobs is every cell of the stages, in the matrix's order
+// (report.StageCells), with its expected cost.
+func matrixJobs(stages []stage.Stage) ([]job, error) {
+	var jobs []job
+	for _, st := range stages {
+		for _, c := range report.StageCells(st) {
+			j := job{cell: c, st: st}
+			if c.Control != "" {
+				f, err := st.Fault(c.Fault)
+				if err != nil {
+					return nil, err
+				}
+				if j.control, err = f.FindControl(c.Control); err != nil {
+					return nil, err
+				}
+			}
+			j.cost = expectedCost(engine.Spec{Stage: st.ID, Fault: c.Fault, Control: c.Control})
+			jobs = append(jobs, j)
 		}
 	}
-	return strings.TrimSuffix(b.String(), "-")
+	return jobs, nil
+}
+
+// expectedCost is about how long a cell's run takes: the workload's planned
+// duration (warm-up, fault, cool-down: engine.Resolve decides them, without
+// Docker) plus a second per node, toxiproxy included, to boot and remove the
+// stack. Boot is the part it knows least (stage 4's replicas take a base
+// backup: 9-17 s measured, where the rule says 6 s), which is why shardJobs
+// gives every shard its share of each stage first. A control whose breach
+// happens by chance may take more attempts; its first is what is expected.
+func expectedCost(spec engine.Spec) time.Duration {
+	const fallback = 25 * time.Second
+	plan, err := engine.Resolve(spec)
+	if err != nil || plan.Stage.Stack == nil {
+		return fallback
+	}
+	nodes := len(plan.Stage.Stack(plan.Settings).Nodes) + 1
+	return plan.Spec.Warmup + plan.Spec.FaultFor + plan.Spec.Cooldown + time.Duration(nodes)*time.Second
+}
+
+// shardJobs is the i-th of n shards of jobs (1 <= i <= n). Stage by stage,
+// each shard gets its share of the stage's cells (the same number, or one
+// more): a stage whose runs take longer than expected (a slow boot the cost
+// does not know) weighs on every shard alike. Within a stage, the cells are
+// dealt out longest expected cost first (ties: the matrix's order), each to
+// the shard with the least cost so far over all stages (ties: the lowest
+// shard) among those that have room for it. Every shard's jobs keep the
+// matrix's order. The split depends on nothing but the jobs, so every
+// machine computes the same; every job is in exactly one shard.
+func shardJobs(jobs []job, i, n int) []job {
+	load := make([]time.Duration, n)
+	owner := make([]int, len(jobs))
+	for start := 0; start < len(jobs); {
+		end := start
+		for end < len(jobs) && jobs[end].cell.Stage == jobs[start].cell.Stage {
+			end++
+		}
+		order := make([]int, 0, end-start)
+		for k := start; k < end; k++ {
+			order = append(order, k)
+		}
+		sort.SliceStable(order, func(a, b int) bool { return jobs[order[a]].cost > jobs[order[b]].cost })
+		// Every shard gets floor(m/n) of the stage's m cells; m mod n
+		// shards get one more.
+		share, extra := len(order)/n, len(order)%n
+		count := make([]int, n)
+		for _, k := range order {
+			best := -1
+			for s := range n {
+				room := count[s] < share || (count[s] == share && extra > 0)
+				if room && (best < 0 || load[s] < load[best]) {
+					best = s
+				}
+			}
+			if count[best] == share {
+				extra--
+			}
+			count[best]++
+			owner[k] = best
+			load[best] += jobs[k].cost
+		}
+		start = end
+	}
+	var out []job
+	for k, j := range jobs {
+		if owner[k] == i-1 {
+			out = append(out, j)
+		}
+	}
+	return out
 }

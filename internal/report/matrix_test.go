@@ -1,11 +1,15 @@
 package report
 
 import (
+	"encoding/json"
 	"html"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/scalelab/scalelab/internal/stage"
 )
 
 // rep is a minimal report: the guarantees given hold or not by name.
@@ -85,7 +89,7 @@ func TestWriteMatrix(t *testing.T) {
 			ReportPath: filepath.Join(t.TempDir(), "elsewhere", "report.html")}, // absolute: made relative
 	}
 	dir := filepath.Join(t.TempDir(), "matrix")
-	if err := WriteMatrix(dir, cells); err != nil {
+	if err := WriteMatrix(dir, Matrix{Cells: cells}); err != nil {
 		t.Fatal(err)
 	}
 	index, err := os.ReadFile(filepath.Join(dir, "index.html"))
@@ -149,5 +153,296 @@ func TestWriteMatrix(t *testing.T) {
 	}
 	if rows != 3 {
 		t.Errorf("want 3 fault rows, got %d\n%s", rows, text)
+	}
+}
+
+// cells.json lists every cell as data next to index.html and matrix.md,
+// paths relative to the matrix directory; a cell not run yet is missing.
+func TestWriteMatrixCellsJSON(t *testing.T) {
+	st, err := stage.Get("single-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := StageCells(st)
+	dir := t.TempDir()
+	cells[0].Report = rep("", true, nil, map[string]bool{"spof-shown": true, "recovers": true, "no-lost-writes": true})
+	cells[0].ReportPath = filepath.Join(dir, "runs", cells[0].Name, "report.html") // absolute: made relative
+	cells[0].ReportJSON = filepath.Join("runs", cells[0].Name, "report.json")
+	cells[1].Err = "no Docker engine answers"
+	for i := 2; i < len(cells); i++ {
+		cells[i].Missing = "not run: the matrix stopped before it"
+	}
+	if err := WriteMatrix(dir, Matrix{Shard: "2/3", Stages: []string{"single-server"}, Cells: cells}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, CellsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Shard  string           `json:"shard"`
+		Stages []string         `json:"stages"`
+		Cells  []map[string]any `json:"cells"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw.Shard != "2/3" || !slices.Equal(raw.Stages, []string{"single-server"}) || len(raw.Cells) != len(cells) {
+		t.Fatalf("cells.json: shard %q stages %v, %d cells; want 2/3 [single-server] %d\n%s", raw.Shard, raw.Stages, len(raw.Cells), len(cells), data)
+	}
+	for _, k := range []string{"name", "stage", "stage_number", "fault", "control", "expect_break", "report_html", "report_json", "setup_error"} {
+		if _, ok := raw.Cells[0][k]; !ok {
+			t.Errorf("cells.json: a cell has no %q: %v", k, raw.Cells[0])
+		}
+	}
+	want := map[string]any{"name": "single-server-kill-server", "stage": "single-server", "stage_number": 1.0, "fault": "kill-server", "control": "",
+		"report_html": "runs/single-server-kill-server/report.html", "report_json": "runs/single-server-kill-server/report.json", "setup_error": ""}
+	for k, v := range want {
+		if raw.Cells[0][k] != v {
+			t.Errorf("cells.json: cell 0 %s = %v, want %v", k, raw.Cells[0][k], v)
+		}
+	}
+	if raw.Cells[1]["setup_error"] != "no Docker engine answers" || raw.Cells[2]["missing"] == nil {
+		t.Errorf("cells.json: setup error or missing not recorded: %v %v", raw.Cells[1], raw.Cells[2])
+	}
+	if eb, _ := raw.Cells[1]["expect_break"].([]any); len(eb) != 1 || eb[0] != "spof-shown" {
+		t.Errorf("cells.json: the no-op control's expect_break = %v, want [spof-shown]", raw.Cells[1]["expect_break"])
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "matrix.md"))
+	for _, want := range []string{"# scalelab matrix, shard 2/3", "missing ✗", "not run: the matrix stopped before it", "1 of 4 runs"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("matrix.md does not show %q\n%s", want, md)
+		}
+	}
+}
+
+// writeShard writes a matrix directory as `scalelab matrix --shard` does:
+// each cell with a report gets runs/<name>/report.json and report.html.
+func writeShard(t *testing.T, dir, shard string, cells []Cell) {
+	t.Helper()
+	for i := range cells {
+		c := &cells[i]
+		if c.Report == nil {
+			continue
+		}
+		r := *c.Report
+		r.Stage, r.Fault, r.Control = c.Stage, c.Fault, c.Control
+		if err := WriteReport(filepath.Join(dir, "runs", c.Name), r); err != nil {
+			t.Fatal(err)
+		}
+		c.ReportPath = filepath.Join("runs", c.Name, "report.html")
+		c.ReportJSON = filepath.Join("runs", c.Name, "report.json")
+	}
+	if err := WriteMatrix(dir, Matrix{Shard: shard, Stages: []string{"single-server"}, Cells: cells}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// singleServerShards is stage 1's four cells in two shards: the fault run
+// held, the no-op control broke spof-shown, the async control is the
+// engine-judged synthetic run (no-lost-writes broke), the slow-recovery
+// control had not run when its shard stopped.
+func singleServerShards(t *testing.T) (a, b string, all []Cell) {
+	st, err := stage.Get("single-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = StageCells(st)
+	if len(all) != 4 {
+		t.Fatalf("single-server has %d cells, the test expects 4: %v", len(all), all)
+	}
+	all[0].Report = rep("", true, nil, map[string]bool{"spof-shown": true, "recovers": true, "no-lost-writes": true})
+	all[1].Report = rep(all[1].Control, false, nil, map[string]bool{"spof-shown": false, "recovers": true, "no-lost-writes": true})
+	synthetic := FromResult(syntheticResult(syntheticHistory()))
+	all[2].Report = &synthetic
+	all[3].Missing = "not run: the matrix stopped before it (or is still running)"
+	a, b = filepath.Join(t.TempDir(), "A"), filepath.Join(t.TempDir(), "B")
+	writeShard(t, a, "1/2", []Cell{all[0], all[2]})
+	writeShard(t, b, "2/2", []Cell{all[1], all[3]})
+	return a, b, all
+}
+
+func TestMerge(t *testing.T) {
+	a, b, all := singleServerShards(t)
+	out := filepath.Join(t.TempDir(), "C")
+	m, notes, err := Merge(out, []string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 0 {
+		t.Errorf("notes for a complete set of shards: %v", notes)
+	}
+	if len(m.Cells) != len(all) {
+		t.Fatalf("merged %d cells, want %d", len(m.Cells), len(all))
+	}
+	for i, c := range m.Cells {
+		// The matrix's order, whatever shard a cell came from; each judged
+		// from its report.json as the matrix judged it in memory.
+		if c.Name != all[i].Name || c.Stage != all[i].Stage || c.Fault != all[i].Fault || c.Control != all[i].Control {
+			t.Errorf("cell %d is %s, want %s", i, c.Name, all[i].Name)
+		}
+		okM, labelM := CellVerdict(c)
+		okS, labelS := CellVerdict(all[i])
+		if okM != okS || labelM != labelS {
+			t.Errorf("%s: merged %v %q, the shard judged %v %q", c.Name, okM, labelM, okS, labelS)
+		}
+		if c.Missing == "" {
+			for _, p := range []string{c.ReportPath, c.ReportJSON} {
+				if want := filepath.Join("runs", c.Name); filepath.Dir(p) != want {
+					t.Errorf("%s: report path %q, want one in %s", c.Name, p, want)
+				}
+				if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+					t.Errorf("%s: the link to %s does not work: %v", c.Name, p, err)
+				}
+			}
+		}
+	}
+	if _, label := CellVerdict(m.Cells[0]); label != "held ✓" {
+		t.Errorf("fault run: %q", label)
+	}
+	if _, label := CellVerdict(m.Cells[1]); label != "broke as expected ✓" {
+		t.Errorf("no-op control: %q", label)
+	}
+	if c := m.Cells[3]; c.Missing == "" || !strings.Contains(c.Missing, "shard 2/2") || c.ReportPath != "" {
+		t.Errorf("the cell shard 2/2 did not run: missing %q, report %q", c.Missing, c.ReportPath)
+	}
+	if good, n := m.AsExpected(); n != 4 || good >= n {
+		t.Errorf("as expected: %d of %d; a missing cell must not count as passed", good, n)
+	}
+
+	index, _ := os.ReadFile(filepath.Join(out, "index.html"))
+	md, _ := os.ReadFile(filepath.Join(out, "matrix.md"))
+	page := html.UnescapeString(string(index))
+	for _, c := range m.Cells[:3] {
+		href := `href="runs/` + c.Name + `/report.html"`
+		if !strings.Contains(page, href) {
+			t.Errorf("index.html has no %s", href)
+		}
+	}
+	for _, want := range []string{"missing ✗", "not run: shard 2/2", "held ✓", "broke as expected ✓"} {
+		if !strings.Contains(page, want) || !strings.Contains(string(md), want) {
+			t.Errorf("index.html or matrix.md does not show %q\n%s", want, md)
+		}
+	}
+	for _, c := range all {
+		if c.Control != "" && strings.Count(string(md), mdEscape(c.Control)+": ") != 1 {
+			t.Errorf("matrix.md shows control %q %d times, want once\n%s", c.Control, strings.Count(string(md), mdEscape(c.Control)+": "), md)
+		}
+	}
+	if strings.Count(string(md), "| kill-server |") != 1 {
+		t.Errorf("matrix.md: want one kill-server row\n%s", md)
+	}
+	// The merged directory is a matrix directory itself: it merges again.
+	again, _, err := Merge(filepath.Join(t.TempDir(), "D"), []string{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range again.Cells {
+		ok1, l1 := CellVerdict(c)
+		ok0, l0 := CellVerdict(m.Cells[i])
+		if c.Name != m.Cells[i].Name || ok1 != ok0 || l1 != l0 {
+			t.Errorf("merged twice, %s is %v %q; merged once, %s was %v %q", c.Name, ok1, l1, m.Cells[i].Name, ok0, l0)
+		}
+	}
+}
+
+func TestMergeComplete(t *testing.T) {
+	_, b, all := singleServerShards(t)
+	// The synthetic run broke no-lost-writes: as a control that expects it,
+	// its label is the engine's; give shard B the last cell too.
+	c3 := all[3]
+	c3.Missing = ""
+	c3.Report = rep(c3.Control, false, nil, map[string]bool{"spof-shown": true, "recovers": false, "no-lost-writes": true})
+	a := filepath.Join(t.TempDir(), "A")
+	writeShard(t, a, "1/2", []Cell{all[0], all[2]})
+	b = filepath.Join(t.TempDir(), "B")
+	writeShard(t, b, "2/2", []Cell{all[1], c3})
+	m, _, err := Merge(filepath.Join(t.TempDir(), "C"), []string{b, a}) // any order
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range m.Cells {
+		if c.Missing != "" || c.Name != all[i].Name {
+			t.Errorf("cell %d: %s missing %q", i, c.Name, c.Missing)
+		}
+	}
+	want := 3 // the synthetic run for the async control: as the engine judged it
+	if ok, _ := CellVerdict(m.Cells[2]); ok {
+		want = 4
+	}
+	if good, n := m.AsExpected(); good != want || n != 4 {
+		t.Errorf("as expected: %d of %d, want %d of 4", good, n, want)
+	}
+}
+
+// A shard whose directory is not given: its cells are missing, never passed,
+// and the merge says which shard is absent.
+func TestMergeShardNotGiven(t *testing.T) {
+	a, _, all := singleServerShards(t)
+	out := filepath.Join(t.TempDir(), "C")
+	m, notes, err := Merge(out, []string{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "shard 2/2 is not among the directories") {
+		t.Errorf("notes: %q", notes)
+	}
+	if len(m.Cells) != len(all) {
+		t.Fatalf("%d cells, want every cell of single-server (%d)", len(m.Cells), len(all))
+	}
+	for _, i := range []int{1, 3} {
+		if c := m.Cells[i]; c.Missing == "" {
+			t.Errorf("%s is not missing", c.Name)
+		} else if ok, label := CellVerdict(c); ok || label != "missing ✗" {
+			t.Errorf("%s: %v %q", c.Name, ok, label)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "runs", all[1].Name)); err == nil {
+		t.Errorf("a run directory for a missing cell")
+	}
+}
+
+func TestMergeRefuses(t *testing.T) {
+	a, b, _ := singleServerShards(t)
+	empty := t.TempDir()
+	for name, tc := range map[string]struct {
+		out  string
+		dirs []string
+		want string
+	}{
+		"nothing to merge":       {filepath.Join(t.TempDir(), "C"), nil, "no matrix directories"},
+		"out among the shards":   {a, []string{a, b}, "is one of the directories to merge"},
+		"not a matrix directory": {filepath.Join(t.TempDir(), "C"), []string{a, empty}, "has no cells.json"},
+		"no such directory":      {filepath.Join(t.TempDir(), "C"), []string{a, filepath.Join(empty, "nope")}, "nope: no such directory"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Merge(tc.out, tc.dirs)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A cell in two directories (the same shard given twice under two names):
+// one is used, the merge says so; a run beats a cell its shard did not run.
+func TestMergeDuplicates(t *testing.T) {
+	a, b, _ := singleServerShards(t)
+	a2 := filepath.Join(t.TempDir(), "A2")
+	if err := os.CopyFS(a2, os.DirFS(a)); err != nil {
+		t.Fatal(err)
+	}
+	m, notes, err := Merge(filepath.Join(t.TempDir(), "C"), []string{a, b, a2, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(notes, "\n")
+	for _, want := range []string{"is given twice", "are both shard 1/2", "single-server under kill-server is in"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("notes do not say %q:\n%s", want, joined)
+		}
+	}
+	if len(m.Cells) != 4 {
+		t.Errorf("%d cells, want 4", len(m.Cells))
 	}
 }
