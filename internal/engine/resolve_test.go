@@ -65,7 +65,11 @@ func TestResolveObservesPastEveryBound(t *testing.T) {
 						if b.Since == "heal" {
 							from += p.Spec.FaultFor
 						}
-						if from+b.D+check.SteadyFor > end {
+						decided := from + b.D
+						if b.WhileFaulted {
+							decided = min(decided, p.Spec.Warmup+p.Spec.FaultFor)
+						}
+						if decided+check.SteadyFor > end {
 							t.Errorf("%s %s %q: %s bound %v after the %s ends past the run (%v)", spec.Stage, spec.Fault, spec.Control, g.Name, b.D, b.Since, end)
 						}
 					}

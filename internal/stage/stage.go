@@ -47,10 +47,6 @@ type Stage struct {
 	// after the engine's defaults are filled in (e.g. logged-in clients with
 	// sessions). It must be idempotent.
 	Workload func(*workload.Config)
-	// Cooldown, when set, replaces the engine's cool-down after the heal,
-	// for stages whose heal takes long (a former primary rebuilding itself
-	// from a base backup).
-	Cooldown time.Duration
 }
 
 // Fault is one fault of a stage, with what it must (not) do to clients.

@@ -124,10 +124,14 @@ func recovered(name string, r check.Recovery, b Bound) Guarantee {
 		g.Value = 0
 		g.Detail = r.Reason
 	}
+	decided := from + b.D // the bound passed...
+	if b.WhileFaulted {
+		decided = min(decided, r.Heal) // ...or the heal did, whichever came first
+	}
 	switch {
 	case r.Empty:
 		g = NotJudgedBecause(g, r.Reason)
-	case r.End < from+b.D+check.SteadyFor:
+	case r.End < decided+check.SteadyFor:
 		g = NotJudgedBecause(g, fmt.Sprintf("the run was observed until %v, %v after the %s; deciding a %v bound needs %v",
 			r.End, r.End-from, b.Since, b.D, b.D+check.SteadyFor))
 	}

@@ -72,6 +72,14 @@ func TestRecoveryBoundIsDecidedInsideTheRun(t *testing.T) {
 	if g := RecoveredWithin(after, 8*s, true); g.Holds {
 		t.Errorf("recovered only after the heal cannot be routing around: %+v", g)
 	}
+
+	// A bound past the run, but one that must be met while the fault is in
+	// place, is decided at the heal.
+	slowChecks := base
+	slowChecks.Recovered, slowChecks.At, slowChecks.SinceInject, slowChecks.SinceHeal, slowChecks.End = true, 7*s, 3*s, -2*s, 12*s
+	if g := RecoveredWithin(slowChecks, 8500*time.Millisecond, true); !g.Holds || g.NotJudged != "" {
+		t.Errorf("routed around 3 s after the injection, a bound of 8.5 s: %+v", g)
+	}
 }
 
 // A guarantee whose settings make it unable to fail is not judged.
