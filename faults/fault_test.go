@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -75,3 +76,32 @@ func TestRecoverErrorIsKept(t *testing.T) {
 		t.Errorf("recover errors %v / %v after %d calls", err1, err2, rec)
 	}
 }
+
+// A late recovery still heals at once when the run is interrupted, even
+// though Injection.Recover runs on a context a cancel does not reach.
+func TestLateRecoveryHealsAtOnceOnInterrupt(t *testing.T) {
+	interrupt := make(chan struct{})
+	rec := &recorded{}
+	f := LateRecovery{By: time.Hour, Fault: rec, Interrupt: interrupt}
+	done := make(chan error, 1)
+	go func() { done <- f.Recover(context.Background(), nil) }()
+	close(interrupt)
+	select {
+	case err := <-done:
+		if err != nil || !rec.recovered {
+			t.Fatalf("Recover = %v, recovered %v", err, rec.recovered)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the late recovery waited its full delay after the interrupt")
+	}
+}
+
+// recorded is a fault that only remembers being recovered.
+type recorded struct{ recovered bool }
+
+func (*recorded) Name() string                                   { return "recorded" }
+func (*recorded) Target() string                                 { return "x" }
+func (*recorded) Inject(context.Context, *stacks.Stack) error    { return nil }
+func (r *recorded) Recover(context.Context, *stacks.Stack) error { r.recovered = true; return nil }
+func (*recorded) Landed(context.Context, *stacks.Stack) error    { return nil }
+func (*recorded) Healed(context.Context, *stacks.Stack) error    { return nil }

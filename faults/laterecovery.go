@@ -16,6 +16,9 @@ import (
 type LateRecovery struct {
 	By    time.Duration
 	Fault Fault
+	// Interrupt, when closed, ends the wait at once (the run's Ctrl-C:
+	// Recover itself runs on a context that a cancel does not reach).
+	Interrupt <-chan struct{}
 }
 
 func (f LateRecovery) Name() string {
@@ -27,13 +30,14 @@ func (f LateRecovery) Inject(ctx context.Context, s *stacks.Stack) error {
 	return f.Fault.Inject(ctx, s)
 }
 
-// Recover waits By, then recovers the fault. A cancelled context (Ctrl-C)
-// recovers at once: healing is never skipped.
+// Recover waits By, then recovers the fault. A cancelled context or a
+// closed Interrupt (Ctrl-C) recovers at once: healing is never skipped.
 func (f LateRecovery) Recover(ctx context.Context, s *stacks.Stack) error {
 	t := time.NewTimer(f.By)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+	case <-f.Interrupt:
 	case <-t.C:
 	}
 	return f.Fault.Recover(ctx, s)

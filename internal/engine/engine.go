@@ -474,7 +474,7 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 			flt = faults.NoOp{On: flt.Target()}
 		}
 		if control != nil && control.RecoverLate > 0 {
-			flt = faults.LateRecovery{By: control.RecoverLate, Fault: flt}
+			flt = faults.LateRecovery{By: control.RecoverLate, Fault: flt, Interrupt: ctx.Done()}
 		}
 		say("injecting: " + flt.Name())
 		rec.Event(history.FaultInjected, flt.Name(), "")
