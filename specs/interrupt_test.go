@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/internal/engine"
 )
 
 // Ctrl-C at any moment of a run removes everything the run started: the
@@ -41,27 +42,35 @@ type interruptMoment struct {
 	delay        time.Duration
 }
 
-var interruptMoments = []interruptMoment{
-	{"boot: resolving, reaping, creating the network", "", 200 * time.Millisecond},
-	{"boot: network create in flight", "booting the stack", 0},
-	{"boot: network create in flight", "booting the stack", 60 * time.Millisecond},
-	{"boot: toxiproxy create in flight", "starting toxiproxy", 0},
-	{"boot: toxiproxy create in flight", "starting toxiproxy", 20 * time.Millisecond},
-	{"boot: toxiproxy starting", "starting toxiproxy", 150 * time.Millisecond},
-	{"boot: db and web creates in flight", "starting db", 0},
-	{"boot: db and web creates in flight", "starting db", 30 * time.Millisecond},
-	{"boot: web still starting", "db ready", 0},
-	{"warm-up", "workload:", 0},
-	{"warm-up", "workload:", 2 * time.Second},
-	{"fault: injecting", "injecting:", 0},
-	{"fault: in place", "injecting:", 2500 * time.Millisecond},
-	{"heal", "healing:", 0},
-	{"cool-down", "cooling down", 0},
-	{"cool-down", "cooling down", 4 * time.Second},
-	{"cool-down: its end", "cooling down", 7500 * time.Millisecond},
-	{"read-back", "reading every written key back", 0},
-	{"read-back", "reading every written key back", 20 * time.Millisecond},
-	{"judging and teardown: the run has finished", "seen:", 0},
+// interruptMoments spreads the interrupts over the run's phases, as long as
+// the engine plans them for separate-db under db-down (the cool-down lasts
+// as long as the recovery bound needs, so it is read from the plan).
+func interruptMoments() []interruptMoment {
+	plan, err := engine.Resolve(engine.Spec{Stage: "separate-db", Fault: "db-down"})
+	Expect(err).NotTo(HaveOccurred())
+	warm, cool := plan.Spec.Warmup, plan.Spec.Cooldown
+	return []interruptMoment{
+		{"boot: resolving, reaping, creating the network", "", 200 * time.Millisecond},
+		{"boot: network create in flight", "booting the stack", 0},
+		{"boot: network create in flight", "booting the stack", 60 * time.Millisecond},
+		{"boot: toxiproxy create in flight", "starting toxiproxy", 0},
+		{"boot: toxiproxy create in flight", "starting toxiproxy", 20 * time.Millisecond},
+		{"boot: toxiproxy starting", "starting toxiproxy", 150 * time.Millisecond},
+		{"boot: db and web creates in flight", "starting db", 0},
+		{"boot: db and web creates in flight", "starting db", 30 * time.Millisecond},
+		{"boot: web still starting", "db ready", 0},
+		{"warm-up", "workload:", 0},
+		{"warm-up", "workload:", warm / 2},
+		{"fault: injecting", "injecting:", 0},
+		{"fault: in place", "injecting:", 2500 * time.Millisecond},
+		{"heal", "healing:", 0},
+		{"cool-down", "cooling down", 0},
+		{"cool-down", "cooling down", cool / 2},
+		{"cool-down: its end", "cooling down", cool - 1500*time.Millisecond},
+		{"read-back", "reading every written key back", 0},
+		{"read-back", "reading every written key back", 20 * time.Millisecond},
+		{"judging and teardown: the run has finished", "seen:", 0},
+	}
 }
 
 // finishedLine is printed once the run is judged: an interrupt after it may
@@ -234,10 +243,11 @@ wait:
 
 var _ = Describe("Ctrl-C", Label("lifecycle"), func() {
 	It("at any moment of a run (boot, fault, cool-down, read-back) exits 130 and leaves no container or network of the run", Label("stage:separate-db"), func(ctx SpecContext) {
-		results := make([]interruptResult, len(interruptMoments))
+		moments := interruptMoments()
+		results := make([]interruptResult, len(moments))
 		sem := make(chan struct{}, 2) // at most 2 runs at once: 2 cores
 		var wg sync.WaitGroup
-		for i, m := range interruptMoments {
+		for i, m := range moments {
 			wg.Add(1)
 			go func() {
 				defer GinkgoRecover()
