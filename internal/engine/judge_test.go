@@ -8,6 +8,7 @@ import (
 	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/internal/workload"
 )
 
 // A quiet run: 100 ops, every one ok, a fault from 1 s to 2 s.
@@ -51,5 +52,16 @@ func TestAGeneratorThatFellBehindIsNotJudged(t *testing.T) {
 		if len(res.Verdict.Breaches()) != 0 {
 			t.Errorf("lag p99 %v: the generator's lateness broke a guarantee: %v", tc.lag, res.Verdict.Breaches())
 		}
+	}
+}
+
+// The cool-down is counted from the last heal: heals that took longer than
+// planned lengthen the run, and the end is never before now.
+func TestCoolDownEndFollowsTheLastHeal(t *testing.T) {
+	spec := Spec{Warmup: 2 * time.Second, FaultFor: 5 * time.Second, Cooldown: 3 * time.Second}
+	rec := workload.NewRecorder(workload.NewClock())
+	rec.Event(history.FaultHealed, "quick", "") // at ~0: the planned end wins
+	if got := coolDownEnd(rec, spec); got != 10*time.Second {
+		t.Errorf("planned heal: end %v, want the planned 10s", got)
 	}
 }
