@@ -15,8 +15,8 @@ const usageRun = `scalelab run <stage> --fault <fault> [--fault <fault>]... [--s
              [--control NAME] [--rate N] [--seed S] [--report DIR] [--keep]
 
 Boots the stage's stack, drives the workload through it, warms up (2 s), injects the
-fault(s) (5 s), heals, cools down (3 s after the last heal, or until every recovery bound
-has passed), reads every written key back and judges the
+fault(s) (5 s), heals, cools down (3 s once every heal completed, or until every recovery
+bound has passed), reads every written key back and judges the
 stage's guarantees. Prints a summary; with --report writes DIR/report.json and
 DIR/report.html. Several --fault flags are injected together, in the order given,
 and healed together.

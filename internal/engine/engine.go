@@ -500,9 +500,13 @@ func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.
 	return errors.Join(err, waitErr)
 }
 
-// coolDownEnd is when the workload stops: the planned end, or Cooldown
-// after the last heal when the heals took longer than planned, and never
-// before now (what was sent while healing stays in the run).
+// coolDownEnd is when the workload stops: the planned end; Cooldown after
+// the last heal was recorded (the bounds the guarantees judge count from
+// it); and observeAfterHealed after every heal completed (now), whichever
+// is latest. A heal that takes long (a former primary rebuilding itself)
+// thus lengthens the run instead of shortening what is seen after it: a
+// primary that comes back unfenced must be seen for longer than the
+// split-brain bound.
 func coolDownEnd(rec *workload.Recorder, spec Spec) time.Duration {
 	end := spec.Warmup + spec.FaultFor + spec.Cooldown
 	for _, e := range rec.History().Events {
@@ -510,8 +514,12 @@ func coolDownEnd(rec *workload.Recorder, spec Spec) time.Duration {
 			end = max(end, e.At+spec.Cooldown)
 		}
 	}
-	return max(end, rec.Clock().Now())
+	return max(end, rec.Clock().Now()+observeAfterHealed)
 }
+
+// observeAfterHealed is how long a run goes on once every heal has
+// completed: the default cool-down.
+const observeAfterHealed = 3 * time.Second
 
 // judge runs the checkers and the fault's guarantees over the history.
 func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string, counters []check.CounterSample) {

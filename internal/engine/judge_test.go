@@ -64,4 +64,12 @@ func TestCoolDownEndFollowsTheLastHeal(t *testing.T) {
 	if got := coolDownEnd(rec, spec); got != 10*time.Second {
 		t.Errorf("planned heal: end %v, want the planned 10s", got)
 	}
+	// Healed only now, late: observed observeAfterHealed beyond now.
+	late := spec
+	late.Warmup, late.FaultFor, late.Cooldown = 0, 0, 0
+	before := rec.Clock().Now()
+	got := coolDownEnd(rec, late)
+	if after := rec.Clock().Now(); got < before+observeAfterHealed || got > after+observeAfterHealed {
+		t.Errorf("end %v, want %v after the call (between %v and %v)", got, observeAfterHealed, before, after)
+	}
 }
