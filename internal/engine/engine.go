@@ -53,8 +53,9 @@ type Spec struct {
 // phases are as short as the verdict allows: at 100 ops/s every window needs
 // 0.2 s for its minimum of operations; the warm-up's 2 s also let the
 // connection pools fill (the first requests of a run are slower); the
-// cool-down is 3 s after the last heal, unless a guarantee's time bound needs
-// more (Resolve), and the run goes on as long as heals take.
+// cool-down is defaultCooldown after the last heal, unless a guarantee's time
+// bound needs more (Resolve), and the run goes on as long as heals take
+// (coolDownEnd).
 func DefaultSpec(s Spec) Spec {
 	w := &s.Workload
 	if w.Rate == 0 {
@@ -85,7 +86,7 @@ func DefaultSpec(s Spec) Spec {
 		s.FaultFor = 5 * time.Second
 	}
 	if s.Cooldown == 0 {
-		s.Cooldown = 3 * time.Second
+		s.Cooldown = defaultCooldown
 	}
 	if s.Results == "" {
 		// Beside the repository's go.mod when run from inside it (the specs
@@ -192,10 +193,11 @@ type Plan struct {
 
 // Resolve checks a spec and decides its phases. It refuses settings that
 // would make a guarantee unable to fail (a negative availability floor, a
-// slow server with no latency), and a bound that must lie inside the fault
-// window but does not. The cool-down lasts until the largest time bound a
-// guarantee judges has passed, plus check.SteadyFor to see the system steady
-// there: a bound is decided inside the run, never assumed.
+// slow server with no latency, a failover due after the heal) and bounds
+// that need more than maxCooldown after the heal. The cool-down lasts until
+// the largest time bound a guarantee judges has passed, plus
+// check.SteadyFor to see the system steady there: a bound is decided inside
+// the run, never assumed.
 func Resolve(spec Spec) (Plan, error) {
 	spec = DefaultSpec(spec)
 	st, err := stage.Get(spec.Stage)
@@ -368,11 +370,11 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if injectErr != nil {
 		problems = append(problems, injectErr.Error())
 	}
-	healErr := res.heal(ctx, stack, injections, rec, spec, say)
+	lastHeal, healErr := res.heal(ctx, injections, rec, spec, say)
 	if healErr != nil {
 		problems = append(problems, healErr.Error())
 	}
-	wcfg.End.Set(coolDownEnd(rec, spec))
+	wcfg.End.Set(coolDownEnd(spec, lastHeal, clock.Now()))
 
 	say("cooling down")
 	r := <-done
@@ -491,35 +493,30 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 
 // heal waits for the end of the fault window, then recovers every injected
 // fault (recorded at the moment recovery starts) and waits until each is healed.
-func (res *Result) heal(ctx context.Context, stack *stacks.Stack, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) error {
+// It returns when the last heal was recorded (0 when nothing was injected).
+func (res *Result) heal(ctx context.Context, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) (lastHeal time.Duration, err error) {
 	waitErr := waitUntil(ctx, rec.Clock(), spec.Warmup+spec.FaultFor)
-	err := faults.HealAll(ctx, ins, func(in *faults.Injection) {
+	err = faults.HealAll(ctx, ins, func(in *faults.Injection) {
 		say("healing: " + in.Fault.Name())
-		rec.Event(history.FaultHealed, in.Fault.Name(), "")
+		lastHeal = rec.Event(history.FaultHealed, in.Fault.Name(), "").At
 	})
-	return errors.Join(err, waitErr)
+	return lastHeal, errors.Join(err, waitErr)
 }
 
-// coolDownEnd is when the workload stops: the planned end; Cooldown after
-// the last heal was recorded (the bounds the guarantees judge count from
-// it); and observeAfterHealed after every heal completed (now), whichever
-// is latest. A heal that takes long (a former primary rebuilding itself)
-// thus lengthens the run instead of shortening what is seen after it: a
-// primary that comes back unfenced must be seen for longer than the
-// split-brain bound.
-func coolDownEnd(rec *workload.Recorder, spec Spec) time.Duration {
-	end := spec.Warmup + spec.FaultFor + spec.Cooldown
-	for _, e := range rec.History().Events {
-		if e.Kind == history.FaultHealed {
-			end = max(end, e.At+spec.Cooldown)
-		}
-	}
-	return max(end, rec.Clock().Now()+observeAfterHealed)
+// coolDownEnd is when the workload stops, on the run's clock: the planned
+// end; Cooldown after the last heal was recorded (the bounds the guarantees
+// judge count from it); and defaultCooldown after every heal completed
+// (now), whichever is latest. A heal that takes long (a former primary
+// rebuilding itself) thus lengthens the run instead of shortening what is
+// seen after it: a primary that comes back unfenced must be seen for longer
+// than the split-brain bound.
+func coolDownEnd(spec Spec, lastHeal, now time.Duration) time.Duration {
+	return max(spec.Warmup+spec.FaultFor+spec.Cooldown, lastHeal+spec.Cooldown, now+defaultCooldown)
 }
 
-// observeAfterHealed is how long a run goes on once every heal has
-// completed: the default cool-down.
-const observeAfterHealed = 3 * time.Second
+// defaultCooldown is how long a run goes on after its last heal, and at
+// least once every heal has completed, when no bound needs longer.
+const defaultCooldown = 3 * time.Second
 
 // judge runs the checkers and the fault's guarantees over the history.
 func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string, counters []check.CounterSample) {

@@ -8,7 +8,6 @@ import (
 	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/internal/verdict"
-	"github.com/scalelab/scalelab/internal/workload"
 )
 
 // A quiet run: 100 ops, every one ok, a fault from 1 s to 2 s.
@@ -56,20 +55,29 @@ func TestAGeneratorThatFellBehindIsNotJudged(t *testing.T) {
 }
 
 // The cool-down is counted from the last heal: heals that took longer than
-// planned lengthen the run, and the end is never before now.
+// planned lengthen the run, and it goes on defaultCooldown once every heal
+// has completed.
 func TestCoolDownEndFollowsTheLastHeal(t *testing.T) {
-	spec := Spec{Warmup: 2 * time.Second, FaultFor: 5 * time.Second, Cooldown: 3 * time.Second}
-	rec := workload.NewRecorder(workload.NewClock())
-	rec.Event(history.FaultHealed, "quick", "") // at ~0: the planned end wins
-	if got := coolDownEnd(rec, spec); got != 10*time.Second {
-		t.Errorf("planned heal: end %v, want the planned 10s", got)
+	s := time.Second
+	spec := Spec{Warmup: 2 * s, FaultFor: 5 * s, Cooldown: 3 * s}
+	for _, tc := range []struct {
+		name          string
+		lastHeal, now time.Duration
+		want          time.Duration
+	}{
+		{"heals on time", 7 * s, 7100 * time.Millisecond, 10100 * time.Millisecond},
+		{"heals done before the planned end", 7 * s, 6 * s, 10 * s},
+		{"a second heal recorded late", 9 * s, 9100 * time.Millisecond, 12100 * time.Millisecond},
+		{"a heal that completed late (a rebuild)", 7 * s, 19 * s, 22 * s},
+	} {
+		if got := coolDownEnd(spec, tc.lastHeal, tc.now); got != tc.want {
+			t.Errorf("%s: end %v, want %v", tc.name, got, tc.want)
+		}
 	}
-	// Healed only now, late: observed observeAfterHealed beyond now.
-	late := spec
-	late.Warmup, late.FaultFor, late.Cooldown = 0, 0, 0
-	before := rec.Clock().Now()
-	got := coolDownEnd(rec, late)
-	if after := rec.Clock().Now(); got < before+observeAfterHealed || got > after+observeAfterHealed {
-		t.Errorf("end %v, want %v after the call (between %v and %v)", got, observeAfterHealed, before, after)
+	// A bound that needs a longer cool-down counts from the last heal.
+	long := spec
+	long.Cooldown = 10500 * time.Millisecond
+	if got := coolDownEnd(long, 8*s, 8200*time.Millisecond); got != 18500*time.Millisecond {
+		t.Errorf("a 10.5 s cool-down after a heal at 8 s: end %v, want 18.5s", got)
 	}
 }

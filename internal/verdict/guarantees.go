@@ -83,7 +83,7 @@ func LatencyP90Below(l check.Latency, d time.Duration) Guarantee {
 // RecoveredWithin holds when steady availability returned within d of the
 // fault's injection (the RTO). Value is the recovery time in seconds.
 // whileFaulted says the recovery must come while the fault is still in
-// place (routing around it), so d must end inside the fault window.
+// place (routing around it): a recovery at or after the heal breaks it.
 func RecoveredWithin(r check.Recovery, d time.Duration, whileFaulted bool) Guarantee {
 	return recovered("recovery time (from inject)", r, Bound{Since: SinceInject, D: d, WhileFaulted: whileFaulted})
 }
@@ -133,7 +133,7 @@ func recovered(name string, r check.Recovery, b Bound) Guarantee {
 		g = NotJudgedBecause(g, r.Reason)
 	case r.End < decided+check.SteadyFor:
 		g = NotJudgedBecause(g, fmt.Sprintf("the run was observed until %v, %v after the %s; deciding a %v bound needs %v",
-			r.End, r.End-from, b.Since, b.D, b.D+check.SteadyFor))
+			r.End, r.End-from, b.Since, b.D, decided+check.SteadyFor-from))
 	}
 	return g
 }

@@ -51,9 +51,10 @@ const (
 type Bound struct {
 	Since Since
 	D     time.Duration
-	// WhileFaulted: the bound must fall inside the fault window (a load
-	// balancer routes around a dead server while it is still dead); a
-	// longer bound would judge the heal instead, and is refused.
+	// WhileFaulted: the recovery must come while the fault is in place (a
+	// load balancer routes around a dead server while it is still dead):
+	// the bound is decided at the heal if it is longer than the fault
+	// window, and a recovery that only came with the heal breaks it.
 	WhileFaulted bool
 }
 
