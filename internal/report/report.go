@@ -299,7 +299,7 @@ func FromResult(r *engine.Result) Report {
 		RYWViolations: len(ev.RYW.Violations)}
 	rep.Buckets = buckets(h, whole, width)
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
-	rep.Outcome.AsExpected, rep.Outcome.Label, rep.Outcome.Detail = runVerdict(rep, rep.ExpectBreak)
+	rep.Outcome = r.Outcome()
 	return rep
 }
 
