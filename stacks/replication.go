@@ -13,8 +13,10 @@ type PGNode struct {
 	// (pg_stat_replication, synchronous_standby_names).
 	Name string
 	// BootPrimary is the node that is primary when the cluster first boots.
-	// Every other node makes itself a replica of it: a base backup through
-	// its link to it (pg_basebackup -R into an empty data directory).
+	// Every other node makes itself a replica of it by following it through
+	// its link to it: all nodes start from the same data directory, made at
+	// image build (initdb, shut down cleanly), so a replica needs no base
+	// backup at boot, only the WAL the primary wrote since.
 	BootPrimary string
 	// Peers are the other database nodes this node has a link to: on a
 	// restart it may have to follow, or rebuild from, any of them.
@@ -51,8 +53,21 @@ rebuild() {
 	done
 	log "replica of $1"
 }
+follow() {
+	a=$(peer "$1") || { log "no link to $1"; exit 1; }
+	echo "primary_conninfo = 'host=${a%:*} port=${a##*:} user=postgres application_name=$NODE'" >> "$D/postgresql.auto.conf"
+}
 if [ ! -f "$MARK" ]; then
-	if [ "$NODE" != "$BOOT_PRIMARY" ]; then rebuild "$BOOT_PRIMARY"; fi
+	# The image's data directory is a clean shutdown of one initdb, the same
+	# on every node: a cold copy of the boot primary as it starts. A replica
+	# replays from there what the primary streams (the same system id,
+	# timeline and shutdown checkpoint), which is what a base backup would
+	# have given it, without copying the files over the network.
+	if [ "$NODE" != "$BOOT_PRIMARY" ]; then
+		touch "$D/standby.signal"
+		follow "$BOOT_PRIMARY"
+		log "replica of $BOOT_PRIMARY (from the image's data directory)"
+	fi
 	touch "$MARK"
 elif [ -n "$CONTROLLER" ]; then
 	# A restart: the cluster may have failed over while this node was away.
@@ -62,9 +77,8 @@ elif [ -n "$CONTROLLER" ]; then
 	done
 	if [ "$primary" != "$NODE" ]; then
 		if [ -f "$D/standby.signal" ]; then
-			a=$(peer "$primary") || { log "no link to $primary"; exit 1; }
 			log "restarting as a replica of $primary"
-			echo "primary_conninfo = 'host=${a%:*} port=${a##*:} user=postgres application_name=$NODE'" >> "$D/postgresql.auto.conf"
+			follow "$primary"
 		else
 			log "was primary, but $primary is now: rejoining as its replica"
 			rebuild "$primary"
@@ -78,8 +92,11 @@ exec ` + pgBin + `postgres "$@"
 
 // PostgresReplicated runs one node of a replicated cluster: the Postgres
 // role (its -c settings, plus what replication needs) behind a boot script
-// that makes a replica from a base backup, and that rejoins a restarted
-// former primary as a replica when a controller says so. Extra -c settings
+// that makes a replica follow the boot primary from the image's data
+// directory, and that rejoins a restarted former primary as a replica (a
+// base backup of the new primary) when a controller says so. A node is ready
+// when it is the primary, or a replica that streams from one: a replica that
+// only answers queries could be promoted without the writes it never got. Extra -c settings
 // go in the node's Args; the node's Env must come from PGNode.Env.
 func PostgresReplicated() Role {
 	r := Postgres()
@@ -97,10 +114,20 @@ func PostgresReplicated() Role {
 		// the segment a replica still needs ("requested WAL segment ... has
 		// already been removed"), and that replica never catches up.
 		"-c", "wal_keep_size=256MB",
+		// A replica that boots before its primary (they boot together) or
+		// loses it retries the connection this often, not every 5 s (the
+		// default): the stack is ready as soon as the primary is.
+		"-c", "wal_retrieve_retry_interval=200ms",
 	)
 	r.Cmd = append([]string{"sh", "-c", pgBootScript, "scalelab-pg"}, args...)
+	r.Ready = []string{"sh", "-c", replicatedReady}
 	return r
 }
+
+// replicatedReady passes on a primary, or on a replica whose WAL receiver
+// streams (pg_stat_wal_receiver), not merely on a server that answers.
+const replicatedReady = `pg_isready -q -h 127.0.0.1 -p 5432 &&
+[ "$(psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc "select not pg_is_in_recovery() or exists (select 1 from pg_stat_wal_receiver where status = 'streaming')")" = t ]`
 
 // Env is the environment the boot script reads. Peer addresses are link
 // references (${name}), expanded to this node's links when it boots.

@@ -36,6 +36,12 @@ func TestPGBootScriptParses(t *testing.T) {
 	if out, err := exec.Command("sh", "-n", "-c", r.Cmd[2]).CombinedOutput(); err != nil {
 		t.Fatalf("sh -n: %v\n%s", err, out)
 	}
+	if r.Ready[0] != "sh" || !strings.Contains(r.Ready[2], "pg_stat_wal_receiver") {
+		t.Fatalf("ready %q: a replica must be ready only once it streams", r.Ready)
+	}
+	if out, err := exec.Command("sh", "-n", "-c", r.Ready[2]).CombinedOutput(); err != nil {
+		t.Fatalf("sh -n ready probe: %v\n%s", err, out)
+	}
 	if !strings.Contains(strings.Join(r.Cmd, " "), "wal_keep_size=") {
 		t.Error("no wal_keep_size: a replica that follows a new primary late could find its WAL gone")
 	}
