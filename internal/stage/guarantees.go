@@ -69,7 +69,7 @@ func lateRecovery(d time.Duration) Control {
 // the fault are then not written again). Measured: 103-117 lost.
 var writeBehindControl = Control{
 	Name:     "writes acknowledged before they are stored (write-behind)",
-	Set:      Settings{"writes": "behind"},
+	Set:      Values(writeMode.Is("behind")),
 	Breaks:   []string{NoLostWrites},
 	Workload: func(w *workload.Config) { w.Keys = 1000 },
 }
@@ -94,7 +94,7 @@ func failFast(ev Evidence, bound time.Duration) verdict.Guarantee {
 // attempts make a control that sees nothing in all of them a ~1 in 4000 event.
 var asyncCommitControl = Control{
 	Name:     "commits acknowledged before they are durable",
-	Set:      Settings{"durability": "async"},
+	Set:      Values(durability.Is("async")),
 	Breaks:   []string{NoLostWrites},
 	Attempts: 3,
 }

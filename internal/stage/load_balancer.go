@@ -22,6 +22,30 @@ const (
 	NewServerShare    = "new-server-share"    // then takes its share of the requests
 )
 
+// Settings of stage 3.
+var (
+	webServers = Int("servers", "3",
+		"web servers behind the load balancer (web-1..web-N); one more, web-N+1, is a standby for add-web").Checked(lbIntIn(1, 8))
+	balance = Choice("balance", "leastconn",
+		"HAProxy's algorithm: leastconn (fewest requests in flight), roundrobin, source (hash of the client address)",
+		"leastconn", "roundrobin", "source")
+	serverWeights = Text("weights", "",
+		"comma-separated weights of web-1, web-2, ... (0..256; missing ones are 1), e.g. 1,1,2").Checked(lbIsWeights)
+	checkInterval = Duration("check_interval", "500ms",
+		"HTTP health check (GET /healthz) every interval; a check unanswered within it fails").Checked(lbDurationAtLeast(10 * time.Millisecond))
+	checkFall = Int("fall", "2", "failed checks in a row that mark a server down").Checked(lbIntIn(1, 10))
+	checkRise = Int("rise", "2", "passed checks in a row that mark a server up again").Checked(lbIntIn(1, 10))
+	retries   = OnOff("retries", "on",
+		"on: retry up to 3 times on another server (every request when it got no answer, reads also on a timeout); off: none")
+	// slow-web's
+	slowWebLatency = Duration("latency", "300ms", "round-trip latency added to lb->web-1")
+	// remove-web's
+	drainFirst = OnOff("drain", "on",
+		"on: take web-N out of the load balancer's rotation and wait for its requests in flight before stopping it; off: just stop it")
+	stopGrace = Duration("grace", "10s",
+		"how long web-N may take to finish its requests after SIGTERM before it is killed")
+)
+
 // Stage 3: a load balancer (HAProxy) in front of N web servers. The web tier
 // is no longer a single point of failure, and capacity grows by adding
 // servers. The new way to fail: a dead, frozen or slow web server, and the
@@ -33,20 +57,8 @@ func init() {
 		Fixes: "the web tier is no longer a single point of failure; capacity grows by adding servers",
 		Weak:  "a dead, frozen or slow web server, and the health-check window before the load balancer notices",
 		Lab:   "labs/03-load-balancer",
-		Settings: []Setting{
-			{Name: "servers", Default: "3", Check: lbIntIn(1, 8),
-				Help: "web servers behind the load balancer (web-1..web-N); one more, web-N+1, is a standby for add-web"},
-			{Name: "balance", Default: "leastconn", Check: OneOf("leastconn", "roundrobin", "source"),
-				Help: "HAProxy's algorithm: leastconn (fewest requests in flight), roundrobin, source (hash of the client address)"},
-			{Name: "weights", Default: "", Check: lbIsWeights,
-				Help: "comma-separated weights of web-1, web-2, ... (0..256; missing ones are 1), e.g. 1,1,2"},
-			{Name: "check_interval", Default: "500ms", Check: lbDurationAtLeast(10 * time.Millisecond),
-				Help: "HTTP health check (GET /healthz) every interval; a check unanswered within it fails"},
-			{Name: "fall", Default: "2", Check: lbIntIn(1, 10), Help: "failed checks in a row that mark a server down"},
-			{Name: "rise", Default: "2", Check: lbIntIn(1, 10), Help: "passed checks in a row that mark a server up again"},
-			{Name: "retries", Default: "on", Check: OneOf("on", "off"),
-				Help: "on: retry up to 3 times on another server (every request when it got no answer, reads also on a timeout); off: none"},
-		},
+		Settings: []Setting{webServers.Setting, balance.Setting, serverWeights.Setting, checkInterval.Setting,
+			checkFall.Setting, checkRise.Setting, retries.Setting},
 		Stack: loadBalancerStack,
 		Entry: "client->lb",
 		// Above the load balancer's own server timeouts (1 s for reads, 3 s
@@ -70,25 +82,24 @@ func init() {
 				Controls:   []Control{singleWebControl, naiveLBControl},
 			},
 			{
-				ID:   "slow-web",
-				Help: "add latency on lb->web-1, below the health check's timeout: web-1 passes its checks but answers slowly",
-				Settings: []Setting{{Name: "latency", Default: "300ms", Check: IsDuration,
-					Help: "round-trip latency added to lb->web-1"}},
+				ID:       "slow-web",
+				Help:     "add latency on lb->web-1, below the health check's timeout: web-1 passes its checks but answers slowly",
+				Settings: []Setting{slowWebLatency.Setting},
 				Inject: func(set Settings) []faults.Fault {
-					return []faults.Fault{faults.Latency{Link: "lb->web-1", Latency: set.Duration("latency")}}
+					return []faults.Fault{faults.Latency{Link: "lb->web-1", Latency: slowWebLatency.Get(set)}}
 				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{slowServerShunned(ev, set)}
 				},
 				Controls: []Control{
-					{Name: "round robin", Set: Settings{"balance": "roundrobin"}, Breaks: []string{SlowServerShunned}},
+					{Name: "round robin", Set: Values(balance.Is("roundrobin")), Breaks: []string{SlowServerShunned}},
 				},
 			},
 			{
 				ID:   "add-web",
 				Help: "start the standby web-N+1 under load (scale out); the load balancer knows it from the start",
 				Inject: func(set Settings) []faults.Fault {
-					web := lbWebName(lbServers(set) + 1)
+					web := lbWebName(webServers.Get(set) + 1)
 					// Enable changes nothing at the injection (the server is
 					// in the rotation, down until its checks pass); it is
 					// there for the heal, which runs in reverse order: drain
@@ -103,18 +114,13 @@ func init() {
 				},
 			},
 			{
-				ID:   "remove-web",
-				Help: "scale in under load: drain web-N at the load balancer, then stop it (SIGTERM); start it again at the heal",
-				Settings: []Setting{
-					{Name: "drain", Default: "on", Check: OneOf("on", "off"),
-						Help: "on: take web-N out of the load balancer's rotation and wait for its requests in flight before stopping it; off: just stop it"},
-					{Name: "grace", Default: "10s", Check: IsDuration,
-						Help: "how long web-N may take to finish its requests after SIGTERM before it is killed"},
-				},
+				ID:       "remove-web",
+				Help:     "scale in under load: drain web-N at the load balancer, then stop it (SIGTERM); start it again at the heal",
+				Settings: []Setting{drainFirst.Setting, stopGrace.Setting},
 				Inject: func(set Settings) []faults.Fault {
-					web := lbWebName(lbServers(set))
-					stop := faults.Stop{Node: web, Grace: int(set.Duration("grace").Seconds())}
-					if set["drain"] == "off" {
+					web := lbWebName(webServers.Get(set))
+					stop := faults.Stop{Node: web, Grace: int(stopGrace.Get(set).Seconds())}
+					if !drainFirst.Get(set) {
 						return []faults.Fault{stop}
 					}
 					return []faults.Fault{faults.Drain{LB: "lb", Server: web}, stop}
@@ -123,7 +129,7 @@ func init() {
 					return []verdict.Guarantee{noFailedRequests(ev)}
 				},
 				Controls: []Control{
-					{Name: "stop without draining, no retries", Set: Settings{"drain": "off", "retries": "off"}, Breaks: []string{NoFailedRequests}},
+					{Name: "stop without draining, no retries", Set: Values(drainFirst.Is(false), retries.Is(false)), Breaks: []string{NoFailedRequests}},
 				},
 			},
 		},
@@ -144,7 +150,7 @@ func webServerLost(ev Evidence, set Settings) []verdict.Guarantee {
 var (
 	// Stage 2's web tier: one web server. The same fault is then an outage
 	// for as long as the server is gone, load balancer or not.
-	singleWebControl = Control{Name: "a single web server", Set: Settings{"servers": "1"},
+	singleWebControl = Control{Name: "a single web server", Set: Values(webServers.Is(1)),
 		Breaks: []string{AvailableHigh, RoutesAround}}
 	// The naive load balancer: round robin, no retries, a health check
 	// every 2 s. A third of the requests go to the broken server until its
@@ -158,7 +164,7 @@ var (
 	// (Without retries but with leastconn even fewer fail: the broken
 	// server's stuck requests count against it; see the lab.)
 	naiveLBControl = Control{Name: "round robin, no retries, checks every 2s",
-		Set:    Settings{"retries": "off", "balance": "roundrobin", "check_interval": "2s"},
+		Set:    Values(retries.Is(false), balance.Is("roundrobin"), checkInterval.Is(2*time.Second)),
 		Breaks: []string{ReadsSurvive}}
 )
 
@@ -166,17 +172,17 @@ var (
 const lbMysiteDBTimeout = 2 * time.Second
 
 func loadBalancerStack(set Settings) stacks.Topology {
-	weights := lbWeights(set["weights"])
+	weights := lbWeights(serverWeights.Get(set))
 	t := stacks.Topology{Name: "load-balancer", Nodes: []stacks.Node{{Name: "db", Role: stacks.Postgres()}}}
 	stacks.WebTier{
-		Servers: lbServers(set),
+		Servers: webServers.Get(set),
 		LB: stacks.HAProxyConfig{
-			Balance:       set["balance"],
-			CheckInterval: set.Duration("check_interval"),
-			Fall:          lbInt(set["fall"]),
-			Rise:          lbInt(set["rise"]),
+			Balance:       balance.Get(set),
+			CheckInterval: checkInterval.Get(set),
+			Fall:          checkFall.Get(set),
+			Rise:          checkRise.Get(set),
 			CheckPath:     "/healthz",
-			Retries:       set["retries"] == "on",
+			Retries:       retries.Get(set),
 			// A read takes a few milliseconds through the whole stack (measured
 			// before the fault, at 100 ops/s: p50 2.5-2.7 ms, p99 4.5-12 ms, max
 			// 22 ms): one that has not answered in 1 s is stuck, and retrying it
@@ -196,8 +202,6 @@ func loadBalancerStack(set Settings) stacks.Topology {
 }
 
 func lbWebName(i int) string { return stacks.WebName(i) }
-
-func lbServers(set Settings) int { return lbInt(set["servers"]) }
 
 func lbInt(s string) int {
 	n, _ := strconv.Atoi(s)
@@ -276,15 +280,15 @@ func lbIsWeights(v string) error {
 // fall x interval; measured 0.55-0.92 s) or hangs like a frozen server
 // (measured 1.50-1.60 s), so kill-web uses the same bound.
 func lbDetection(set Settings) time.Duration {
-	return time.Duration(2*lbInt(set["fall"])) * set.Duration("check_interval")
+	return time.Duration(2*checkFall.Get(set)) * checkInterval.Get(set)
 }
 
 // share is the part of the traffic web-1 gets while it is up: its weight
 // over the weights of the running servers.
 func lbShare(set Settings) float64 {
-	w := lbWeights(set["weights"])
+	w := lbWeights(serverWeights.Get(set))
 	total := 0
-	for i := 1; i <= lbServers(set); i++ {
+	for i := 1; i <= webServers.Get(set); i++ {
 		total += lbWeightOf(w, i)
 	}
 	if total == 0 {
@@ -340,8 +344,8 @@ func noFailedRequests(ev Evidence) verdict.Guarantee {
 // longer, so it is picked less often; few requests are slow, and the p90
 // latency stays below half the added latency.
 func slowServerShunned(ev Evidence, set Settings) verdict.Guarantee {
-	g := named(SlowServerShunned, verdict.LatencyP90Below(ev.LatencyDuring, set.Duration("latency")/2))
-	if set.Duration("latency") <= 0 {
+	g := named(SlowServerShunned, verdict.LatencyP90Below(ev.LatencyDuring, slowWebLatency.Get(set)/2))
+	if slowWebLatency.Get(set) <= 0 {
 		g.Vacuous = "slow-web with latency=0s: no server is slow, so there is nothing to shun"
 	}
 	return g
@@ -355,11 +359,11 @@ func slowServerShunned(ev Evidence, set Settings) verdict.Guarantee {
 // the defaults; measured: HAProxy marks web-4 up 0.84-0.99 s after the start,
 // and the counters (sampled every 250 ms) see its first answer 1.00-1.25 s after it.
 func lbJoinBound(set Settings) time.Duration {
-	return 2500*time.Millisecond + time.Duration(lbInt(set["rise"])+1)*set.Duration("check_interval")
+	return 2500*time.Millisecond + time.Duration(checkRise.Get(set)+1)*checkInterval.Get(set)
 }
 
 func newServerJoins(ev Evidence, set Settings) verdict.Guarantee {
-	name := lbWebName(lbServers(set) + 1)
+	name := lbWebName(webServers.Get(set) + 1)
 	bound := lbJoinBound(set)
 	g := verdict.Guarantee{Name: NewServerJoins, Threshold: fmt.Sprintf("first request answered <= %v after the start", bound),
 		Bound: &verdict.Bound{Since: verdict.SinceInject, D: bound, WhileFaulted: true}}
@@ -381,9 +385,9 @@ func newServerJoins(ev Evidence, set Settings) verdict.Guarantee {
 // every request comes from one address (Toxiproxy's) and hashes to one
 // server, so the new one gets all or nothing.
 func newServerShare(ev Evidence, set Settings) verdict.Guarantee {
-	n := lbServers(set)
+	n := webServers.Get(set)
 	name := lbWebName(n + 1)
-	weights := lbWeights(set["weights"])
+	weights := lbWeights(serverWeights.Get(set))
 	total := 0
 	for i := 1; i <= n+1; i++ {
 		total += lbWeightOf(weights, i)

@@ -2,7 +2,6 @@ package stage
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +33,42 @@ const (
 
 var dbNodes = []string{dbPrimary, dbReplica1, dbReplica2}
 
+// Settings of stage 4 (and dbTimeout, stage 1's).
+var (
+	readsFrom = Choice("reads", "read-your-writes",
+		"where mysite sends reads: read-your-writes (a replica that has replayed the client's last write, else the primary), replica (any healthy replica), primary",
+		"read-your-writes", "replica", "primary")
+	replicationMode = Choice("replication", "async",
+		"async: the primary acknowledges a commit once it is on its own disk; sync: once sync_standbys replicas also have it on disk",
+		"async", "sync")
+	syncStandbys = Int("sync_standbys", "1",
+		"with replication=sync, how many replicas must confirm each commit (ANY n)").Checked(OneOf("1", "2"))
+	autoFailover = OnOff("failover", "on",
+		"on: the controller promotes the most advanced replica when the primary is gone; off: nobody does")
+	failoverAfter = Duration("failover_after", "1s",
+		"how long the primary must be unreachable before the controller promotes a replica").Checked(durationFrom(200 * time.Millisecond))
+	fencing = OnOff("fencing", "on",
+		"on: a restarted former primary rejoins as a replica of the new one, and the controller makes any second primary read-only; off: neither")
+	readFallback = OnOff("read_fallback", "on",
+		"on: mysite health-checks the replicas and falls back to the primary; off: reads go round robin to every database node, whatever its state")
+
+	// replica-lag's
+	lagLatency = Duration("latency", "2s",
+		"round-trip latency added to each replication link (half each way: the WAL arrives latency/2 late)")
+	lagRate     = Int("rate", "0", "bandwidth cap of each replication link in KB/s; 0: none")
+	lagReplicas = Int("replicas", "2", "how many replicas lag: 1 (db-replica-1) or 2 (both)").Checked(OneOf("1", "2"))
+	// kill-primary's; partition-primary, without it, reads it as its default
+	killAfter = Duration("after", "0s",
+		"wait this long before the kill: after --fault replica-lag, the replicas fall behind first")
+	// failover-under-lag's
+	underLagReplication = Choice("replication", "sync",
+		"the stage's setting, synchronous here by default: this fault judges synchronous replication's promise across a failover",
+		"async", "sync")
+	underLagLatency = Duration("latency", "2s", "round-trip latency added to each replication link")
+	underLagRate    = Int("rate", "8", "bandwidth cap of each replication link in KB/s (the primary writes ~40 KB/s of WAL)")
+	underLagAfter   = Duration("after", "3s", "how long the replicas fall behind before the primary dies")
+)
+
 // Stage 4: the database is replicated. A primary takes the writes, two
 // streaming replicas (physical replication, made from a base backup) serve
 // reads, and a failover controller promotes a replica when the primary is
@@ -48,23 +83,8 @@ func init() {
 		Fixes: "the database is no longer a single point of failure; read capacity grows with replicas",
 		Weak:  "replica lag (stale reads), losing replicas, losing the primary (promotion time, writes the replicas never got)",
 		Lab:   "labs/04-replication",
-		Settings: []Setting{
-			{Name: "reads", Default: "read-your-writes", Check: OneOf("read-your-writes", "replica", "primary"),
-				Help: "where mysite sends reads: read-your-writes (a replica that has replayed the client's last write, else the primary), replica (any healthy replica), primary"},
-			{Name: "replication", Default: "async", Check: OneOf("async", "sync"),
-				Help: "async: the primary acknowledges a commit once it is on its own disk; sync: once sync_standbys replicas also have it on disk"},
-			{Name: "sync_standbys", Default: "1", Check: OneOf("1", "2"),
-				Help: "with replication=sync, how many replicas must confirm each commit (ANY n)"},
-			{Name: "failover", Default: "on", Check: OneOf("on", "off"),
-				Help: "on: the controller promotes the most advanced replica when the primary is gone; off: nobody does"},
-			{Name: "failover_after", Default: "1s", Check: durationFrom(200 * time.Millisecond),
-				Help: "how long the primary must be unreachable before the controller promotes a replica"},
-			{Name: "fencing", Default: "on", Check: OneOf("on", "off"),
-				Help: "on: a restarted former primary rejoins as a replica of the new one, and the controller makes any second primary read-only; off: neither"},
-			{Name: "read_fallback", Default: "on", Check: OneOf("on", "off"),
-				Help: "on: mysite health-checks the replicas and falls back to the primary; off: reads go round robin to every database node, whatever its state"},
-			{Name: "timeout", Default: "2s", Check: IsDuration, Help: "mysite's database timeout"},
-		},
+		Settings: []Setting{readsFrom.Setting, replicationMode.Setting, syncStandbys.Setting, autoFailover.Setting,
+			failoverAfter.Setting, fencing.Setting, readFallback.Setting, dbTimeout.Setting},
 		Stack: replicationStack,
 		Entry: "client->web",
 		// Above the app's database timeout (2 s), as in stage 2: a request
@@ -78,21 +98,14 @@ func init() {
 		// the last heal, so the run goes on as long as that takes.
 		Faults: []Fault{
 			{
-				ID:   "replica-lag",
-				Help: "slow the replication links db-replica-N->db-primary: the replicas fall behind",
-				Settings: []Setting{
-					{Name: "latency", Default: "2s", Check: IsDuration,
-						Help: "round-trip latency added to each replication link (half each way: the WAL arrives latency/2 late)"},
-					{Name: "rate", Default: "0", Check: wholeNumber,
-						Help: "bandwidth cap of each replication link in KB/s; 0: none"},
-					{Name: "replicas", Default: "2", Check: OneOf("1", "2"),
-						Help: "how many replicas lag: 1 (db-replica-1) or 2 (both)"},
-				},
+				ID:       "replica-lag",
+				Help:     "slow the replication links db-replica-N->db-primary: the replicas fall behind",
+				Settings: []Setting{lagLatency.Setting, lagRate.Setting, lagReplicas.Setting},
 				Inject: func(set Settings) []faults.Fault {
 					var out []faults.Fault
-					for i := 1; i <= number(set["replicas"]); i++ {
+					for i := 1; i <= lagReplicas.Get(set); i++ {
 						out = append(out, faults.SlowLink{Link: replicaName(i) + "->" + dbPrimary,
-							Latency: set.Duration("latency"), KBps: int64(number(set["rate"]))})
+							Latency: lagLatency.Get(set), KBps: int64(lagRate.Get(set))})
 					}
 					return out
 				},
@@ -107,7 +120,7 @@ func init() {
 				Controls: []Control{
 					rywControl,
 					{Name: "no-op in place of the lag", NoOp: true, Breaks: []string{LagSeen}},
-					{Name: "synchronous replication", Set: Settings{"replication": "sync"}, Breaks: []string{WritesAvailable}},
+					{Name: "synchronous replication", Set: Values(replicationMode.Is("sync")), Breaks: []string{WritesAvailable}},
 					rpoControl,
 				},
 			},
@@ -120,7 +133,7 @@ func init() {
 				},
 				Controls: []Control{
 					noFallbackControl,
-					{Name: "synchronous replication to both replicas", Set: Settings{"replication": "sync", "sync_standbys": "2"},
+					{Name: "synchronous replication to both replicas", Set: Values(replicationMode.Is("sync"), syncStandbys.Is(2)),
 						Breaks: []string{WritesAvailable}},
 				},
 			},
@@ -135,16 +148,15 @@ func init() {
 				},
 				Controls: []Control{
 					noFallbackControl,
-					{Name: "synchronous replication", Set: Settings{"replication": "sync"}, Breaks: []string{WritesAvailable}},
+					{Name: "synchronous replication", Set: Values(replicationMode.Is("sync")), Breaks: []string{WritesAvailable}},
 				},
 			},
 			{
-				ID:   "kill-primary",
-				Help: "SIGKILL db-primary: the controller promotes a replica; at the heal the old primary restarts and rejoins as a replica",
-				Settings: []Setting{{Name: "after", Default: "0s", Check: IsDuration,
-					Help: "wait this long before the kill: after --fault replica-lag, the replicas fall behind first"}},
+				ID:       "kill-primary",
+				Help:     "SIGKILL db-primary: the controller promotes a replica; at the heal the old primary restarts and rejoins as a replica",
+				Settings: []Setting{killAfter.Setting},
 				Inject: func(set Settings) []faults.Fault {
-					return []faults.Fault{faults.Delayed{After: set.Duration("after"), Fault: faults.Kill{Node: dbPrimary}}}
+					return []faults.Fault{faults.Delayed{After: killAfter.Get(set), Fault: faults.Kill{Node: dbPrimary}}}
 				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return append([]verdict.Guarantee{
@@ -155,7 +167,7 @@ func init() {
 				},
 				Controls: []Control{
 					noFailoverControl,
-					{Name: "reads from the primary only", Set: Settings{"reads": "primary"}, Breaks: []string{ReadsAvailable}},
+					{Name: "reads from the primary only", Set: Values(readsFrom.Is("primary")), Breaks: []string{ReadsAvailable}},
 					noFencingControl,
 				},
 			},
@@ -163,27 +175,21 @@ func init() {
 				ID: "failover-under-lag",
 				Help: "cap the replication links so that the replicas fall behind, then SIGKILL db-primary: under synchronous " +
 					"replication (this fault's default) the promoted replica holds every acknowledged write",
-				Settings: []Setting{
-					{Name: "replication", Default: "sync", Check: OneOf("async", "sync"),
-						Help: "the stage's setting, synchronous here by default: this fault judges synchronous replication's promise across a failover"},
-					{Name: "latency", Default: "2s", Check: IsDuration, Help: "round-trip latency added to each replication link"},
-					{Name: "rate", Default: "8", Check: wholeNumber, Help: "bandwidth cap of each replication link in KB/s (the primary writes ~40 KB/s of WAL)"},
-					{Name: "after", Default: "3s", Check: IsDuration, Help: "how long the replicas fall behind before the primary dies"},
-				},
+				Settings: []Setting{underLagReplication.Setting, underLagLatency.Setting, underLagRate.Setting, underLagAfter.Setting},
 				Inject: func(set Settings) []faults.Fault {
 					var out []faults.Fault
 					for i := 1; i <= 2; i++ {
 						out = append(out, faults.SlowLink{Link: replicaName(i) + "->" + dbPrimary,
-							Latency: set.Duration("latency"), KBps: int64(number(set["rate"]))})
+							Latency: underLagLatency.Get(set), KBps: int64(underLagRate.Get(set))})
 					}
-					return append(out, faults.Delayed{After: set.Duration("after"), Fault: faults.Kill{Node: dbPrimary}})
+					return append(out, faults.Delayed{After: underLagAfter.Get(set), Fault: faults.Kill{Node: dbPrimary}})
 				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{noLostWrites(ev)}
 				},
 				Controls: []Control{
 					// rpoControl's run, as this fault's "before" configuration.
-					{Name: "asynchronous replication", Set: Settings{"replication": "async"}, Breaks: []string{NoLostWrites}},
+					{Name: "asynchronous replication", Set: Values(underLagReplication.Is("async")), Breaks: []string{NoLostWrites}},
 				},
 			},
 			{
@@ -209,7 +215,7 @@ var (
 	// Measured 2-11 per run (mean 7, 14 runs), never 0. Three attempts make
 	// a control that sees none in all of them a rare event (~1 in 10^4 even
 	// at a mean of 3).
-	rywControl = Control{Name: "reads from any replica", Set: Settings{"reads": "replica"},
+	rywControl = Control{Name: "reads from any replica", Set: Values(readsFrom.Is("replica")),
 		Breaks: []string{ReadYourWrites}, Attempts: 3}
 	// rpoControl: the replicas' links carry 8 KB/s while the primary
 	// writes about 40 KB/s of WAL (pg_stat_replication, 50 writes/s), so the
@@ -219,10 +225,10 @@ var (
 	// 0 lost with latency=2s). Measured: 81-104 writes lost (the last
 	// 1.5-2 s before the kill), 13 runs.
 	rpoControl = Control{Name: "asynchronous replication, the primary dies while the replicas lag behind",
-		Set: Settings{"rate": "8", "after": "3s"}, With: []string{"kill-primary"}, Breaks: []string{NoLostWrites}}
-	noFallbackControl = Control{Name: "no replica health checks", Set: Settings{"read_fallback": "off"}, Breaks: []string{ReadsAvailable}}
-	noFailoverControl = Control{Name: "no automatic failover", Set: Settings{"failover": "off"}, Breaks: []string{WritesResume}}
-	noFencingControl  = Control{Name: "no fencing", Set: Settings{"fencing": "off"}, Breaks: []string{SinglePrimary}}
+		Set: Values(lagRate.Is(8), killAfter.Is(3*time.Second)), With: []string{"kill-primary"}, Breaks: []string{NoLostWrites}}
+	noFallbackControl = Control{Name: "no replica health checks", Set: Values(readFallback.Is(false)), Breaks: []string{ReadsAvailable}}
+	noFailoverControl = Control{Name: "no automatic failover", Set: Values(autoFailover.Is(false)), Breaks: []string{WritesResume}}
+	noFencingControl  = Control{Name: "no fencing", Set: Values(fencing.Is(false)), Breaks: []string{SinglePrimary}}
 )
 
 func replicaName(i int) string { return fmt.Sprintf("db-replica-%d", i) }
@@ -264,15 +270,15 @@ func replicationStack(set Settings) stacks.Topology {
 	// Every database node gets the same settings: any of them may become
 	// the primary.
 	pgArgs := []string{"-c", "synchronous_commit=on"}
-	if set["replication"] == "sync" {
+	if replicationMode.Get(set) == "sync" {
 		quoted := make([]string, len(dbNodes))
 		for i, n := range dbNodes {
 			quoted[i] = `"` + n + `"`
 		}
-		pgArgs = append(pgArgs, "-c", fmt.Sprintf("synchronous_standby_names=ANY %s (%s)", set["sync_standbys"], strings.Join(quoted, ", ")))
+		pgArgs = append(pgArgs, "-c", fmt.Sprintf("synchronous_standby_names=ANY %d (%s)", syncStandbys.Get(set), strings.Join(quoted, ", ")))
 	}
 	controller := failoverNode
-	if set["fencing"] == "off" {
+	if !fencing.Get(set) {
 		controller = ""
 	}
 	for _, db := range dbNodes {
@@ -288,8 +294,8 @@ func replicationStack(set Settings) stacks.Topology {
 		})
 	}
 
-	ctl := []string{"-primary", dbPrimary, "-fail-after", set["failover_after"],
-		"-promote=" + fmt.Sprint(set["failover"] == "on"), "-fence=" + fmt.Sprint(set["fencing"] == "on")}
+	ctl := []string{"-primary", dbPrimary, "-fail-after", failoverAfter.Arg(set),
+		"-promote=" + fmt.Sprint(autoFailover.Get(set)), "-fence=" + fmt.Sprint(fencing.Get(set))}
 	for _, db := range dbNodes {
 		ctl = append(ctl, "-node", db+"="+dsn(db))
 	}
@@ -311,9 +317,9 @@ func replicationStack(set Settings) stacks.Topology {
 	}
 	web := []string{
 		"-db", stacks.PostgresDSN(strings.Join(hosts, ","), "target_session_attrs=read-write"),
-		"-db-timeout", set["timeout"],
-		"-reads", set["reads"],
-		"-read-fallback=" + fmt.Sprint(set["read_fallback"] == "on"),
+		"-db-timeout", dbTimeout.Arg(set),
+		"-reads", readsFrom.Get(set),
+		"-read-fallback=" + fmt.Sprint(readFallback.Get(set)),
 	}
 	for _, db := range dbNodes {
 		web = append(web, "-replica", db+"="+dsn(db))
@@ -346,7 +352,7 @@ func writesAvailable(ev Evidence) verdict.Guarantee {
 func rtoBound(set Settings) time.Duration {
 	// The RTO is measured from the first injection: a kill-primary that
 	// waits (after) starts its outage that much later.
-	return set.Duration("after") + set.Duration("failover_after") + rtoMargin
+	return killAfter.Get(set) + failoverAfter.Get(set) + rtoMargin
 }
 
 // rtoMargin: freezing the replicas, promoting one and mysite's probes
@@ -380,9 +386,9 @@ func writesResume(ev Evidence, set Settings) verdict.Guarantee {
 	// The controller must act while the old primary is still gone: a
 	// failover due only after the heal would let the heal, not the
 	// failover, bring writes back.
-	if d := ev.Windows.During.Duration(); d > 0 && set.Duration("after")+set.Duration("failover_after") >= d {
+	if d := ev.Windows.During.Duration(); d > 0 && killAfter.Get(set)+failoverAfter.Get(set) >= d {
 		g.Vacuous = fmt.Sprintf("after (%v) + failover_after (%v) is not inside the fault window (%v): the heal would bring writes back before any failover",
-			set.Duration("after"), set.Duration("failover_after"), d)
+			killAfter.Get(set), failoverAfter.Get(set), d)
 	}
 	return g
 }
@@ -421,7 +427,7 @@ func singlePrimary(ev Evidence) verdict.Guarantee {
 // (Asynchronous replication makes no such promise; the report counts what
 // it lost, and replica-lag's control shows it.)
 func syncKeepsEveryWrite(ev Evidence, set Settings) []verdict.Guarantee {
-	if set["replication"] != "sync" {
+	if replicationMode.Get(set) != "sync" {
 		return nil
 	}
 	return []verdict.Guarantee{noLostWrites(ev)}
@@ -433,7 +439,7 @@ func syncKeepsEveryWrite(ev Evidence, set Settings) []verdict.Guarantee {
 // 100 ms when only the bandwidth is capped. Measured with latency=2s:
 // 2.00-2.05 s; without the lag (the no-op control) 1-11 ms.
 func lagFloor(set Settings) time.Duration {
-	if l := set.Duration("latency"); l > 0 {
+	if l := lagLatency.Get(set); l > 0 {
 		return l / 4
 	}
 	return 100 * time.Millisecond
@@ -479,18 +485,4 @@ func durationFrom(min time.Duration) func(string) error {
 		}
 		return nil
 	}
-}
-
-// wholeNumber validates a whole number >= 0.
-func wholeNumber(v string) error {
-	if n, err := strconv.Atoi(v); err != nil || n < 0 {
-		return fmt.Errorf("want a whole number >= 0")
-	}
-	return nil
-}
-
-// number reads a setting that wholeNumber or OneOf validated.
-func number(v string) int {
-	n, _ := strconv.Atoi(v)
-	return n
 }

@@ -8,32 +8,40 @@ import (
 	"github.com/scalelab/scalelab/stacks"
 )
 
+// Settings of stage 2 (and durability, stage 1's).
+var (
+	dbTimeoutOrNone = Duration("timeout", "2s",
+		"mysite's database timeout; 0s means none (requests wait as long as the database does)")
+	writeMode = Choice("writes", "through",
+		"through: mysite acknowledges a write once the database committed it; behind: once queued in memory (write-behind; dropped if not stored within the timeout)",
+		"through", "behind")
+	// db-latency's
+	dbLatency = Duration("latency", "3s", "round-trip latency added to web->db")
+	// db-down's
+	dbDownHow = Choice("how", "blackhole",
+		"blackhole: nothing comes back, clients hang until their timeout (a partition, a dead host); refuse: the link is down, connections are refused at once",
+		"blackhole", "refuse")
+)
+
 // Stage 2: the database moves to its own server. Web and data tiers scale
 // apart, and a network now lies between them: it can be slow or gone.
 func init() {
 	register(Stage{
 		ID: "separate-db", Number: 2, Title: "Separate database",
-		Adds:  "the database on its own server, reached over the link web->db",
-		Fixes: "web and data tiers no longer compete for CPU and memory; they scale apart",
-		Weak:  "the network between app and database: latency, database unreachable",
-		Lab:   "labs/02-separate-db",
-		Settings: []Setting{
-			{Name: "timeout", Default: "2s", Check: IsDuration,
-				Help: "mysite's database timeout; 0s means none (requests wait as long as the database does)"},
-			{Name: "durability", Default: "sync", Check: OneOf("sync", "async"),
-				Help: "sync: a commit is acknowledged once on disk; async: before (synchronous_commit=off)"},
-			{Name: "writes", Default: "through", Check: OneOf("through", "behind"),
-				Help: "through: mysite acknowledges a write once the database committed it; behind: once queued in memory (write-behind; dropped if not stored within the timeout)"},
-		},
+		Adds:     "the database on its own server, reached over the link web->db",
+		Fixes:    "web and data tiers no longer compete for CPU and memory; they scale apart",
+		Weak:     "the network between app and database: latency, database unreachable",
+		Lab:      "labs/02-separate-db",
+		Settings: []Setting{dbTimeoutOrNone.Setting, durability.Setting, writeMode.Setting},
 		Stack: func(set Settings) stacks.Topology {
 			return stacks.Topology{
 				Name: "separate-db",
 				Nodes: []stacks.Node{
-					{Name: "db", Role: stacks.Postgres(), Args: pgDurability(set["durability"])},
+					{Name: "db", Role: stacks.Postgres(), Args: pgDurability(durability.Get(set))},
 					{Name: "web", Role: stacks.Mysite(), Args: []string{
 						"-db", stacks.PostgresDSN("${db}"),
-						"-db-timeout", set["timeout"],
-						"-writes", set["writes"],
+						"-db-timeout", dbTimeoutOrNone.Arg(set),
+						"-writes", writeMode.Get(set),
 					}},
 				},
 				Links: []stacks.Link{{From: stacks.Client, To: "web"}, {From: "web", To: "db"}},
@@ -45,12 +53,11 @@ func init() {
 		ClientTimeout: 5 * time.Second,
 		Faults: []Fault{
 			{
-				ID:   "db-latency",
-				Help: "add round-trip latency on web->db, by default above the app's timeout",
-				Settings: []Setting{{Name: "latency", Default: "3s", Check: IsDuration,
-					Help: "round-trip latency added to web->db"}},
+				ID:       "db-latency",
+				Help:     "add round-trip latency on web->db, by default above the app's timeout",
+				Settings: []Setting{dbLatency.Setting},
 				Inject: func(set Settings) []faults.Fault {
-					return []faults.Fault{faults.Latency{Link: "web->db", Latency: set.Duration("latency")}}
+					return []faults.Fault{faults.Latency{Link: "web->db", Latency: dbLatency.Get(set)}}
 				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{
@@ -66,12 +73,11 @@ func init() {
 				},
 			},
 			{
-				ID:   "db-down",
-				Help: "the database becomes unreachable over web->db: packets vanish (a black hole), or with how=refuse connections are refused",
-				Settings: []Setting{{Name: "how", Default: "blackhole", Check: OneOf("blackhole", "refuse"),
-					Help: "blackhole: nothing comes back, clients hang until their timeout (a partition, a dead host); refuse: the link is down, connections are refused at once"}},
+				ID:       "db-down",
+				Help:     "the database becomes unreachable over web->db: packets vanish (a black hole), or with how=refuse connections are refused",
+				Settings: []Setting{dbDownHow.Setting},
 				Inject: func(set Settings) []faults.Fault {
-					if set["how"] == "refuse" {
+					if dbDownHow.Get(set) == "refuse" {
 						return []faults.Fault{faults.Down{Link: "web->db"}}
 					}
 					return []faults.Fault{faults.Timeout{Link: "web->db"}}
@@ -115,12 +121,12 @@ func init() {
 // noTimeoutControl: without a database timeout, requests wait as long as
 // the database does: for a black hole or 3 s of latency, until the
 // client gives up (5 s).
-var noTimeoutControl = Control{Name: "mysite without a database timeout", Set: Settings{"timeout": "0s"}, Breaks: []string{FailFast}}
+var noTimeoutControl = Control{Name: "mysite without a database timeout", Set: Values(dbTimeoutOrNone.Is(0)), Breaks: []string{FailFast}}
 
 // appTimeout is mysite's database timeout, or the default (2 s) when it is
 // off: the bounds below then stay those of the default configuration.
 func appTimeout(set Settings) time.Duration {
-	if t := set.Duration("timeout"); t > 0 {
+	if t := dbTimeoutOrNone.Get(set); t > 0 {
 		return t
 	}
 	return 2 * time.Second

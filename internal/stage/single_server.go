@@ -9,26 +9,29 @@ import (
 	"github.com/scalelab/scalelab/stacks"
 )
 
+// Settings of stage 1; durability is stage 2's too, dbTimeout stage 4's.
+var (
+	durability = Choice("durability", "sync",
+		"sync: a commit is acknowledged once on disk; async: before (synchronous_commit=off)", "sync", "async")
+	dbTimeout = Duration("timeout", "2s", "mysite's database timeout")
+)
+
 // Stage 1: everything in one box. The starting point; its weakness is that
 // the box is a single point of failure.
 func init() {
 	register(Stage{
 		ID: "single-server", Number: 1, Title: "Single server",
-		Adds:  "the web app and its database in one box",
-		Fixes: "nothing: the starting point",
-		Weak:  "the box is a single point of failure",
-		Lab:   "labs/01-single-server",
-		Settings: []Setting{
-			{Name: "durability", Default: "sync", Check: OneOf("sync", "async"),
-				Help: "sync: a commit is acknowledged once on disk; async: before (synchronous_commit=off)"},
-			{Name: "timeout", Default: "2s", Check: IsDuration, Help: "mysite's database timeout"},
-		},
+		Adds:     "the web app and its database in one box",
+		Fixes:    "nothing: the starting point",
+		Weak:     "the box is a single point of failure",
+		Lab:      "labs/01-single-server",
+		Settings: []Setting{durability.Setting, dbTimeout.Setting},
 		Stack: func(set Settings) stacks.Topology {
 			return stacks.Topology{
 				Name: "single-server",
 				Nodes: []stacks.Node{{Name: "server", Role: stacks.OneBox(
-					pgDurability(set["durability"]),
-					[]string{"-db-timeout", set["timeout"]},
+					pgDurability(durability.Get(set)),
+					[]string{"-db-timeout", dbTimeout.Arg(set)},
 				)}},
 				Links: []stacks.Link{{From: stacks.Client, To: "server"}},
 			}

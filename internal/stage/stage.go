@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,7 +131,9 @@ type Evidence struct {
 	History history.History `json:"-"`
 }
 
-// Setting is one knob of a stage or fault, with its default.
+// Setting is one knob of a stage or fault, with its default: what
+// Resolve validates and the listings show. A stage file declares each of
+// its settings once, typed (see Typed), and lists its Setting here.
 type Setting struct {
 	Name, Default, Help string
 	// Check validates a value; nil accepts anything.
@@ -155,10 +158,112 @@ func (s Settings) String() string {
 	return strings.Join(parts, " ")
 }
 
-// Duration reads a duration setting that Resolve already validated.
-func (s Settings) Duration(name string) time.Duration {
-	d, _ := time.ParseDuration(s[name])
-	return d
+// Typed is a setting that reads as a T. Each is declared once, as a package
+// variable of its stage's file (Duration, Choice, OnOff, Int, Text), and
+// listed by its Setting in Stage.Settings or Fault.Settings; stacks,
+// faults, guarantees and controls read and set it through it, so that its
+// name is written only where it is declared.
+type Typed[T any] struct {
+	Setting
+	parse  func(string) T
+	format func(T) string
+}
+
+// Get reads the setting from settings that Resolve validated; absent (a
+// setting of another fault), its default.
+func (t Typed[T]) Get(s Settings) T { return t.parse(t.Arg(s)) }
+
+// Arg is the setting's value as it was given (absent, its default), for a
+// program's command line.
+func (t Typed[T]) Arg(s Settings) string {
+	if v, ok := s[t.Name]; ok {
+		return v
+	}
+	return t.Default
+}
+
+// Is is the setting at v, for a control's Set (see Values). It panics on a
+// value the setting's Check refuses: controls are checked when the package
+// loads.
+func (t Typed[T]) Is(v T) Value {
+	s := t.format(v)
+	if t.Check != nil {
+		if err := t.Check(s); err != nil {
+			panic(fmt.Sprintf("setting %s=%q: %v", t.Name, s, err))
+		}
+	}
+	return Value{Name: t.Name, Value: s}
+}
+
+// Checked is the setting with another Check.
+func (t Typed[T]) Checked(check func(string) error) Typed[T] {
+	t.Check = check
+	return t
+}
+
+// Value is one setting's value (Typed.Is).
+type Value struct{ Name, Value string }
+
+// Values makes settings of values, e.g. a control's
+// Set: Values(drainFirst.Is(false), retries.Is(false)).
+func Values(vs ...Value) Settings {
+	out := Settings{}
+	for _, v := range vs {
+		out[v.Name] = v.Value
+	}
+	return out
+}
+
+func text(s string) string { return s }
+
+// Duration declares a duration setting such as 2s or 200ms (IsDuration).
+func Duration(name, def, help string) Typed[time.Duration] {
+	return Typed[time.Duration]{
+		Setting: Setting{Name: name, Default: def, Help: help, Check: IsDuration},
+		parse: func(v string) time.Duration {
+			d, _ := time.ParseDuration(v)
+			return d
+		},
+		format: time.Duration.String,
+	}
+}
+
+// Choice declares a setting that takes one of vals (OneOf).
+func Choice(name, def, help string, vals ...string) Typed[string] {
+	return Typed[string]{Setting: Setting{Name: name, Default: def, Help: help, Check: OneOf(vals...)}, parse: text, format: text}
+}
+
+// OnOff declares a setting that is on or off; it reads as true when on.
+func OnOff(name, def, help string) Typed[bool] {
+	return Typed[bool]{
+		Setting: Setting{Name: name, Default: def, Help: help, Check: OneOf("on", "off")},
+		parse:   func(v string) bool { return v == "on" },
+		format: func(on bool) string {
+			if on {
+				return "on"
+			}
+			return "off"
+		},
+	}
+}
+
+// Int declares a whole number setting, >= 0 (WholeNumber) unless Checked
+// otherwise.
+func Int(name, def, help string) Typed[int] {
+	return Typed[int]{
+		Setting: Setting{Name: name, Default: def, Help: help, Check: WholeNumber},
+		parse: func(v string) int {
+			n, _ := strconv.Atoi(v)
+			return n
+		},
+		format: strconv.Itoa,
+	}
+}
+
+// Text declares a setting read as it is given; it accepts anything unless
+// Checked.
+func Text(name, def, help string) Typed[string] {
+	return Typed[string]{Setting: Setting{Name: name, Default: def, Help: help}, parse: text, format: text}
 }
 
 // IsDuration validates a non-negative duration such as 2s or 200ms.
@@ -166,6 +271,14 @@ func IsDuration(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return fmt.Errorf("want a duration like 2s or 200ms")
+	}
+	return nil
+}
+
+// WholeNumber validates a whole number >= 0.
+func WholeNumber(v string) error {
+	if n, err := strconv.Atoi(v); err != nil || n < 0 {
+		return fmt.Errorf("want a whole number >= 0")
 	}
 	return nil
 }

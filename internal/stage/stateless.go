@@ -27,6 +27,20 @@ const (
 // is the standby for scale-out.
 const stlServers = 3
 
+// Settings of stage 7.
+var (
+	sessionStore = Choice("sessions", "redis",
+		"where login sessions live: redis (shared; any server serves any user) or memory (each server's own; the load balancer routes each user back to its server with a cookie)",
+		"redis", "memory")
+	unpinnedBalance = Choice("balance", "leastconn", "HAProxy's algorithm for requests that no stickiness cookie pins",
+		"leastconn", "roundrobin")
+	sessionTimeout = Duration("session_timeout", stlSessionTimeout.String(),
+		"mysite's bound on every session store call; above HAProxy's 1 s server timeout, a dead store shows as 504s from the load balancer instead of mysite's clear 503")
+	// kill-session-store's
+	restartStore = OnOff("restart", "on",
+		"on: the heal starts Redis again; off: it stays dead (the store never comes back)")
+)
+
 // Stage 7: the web tier keeps no state. Login sessions live in a shared
 // Redis, so any web server serves any user, and servers can be added,
 // removed or lost without logging anyone out. The "before" configuration
@@ -35,18 +49,11 @@ const stlServers = 3
 func init() {
 	register(Stage{
 		ID: "stateless", Number: 7, Title: "Stateless web tier",
-		Adds:  "session state moved out of the web servers into a shared store (Redis)",
-		Fixes: "no sticky sessions needed; web servers can be added, removed or lost without logging users out",
-		Weak:  "the session store is now shared by every request: when it is down, nobody is logged in",
-		Lab:   "labs/07-stateless",
-		Settings: []Setting{
-			{Name: "sessions", Default: "redis", Check: OneOf("redis", "memory"),
-				Help: "where login sessions live: redis (shared; any server serves any user) or memory (each server's own; the load balancer routes each user back to its server with a cookie)"},
-			{Name: "balance", Default: "leastconn", Check: OneOf("leastconn", "roundrobin"),
-				Help: "HAProxy's algorithm for requests that no stickiness cookie pins"},
-			{Name: "session_timeout", Default: stlSessionTimeout.String(), Check: IsDuration,
-				Help: "mysite's bound on every session store call; above HAProxy's 1 s server timeout, a dead store shows as 504s from the load balancer instead of mysite's clear 503"},
-		},
+		Adds:          "session state moved out of the web servers into a shared store (Redis)",
+		Fixes:         "no sticky sessions needed; web servers can be added, removed or lost without logging users out",
+		Weak:          "the session store is now shared by every request: when it is down, nobody is logged in",
+		Lab:           "labs/07-stateless",
+		Settings:      []Setting{sessionStore.Setting, unpinnedBalance.Setting, sessionTimeout.Setting},
 		Stack:         statelessStack,
 		Entry:         "client->lb",
 		ClientTimeout: 5 * time.Second,
@@ -69,7 +76,7 @@ func init() {
 					// The memory control judges sessions-lost-shown (the
 					// checker counts what in-memory sessions lose); with
 					// nothing killed it must see no loss.
-					{Name: "sessions in memory, no-op in place of the kill", Set: Settings{"sessions": "memory"}, NoOp: true,
+					{Name: "sessions in memory, no-op in place of the kill", Set: Values(sessionStore.Is("memory")), NoOp: true,
 						Breaks: []string{SessionsLostShown}}},
 			},
 			{
@@ -97,15 +104,14 @@ func init() {
 				// some on web-4), and web-4's scale-in at the heal then
 				// logs them out once more.
 				Controls: []Control{{Name: "sessions in memory, sticky routing, and web-1 lost",
-					Set: Settings{"sessions": "memory"}, With: []string{"kill-web"}, Breaks: []string{NoSessionsLost}}},
+					Set: Values(sessionStore.Is("memory")), With: []string{"kill-web"}, Breaks: []string{NoSessionsLost}}},
 			},
 			{
-				ID:   "kill-session-store",
-				Help: "SIGKILL the session Redis under load, then start it again",
-				Settings: []Setting{{Name: "restart", Default: "on", Check: OneOf("on", "off"),
-					Help: "on: the heal starts Redis again; off: it stays dead (the store never comes back)"}},
+				ID:       "kill-session-store",
+				Help:     "SIGKILL the session Redis under load, then start it again",
+				Settings: []Setting{restartStore.Setting},
 				Inject: func(set Settings) []faults.Fault {
-					if set["restart"] == "off" {
+					if !restartStore.Get(set) {
 						return []faults.Fault{faults.NeverRecovered{Fault: faults.Kill{Node: "redis"}}}
 					}
 					return []faults.Fault{faults.Kill{Node: "redis"}}
@@ -115,8 +121,8 @@ func init() {
 				},
 				Controls: []Control{
 					{Name: "no-op in place of the kill", NoOp: true, Breaks: []string{DownDuring, ClearErrors}},
-					{Name: "the store never comes back", Set: Settings{"restart": "off"}, Breaks: []string{Recovers}},
-					{Name: "session store timeout above the load balancer's", Set: Settings{"session_timeout": "2s"}, Breaks: []string{ClearErrors}},
+					{Name: "the store never comes back", Set: Values(restartStore.Is(false)), Breaks: []string{Recovers}},
+					{Name: "session store timeout above the load balancer's", Set: Values(sessionTimeout.Is(2 * time.Second)), Breaks: []string{ClearErrors}},
 				},
 			},
 		},
@@ -126,7 +132,7 @@ func init() {
 // stlMemoryControl is the "before" configuration: sessions in each web
 // server's memory, sticky routing.
 var stlMemoryControl = Control{Name: "sessions in memory, sticky routing",
-	Set: Settings{"sessions": "memory"}, Breaks: []string{NoSessionsLost}}
+	Set: Values(sessionStore.Is("memory")), Breaks: []string{NoSessionsLost}}
 
 // stlRecoverBound: the heal starts Redis again (0.6 s to ready,
 // measured); a request sent just before waits for mysite's session timeout
@@ -143,7 +149,7 @@ const stlLostAtLeast = 0.1
 
 func stlSessionGuarantees(ev Evidence, set Settings) []verdict.Guarantee {
 	out := []verdict.Guarantee{named(NoSessionsLost, verdict.NoSessionsLost(ev.Sessions))}
-	if set["sessions"] == "memory" {
+	if sessionStore.Get(set) == "memory" {
 		// The lesson of the control, judged in its own run: the loss shows,
 		// and the checker counts about 1/N of the sessions.
 		out = append(out, named(SessionsLostShown, verdict.SessionsLostAtLeast(ev.Sessions, stlLostAtLeast)))
@@ -188,7 +194,7 @@ func statelessStack(set Settings) stacks.Topology {
 		{Name: "redis", Role: stacks.Redis()},
 	}}
 	lb := stacks.HAProxyConfig{
-		Balance:       set["balance"],
+		Balance:       unpinnedBalance.Get(set),
 		CheckInterval: 500 * time.Millisecond,
 		Fall:          2,
 		Rise:          2,
@@ -197,7 +203,7 @@ func statelessStack(set Settings) stacks.Topology {
 		ReadTimeout:   time.Second,
 		WriteTimeout:  lbMysiteDBTimeout + time.Second,
 	}
-	if set["sessions"] == "memory" {
+	if sessionStore.Get(set) == "memory" {
 		lb.Cookie = "SRV"
 	}
 	stacks.WebTier{
@@ -207,12 +213,12 @@ func statelessStack(set Settings) stacks.Topology {
 			return []string{
 				"-db", stacks.PostgresDSN("${db}"),
 				"-db-timeout", lbMysiteDBTimeout.String(),
-				"-sessions", set["sessions"],
+				"-sessions", sessionStore.Get(set),
 				"-redis", "${redis}",
 				// Below the load balancer's read timeout (1 s): when the store
 				// hangs, mysite answers its clear 503 before HAProxy gives up
 				// on it (504) and retries the read elsewhere.
-				"-session-timeout", set["session_timeout"],
+				"-session-timeout", sessionTimeout.Arg(set),
 				"-name", name,
 			}
 		},
