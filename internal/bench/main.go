@@ -23,18 +23,29 @@ import (
 func main() {
 	n := flag.Int("n", 3, "runs per measurement (the median is reported)")
 	cold := flag.Bool("cold", true, "measure cold image builds (removes and rebuilds the base image: about a minute each)")
-	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute) or "workload" (the generator vs wrk)`)
+	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute) or "workload" (the generator vs vegeta and wrk)`)
+	rates := flag.String("rates", defaultRates, fmt.Sprintf("workload: offered rates in ops/s, comma-separated; at each, the generator runs and then vegeta. A tool over %v p99 send lag at two rates in a row is not run higher; the ladder ends when both are", lagBound))
+	duration := flag.Duration("duration", 5*time.Second, "workload: how long each tool runs at each rate (and wrk, in whole seconds)")
 	flag.Parse()
+	wopts := workloadOpts{duration: *duration}
+	var err error
+	if wopts.rates, err = parseRates(*rates); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
+	if *duration <= 0 {
+		fmt.Fprintf(os.Stderr, "bench: -duration %v: want a positive duration\n", *duration)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
 	switch *only {
 	case "":
-		err = run(ctx, *n, *cold)
+		err = run(ctx, *n, *cold, wopts)
 	case "scaling":
 		err = benchScaling(ctx)
 	case "workload":
-		err = benchWorkload(ctx)
+		err = benchWorkload(ctx, wopts)
 	default:
 		err = fmt.Errorf("-only %q: want scaling or workload", *only)
 	}
@@ -44,7 +55,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, n int, cold bool) error {
+func run(ctx context.Context, n int, cold bool, wopts workloadOpts) error {
 	fmt.Printf("scalelab bench, %s, median of %d\n\n", time.Now().Format("2006-01-02 15:04"), n)
 	fmt.Printf("| measurement | median | runs |\n|---|---|---|\n")
 	quiet := images.Options{Progress: discard{}}
@@ -98,7 +109,7 @@ func run(ctx context.Context, n int, cold bool) error {
 		}
 		row(fmt.Sprintf("stack ready: %s (%d nodes + toxiproxy)", t.Name, len(t.Nodes)), runs)
 	}
-	if err := benchWorkload(ctx); err != nil {
+	if err := benchWorkload(ctx, wopts); err != nil {
 		return err
 	}
 	if err := benchCheckers(ctx); err != nil {

@@ -67,6 +67,24 @@ type Config struct {
 	// primary: reads go round robin to the listed nodes, whatever their
 	// state (the lab's negative control).
 	NoReadFallback bool
+	// Cache is the host:port of a Redis used as a read cache in front of
+	// the database (stage 5, see CachedStore); "" means no cache: every
+	// read goes to the database, as before.
+	Cache string
+	// CacheTTL is how long a cached user lives; 0 means DefaultCacheTTL.
+	CacheTTL time.Duration
+	// CacheTimeout bounds every cache call; when it passes, reads go to the
+	// database. 0 means no timeout at all: a slow cache then stalls
+	// requests (up to the DB timeout). That is the lab's negative control,
+	// never a production setting.
+	CacheTimeout time.Duration
+	// CacheInvalidation is what a write does to the cached user:
+	// CacheInvalidateDelete ("" means the same), CacheInvalidateUpdate or
+	// CacheInvalidateNone.
+	CacheInvalidation string
+	// CacheGuard is the stampede guard: CacheGuardNone, CacheGuardCoalesce
+	// ("" means the same) or CacheGuardLease.
+	CacheGuard string
 }
 
 // Read routing modes (-reads).
@@ -99,6 +117,12 @@ const (
 	EnvSessionTimeout  = "MYSITE_SESSION_TIMEOUT"
 	EnvReplicas        = "MYSITE_REPLICAS"
 	EnvReads           = "MYSITE_READS"
+
+	EnvCache             = "MYSITE_CACHE"
+	EnvCacheTTL          = "MYSITE_CACHE_TTL"
+	EnvCacheTimeout      = "MYSITE_CACHE_TIMEOUT"
+	EnvCacheInvalidation = "MYSITE_CACHE_INVALIDATION"
+	EnvCacheGuard        = "MYSITE_CACHE_GUARD"
 )
 
 // DefaultConfig is the configuration with every default applied and no DB.
@@ -112,6 +136,11 @@ func DefaultConfig() Config {
 		Sessions:        SessionsMemory,
 		SessionTTL:      DefaultSessionTTL,
 		SessionTimeout:  DefaultSessionTimeout,
+
+		CacheTTL:          DefaultCacheTTL,
+		CacheTimeout:      DefaultCacheTimeout,
+		CacheInvalidation: DefaultCacheInvalidation,
+		CacheGuard:        DefaultCacheGuard,
 	}
 }
 
@@ -182,10 +211,19 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if v := getenv(EnvReads); v != "" {
 		cfg.Reads = v
 	}
+	for _, t := range []struct {
+		env string
+		to  *string
+	}{{EnvCache, &cfg.Cache}, {EnvCacheInvalidation, &cfg.CacheInvalidation}, {EnvCacheGuard, &cfg.CacheGuard}} {
+		if v := getenv(t.env); v != "" {
+			*t.to = v
+		}
+	}
 	for _, d := range []struct {
 		env string
 		to  *time.Duration
-	}{{EnvSessionTTL, &cfg.SessionTTL}, {EnvSessionTimeout, &cfg.SessionTimeout}} {
+	}{{EnvSessionTTL, &cfg.SessionTTL}, {EnvSessionTimeout, &cfg.SessionTimeout},
+		{EnvCacheTTL, &cfg.CacheTTL}, {EnvCacheTimeout, &cfg.CacheTimeout}} {
 		if v := getenv(d.env); v != "" {
 			x, err := parseDuration(v)
 			if err != nil {
@@ -241,6 +279,20 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		cfg.NoReadFallback = !b
 		return err
 	})
+	fs.StringVar(&cfg.Cache, "cache", cfg.Cache,
+		"host:port of a Redis used as a cache-aside read cache in front of the database; empty: no cache (env "+EnvCache+")")
+	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL,
+		"how long a cached user lives (Redis TTL); it also bounds how long a stale entry can be served (env "+EnvCacheTTL+")")
+	fs.DurationVar(&cfg.CacheTimeout, "cache-timeout", cfg.CacheTimeout,
+		"bound on every cache call; when it passes, reads go to the database. "+
+			"0 disables the timeout: requests then STALL while the cache is slow, up to -db-timeout (the lab's negative control, never for real use) (env "+EnvCacheTimeout+")")
+	fs.StringVar(&cfg.CacheInvalidation, "cache-invalidation", cfg.CacheInvalidation,
+		"what a write does to the cached user after the database committed it: delete (the next read loads it), "+
+			"update (store the written user), or none (reads stay stale until the TTL ends: the lab's negative control) (env "+EnvCacheInvalidation+")")
+	fs.StringVar(&cfg.CacheGuard, "cache-guard", cfg.CacheGuard,
+		"stampede guard for concurrent misses of one user: none (each reads the database: the lab's negative control), "+
+			"coalesce (one database read per key in this server), or lease (a lease in Redis: one read for the whole web tier, "+
+			"and fills that raced a write are dropped) (env "+EnvCacheGuard+")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if usageOut != nil {
@@ -262,6 +314,9 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	}
 	if cfg.SessionTimeout == 0 {
 		return Config{}, fmt.Errorf("-session-timeout (%s) must be > 0 (session store calls are always bounded)", EnvSessionTimeout)
+	}
+	if cfg.CacheTTL == 0 {
+		return Config{}, fmt.Errorf("-cache-ttl (%s) must be > 0", EnvCacheTTL)
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -305,12 +360,8 @@ func (c Config) Validate() error {
 		if strings.TrimSpace(c.Redis) == "" {
 			return fmt.Errorf("-sessions redis needs the Redis address: set -redis or %s (host:port, e.g. redis:6379)", EnvRedis)
 		}
-		host, port, err := net.SplitHostPort(c.Redis)
-		if err != nil || host == "" {
-			return fmt.Errorf("-redis (%s) must be host:port, got %q", EnvRedis, c.Redis)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("-redis (%s) has an invalid port in %q", EnvRedis, c.Redis)
+		if err := validHostPort(c.Redis); err != nil {
+			return fmt.Errorf("-redis (%s) %v", EnvRedis, err)
 		}
 	default:
 		return fmt.Errorf("-sessions (%s) must be %s or %s, got %q", EnvSessions, SessionsMemory, SessionsRedis, c.Sessions)
@@ -331,6 +382,56 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < 0 {
 		return fmt.Errorf("-session-timeout (%s) must be > 0, got %v", EnvSessionTimeout, c.SessionTimeout)
+	}
+	return c.validateCache()
+}
+
+// validateCache checks the cache settings.
+func (c Config) validateCache() error {
+	if c.Cache != "" {
+		if err := validHostPort(c.Cache); err != nil {
+			return fmt.Errorf("-cache (%s) %v", EnvCache, err)
+		}
+		// Reads through replicas (stage 4) bypass the store the cache
+		// wraps, and write-behind acknowledges before the database has the
+		// write, so an invalidation would come before the commit: neither
+		// combination means what its settings say.
+		if strings.TrimSpace(c.Replicas) != "" {
+			return fmt.Errorf("-cache cannot be combined with -replica (reads through replicas would bypass the cache)")
+		}
+		if c.Writes == WritesBehind {
+			return fmt.Errorf("-cache cannot be combined with -writes %s (the invalidation would come before the database has the write)", WritesBehind)
+		}
+	}
+	if c.CacheTTL < 0 {
+		return fmt.Errorf("-cache-ttl (%s) must be > 0, got %v", EnvCacheTTL, c.CacheTTL)
+	}
+	if c.CacheTimeout < 0 {
+		return fmt.Errorf("-cache-timeout (%s) must be >= 0 (0 disables the timeout), got %v", EnvCacheTimeout, c.CacheTimeout)
+	}
+	switch c.CacheInvalidation {
+	case "", CacheInvalidateDelete, CacheInvalidateUpdate, CacheInvalidateNone:
+	default:
+		return fmt.Errorf("-cache-invalidation (%s) must be %s, %s or %s, got %q", EnvCacheInvalidation,
+			CacheInvalidateDelete, CacheInvalidateUpdate, CacheInvalidateNone, c.CacheInvalidation)
+	}
+	switch c.CacheGuard {
+	case "", CacheGuardNone, CacheGuardCoalesce, CacheGuardLease:
+	default:
+		return fmt.Errorf("-cache-guard (%s) must be %s, %s or %s, got %q", EnvCacheGuard,
+			CacheGuardNone, CacheGuardCoalesce, CacheGuardLease, c.CacheGuard)
+	}
+	return nil
+}
+
+// validHostPort: a Redis address, host:port.
+func validHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("has an invalid port in %q", addr)
 	}
 	return nil
 }

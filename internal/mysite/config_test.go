@@ -50,10 +50,46 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	}
 }
 
-// sessionDefaults fills in the session settings' defaults.
+// sessionDefaults fills in the defaults of the session and cache settings.
 func sessionDefaults(c Config) Config {
 	c.Name, c.Sessions, c.SessionTTL, c.SessionTimeout = DefaultName(), SessionsMemory, DefaultSessionTTL, DefaultSessionTimeout
+	c.CacheTTL, c.CacheTimeout, c.CacheInvalidation, c.CacheGuard = DefaultCacheTTL, DefaultCacheTimeout, DefaultCacheInvalidation, DefaultCacheGuard
 	return c
+}
+
+func TestConfigCache(t *testing.T) {
+	cfg, err := ParseConfig([]string{"-db", testDSN}, env(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cache != "" || cfg.CacheTTL != 30*time.Second || cfg.CacheTimeout != 100*time.Millisecond ||
+		cfg.CacheInvalidation != CacheInvalidateDelete || cfg.CacheGuard != CacheGuardCoalesce {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	e := env(EnvDB, testDSN, EnvCache, "cache:6379", EnvCacheTTL, "5m", EnvCacheTimeout, "50ms",
+		EnvCacheInvalidation, "update", EnvCacheGuard, "lease")
+	cfg, err = ParseConfig(nil, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cache != "cache:6379" || cfg.CacheTTL != 5*time.Minute || cfg.CacheTimeout != 50*time.Millisecond ||
+		cfg.CacheInvalidation != CacheInvalidateUpdate || cfg.CacheGuard != CacheGuardLease {
+		t.Errorf("env: %+v", cfg)
+	}
+	// Flags win; a cache timeout of 0 is allowed (no timeout: the negative control).
+	cfg, err = ParseConfig([]string{"-cache", "10.0.0.5:6380", "-cache-ttl", "1s", "-cache-timeout", "0",
+		"-cache-invalidation", "none", "-cache-guard", "none"}, e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cache != "10.0.0.5:6380" || cfg.CacheTTL != time.Second || cfg.CacheTimeout != 0 ||
+		cfg.CacheInvalidation != CacheInvalidateNone || cfg.CacheGuard != CacheGuardNone {
+		t.Errorf("flags: %+v", cfg)
+	}
+	// A Config built in code may leave the cache settings zero.
+	if err := (Config{Listen: ":1", DB: testDSN, MaxConns: 1, Cache: "r:1"}).Validate(); err != nil {
+		t.Errorf("zero cache settings: %v", err)
+	}
 }
 
 func TestConfigSessions(t *testing.T) {
@@ -110,6 +146,16 @@ func TestConfigErrors(t *testing.T) {
 		{nil, env(EnvDB, testDSN, EnvSessionTimeout, "soon"), "MYSITE_SESSION_TIMEOUT"},
 		{[]string{"-db", testDSN, "-name", "web 1"}, env(), "-name (MYSITE_NAME) must be visible ASCII"},
 		{[]string{"-db", testDSN, "-name", strings.Repeat("n", 129)}, env(), "-name"},
+		{[]string{"-db", testDSN, "-cache", "redis"}, env(), "-cache (MYSITE_CACHE) must be host:port"},
+		{[]string{"-db", testDSN, "-cache", "redis:0"}, env(), "-cache (MYSITE_CACHE) has an invalid port"},
+		{[]string{"-db", testDSN, "-cache-ttl", "0"}, env(), "-cache-ttl (MYSITE_CACHE_TTL) must be > 0"},
+		{[]string{"-db", testDSN, "-cache-ttl", "-1s"}, env(), "-cache-ttl"},
+		{[]string{"-db", testDSN, "-cache-timeout", "-1ms"}, env(), "-cache-timeout (MYSITE_CACHE_TIMEOUT) must be >= 0 (0 disables the timeout)"},
+		{nil, env(EnvDB, testDSN, EnvCacheTimeout, "soon"), "MYSITE_CACHE_TIMEOUT"},
+		{[]string{"-db", testDSN, "-cache-invalidation", "expire"}, env(), `-cache-invalidation (MYSITE_CACHE_INVALIDATION) must be delete, update or none, got "expire"`},
+		{[]string{"-db", testDSN, "-cache-guard", "lock"}, env(), `-cache-guard (MYSITE_CACHE_GUARD) must be none, coalesce or lease, got "lock"`},
+		{[]string{"-db", testDSN, "-cache", "c:6379", "-replica", "r1=postgres://u:secret@r1:5432/app"}, env(), "-cache cannot be combined with -replica"},
+		{[]string{"-db", testDSN, "-cache", "c:6379", "-writes", "behind"}, env(), "-cache cannot be combined with -writes behind"},
 	} {
 		_, err := ParseConfig(c.args, c.env, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -132,7 +178,8 @@ func TestConfigHelp(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	for _, want := range []string{"-db", "MYSITE_DB", "-db-timeout", "0 disables the timeout", "HANG", "-max-conns", "-shutdown-timeout", "-listen",
-		"-name", "MYSITE_NAME", "-sessions", "memory", "redis", "-redis", "MYSITE_REDIS", "-session-ttl", "-session-timeout"} {
+		"-name", "MYSITE_NAME", "-sessions", "memory", "redis", "-redis", "MYSITE_REDIS", "-session-ttl", "-session-timeout",
+		"-cache", "MYSITE_CACHE", "-cache-ttl", "-cache-timeout", "STALL", "-cache-invalidation", "-cache-guard", "coalesce", "lease"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}

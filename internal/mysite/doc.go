@@ -1,5 +1,6 @@
 // Package mysite is the sample web application under test in the lab: a JSON
-// API over PostgreSQL, with login sessions in memory or in Redis.
+// API over PostgreSQL, with login sessions in memory or in Redis, and
+// optionally a Redis read cache.
 //
 // # API
 //
@@ -22,6 +23,8 @@
 //	                    timeout (Redis sessions); else 503 {"error": "database: ..."} or
 //	                    {"error": "session store: ..."}
 //	GET  /metrics       Prometheus text format
+//	GET  /cache         200: the cache's settings and counters (hits, misses, errors,
+//	                    timeouts, fills, invalidations, db_reads, ...); 404 without -cache
 //
 // Every response carries the header Mysite-Server: <-name> (default the host
 // name), so that a client behind a load balancer sees which server answered.
@@ -74,6 +77,28 @@
 // Every database call of a request runs under the DB timeout (-db-timeout).
 // A timeout of 0 disables it: requests then wait for a slow database as long
 // as the client does. That is the lab's negative control.
+//
+// # Cache
+//
+// With -cache host:port mysite reads users cache-aside through a Redis
+// (stage 5): GET /users/{id} looks up "mysite:user:<id>" (the user's JSON,
+// version included); on a miss it reads the database and stores the user
+// with the TTL -cache-ttl. Memory limits and eviction (maxmemory,
+// maxmemory-policy allkeys-lru) are Redis's own settings. A write goes to
+// the database, then -cache-invalidation says what happens to the entry:
+// delete, update (store the written user) or none (stale until the TTL
+// ends). -cache-guard says what concurrent misses of one user do: none
+// (each reads the database), coalesce (one read per server) or lease (a
+// lease "mysite:user-lease:<id>" in Redis: one read for the whole web tier;
+// a write also ends the lease, so a fill of a value read before the write
+// is dropped).
+//
+// A slow or dead cache does not stall requests: every cache call is
+// bounded by -cache-timeout (100 ms), after which the read goes to the
+// database; a cache error never fails a request, and the cache is not part
+// of readiness. A cache timeout of 0 disables it: requests then wait for a
+// slow cache up to the DB timeout. That is the lab's negative control.
+// -cache is refused together with -replica or -writes behind.
 //
 // # Read replicas
 //

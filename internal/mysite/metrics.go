@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -108,6 +109,32 @@ func (m *Metrics) registerActiveSessions(active func() int) {
 		Name: "mysite_sessions_active",
 		Help: "Unexpired sessions held in this process's memory (-sessions memory).",
 	}, func() float64 { return float64(active()) }))
+}
+
+// registerCache exports the cache's counters (mysite_cache_*), read at
+// scrape time, and its monitor's errors by operation and up/down state. A
+// second call on the same Metrics keeps the first.
+func (m *Metrics) registerCache(c *CachedStore) {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v.Load()) })
+	}
+	s := &c.stats
+	for _, col := range []prometheus.Collector{
+		counter("mysite_cache_hits_total", "Cache lookups that found the user (each GET /users/{id} makes one lookup).", &s.hits),
+		counter("mysite_cache_misses_total", "Cache lookups that did not find the user.", &s.misses),
+		counter("mysite_cache_timeouts_total", "Cache calls ended by the cache timeout (also counted in mysite_cache_errors_total).", &s.timeouts),
+		counter("mysite_cache_fills_total", "Users stored in the cache after a database read.", &s.fills),
+		counter("mysite_cache_fills_suppressed_total", "Fills dropped because a write took the lease meanwhile (-cache-guard lease).", &s.fillsSuppressed),
+		counter("mysite_cache_invalidations_total", "Cache entries deleted or updated after writes.", &s.invalidations),
+		counter("mysite_cache_db_reads_total", "Database reads made by user lookups through the cache (misses, failed lookups, lease fallbacks).", &s.dbReads),
+		counter("mysite_cache_coalesced_total", "User lookups that shared another request's database read (-cache-guard coalesce).", &s.coalesced),
+		counter("mysite_cache_lease_waits_total", "User lookups that found the lease taken and waited for its holder's fill (-cache-guard lease).", &s.leaseWaits),
+		counter("mysite_cache_lease_fallbacks_total", "Lease waits that ended without a fill and read the database.", &s.leaseMisses),
+		c.mon.errors, c.mon.up, c.mon.changes,
+	} {
+		_ = m.Registry.Register(col)
+	}
 }
 
 func (m *Metrics) observeRequest(route string, code int, d time.Duration) {

@@ -65,6 +65,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		front = behind
 		log.Warn("writes are acknowledged before they are stored (write-behind): a slow or unreachable database loses them (negative-control mode)")
 	}
+	var cache *CachedStore
+	if cfg.Cache != "" {
+		cache = NewCachedStore(front, cfg.Cache, CacheOptions{
+			TTL: cfg.CacheTTL, Timeout: cfg.CacheTimeout,
+			Invalidation: cfg.CacheInvalidation, Guard: cfg.CacheGuard,
+			LoadTimeout: cfg.DBTimeout, Logger: log,
+		})
+		front = cache
+	}
 	handler := NewServer(Options{
 		Store: front, DBTimeout: cfg.DBTimeout,
 		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
@@ -89,6 +98,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	if err != nil {
 		store.Close()
 		sessions.Close()
+		if cache != nil {
+			cache.Close()
+		}
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	cc := store.Pool().Config().ConnConfig
@@ -103,6 +115,16 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	if cfg.DBTimeout == 0 {
 		log.Warn("db timeout is 0: requests will hang while the database is slow (negative-control mode)")
 	}
+	if cache != nil {
+		st := cache.Status()
+		log.Info("cache", "addr", st.Addr, "ttl", time.Duration(st.TTLMS)*time.Millisecond, "timeout", cfg.CacheTimeout,
+			"invalidation", st.Invalidation, "guard", st.Guard)
+		if cfg.CacheTimeout == 0 {
+			log.Warn("cache timeout is 0: requests will stall while the cache is slow (negative-control mode)")
+		} else if cfg.DBTimeout > 0 && cfg.CacheTimeout >= cfg.DBTimeout {
+			log.Warn("cache timeout is not below the db timeout: a slow cache leaves no time for the database", "cache_timeout", cfg.CacheTimeout, "db_timeout", cfg.DBTimeout)
+		}
+	}
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
@@ -115,6 +137,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	}
 	bg.Go(func() { metrics.DB.Run(bgCtx) })
 	bg.Go(func() { metrics.Sessions.Run(bgCtx) })
+	if cache != nil {
+		bg.Go(func() { cache.Monitor().Run(bgCtx) })
+	}
 	if replicas != nil {
 		bg.Go(func() { replicas.Monitor(bgCtx) })
 		log.Info("read replicas", "reads", replicas.Mode(), "fallback", !cfg.NoReadFallback, "nodes", cfg.Replicas)
@@ -145,6 +170,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	bg.Wait()
 	metrics.DB.Flush()
 	metrics.Sessions.Flush()
+	if cache != nil {
+		cache.Monitor().Flush()
+		cache.Close()
+	}
 	if !closeWithin(store.Close, poolCloseTimeout) {
 		log.Warn("database pool did not close in time", "timeout", poolCloseTimeout)
 	}

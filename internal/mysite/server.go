@@ -96,6 +96,9 @@ func NewServer(opts Options) *Server {
 	if mem, ok := s.sessions.(interface{ Active() int }); ok {
 		s.metrics.registerActiveSessions(mem.Active)
 	}
+	if c, ok := s.store.(*CachedStore); ok {
+		s.metrics.registerCache(c)
+	}
 	m := s.mux
 	m.HandleFunc("POST /users", s.withSession(true, s.createUser))
 	m.HandleFunc("/users", methodNotAllowed("POST"))
@@ -114,6 +117,8 @@ func NewServer(opts Options) *Server {
 	m.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("GET /replication", s.replication)
 	m.HandleFunc("/replication", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /cache", s.cache)
+	m.HandleFunc("/cache", methodNotAllowed("GET, HEAD"))
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -260,6 +265,17 @@ func (s *Server) replication(w http.ResponseWriter, r *http.Request) {
 		timeout = time.Second
 	}
 	writeJSON(w, http.StatusOK, s.replicas.Status(r.Context(), timeout))
+}
+
+// cache answers the cache's settings and counters (GET /cache; 404
+// without a cache).
+func (s *Server) cache(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.store.(*CachedStore)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no cache configured (-cache)")
+		return
+	}
+	writeJSON(w, http.StatusOK, c.Status())
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scalelab/scalelab/internal/resp"
+	"github.com/redis/go-redis/v9"
 )
 
 // Session stores, selected by -sessions.
@@ -149,41 +149,49 @@ const RedisSessionPrefix = "mysite:session:"
 // RedisSessions is the shared SessionStore in Redis. Every error it returns
 // is an UnavailableError: Redis down, unreachable, too slow, or refusing
 // (an error reply such as LOADING or READONLY).
+//
+// Every call is bounded by its context (the server gives it the session
+// timeout): the deadline becomes the socket deadline, and go-redis does not
+// retry (see newRedisClient). A connection whose exchange failed midway
+// (a timeout included) is closed by go-redis, never reused.
 type RedisSessions struct {
-	c *resp.Client
+	c    *redis.Client
+	addr string
 }
 
 // NewRedisSessions keeps sessions in the Redis at addr (host:port), over a
 // pool of at most maxConns connections. It does not connect yet.
 func NewRedisSessions(addr string, maxConns int) *RedisSessions {
-	return &RedisSessions{c: resp.New(addr, resp.Options{MaxConns: maxConns})}
+	return &RedisSessions{c: newRedisClient(addr, maxConns, 0), addr: addr}
 }
 
 // Client is the underlying Redis client.
-func (r *RedisSessions) Client() *resp.Client { return r.c }
+func (r *RedisSessions) Client() *redis.Client { return r.c }
 
 func (r *RedisSessions) Put(ctx context.Context, id, user string, ttl time.Duration) error {
-	return redisUnavailable(r.c.Set(ctx, RedisSessionPrefix+id, user, ttl))
+	err := r.c.Set(ctx, RedisSessionPrefix+id, user, ttl).Err()
+	return redisUnavailable(redisError(ctx, "SET", r.addr, err))
 }
 
 func (r *RedisSessions) Get(ctx context.Context, id string) (string, error) {
-	user, ok, err := r.c.Get(ctx, RedisSessionPrefix+id)
+	user, err := r.c.Get(ctx, RedisSessionPrefix+id).Result()
 	switch {
-	case err != nil:
-		return "", redisUnavailable(err)
-	case !ok:
+	case errors.Is(err, redis.Nil):
 		return "", ErrNoSession
+	case err != nil:
+		return "", redisUnavailable(redisError(ctx, "GET", r.addr, err))
 	}
 	return user, nil
 }
 
 func (r *RedisSessions) Delete(ctx context.Context, id string) error {
-	_, err := r.c.Del(ctx, RedisSessionPrefix+id)
-	return redisUnavailable(err)
+	err := r.c.Del(ctx, RedisSessionPrefix+id).Err()
+	return redisUnavailable(redisError(ctx, "DEL", r.addr, err))
 }
 
 func (r *RedisSessions) Ready(ctx context.Context) error {
-	return redisUnavailable(r.c.Ping(ctx))
+	err := r.c.Ping(ctx).Err()
+	return redisUnavailable(redisError(ctx, "PING", r.addr, err))
 }
 
 func (r *RedisSessions) Close() { _ = r.c.Close() }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalelab/scalelab/internal/resp/resptest"
+	"github.com/alicebob/miniredis/v2"
 )
 
 // doCookie is do with an optional session cookie ("" for none).
@@ -56,7 +56,7 @@ func login(t *testing.T, h http.Handler, user string) string {
 
 // sessionStores runs f against memory sessions and against Redis sessions on
 // a fake Redis.
-func sessionStores(t *testing.T, f func(t *testing.T, newServer func(name string) *Server, redis *resptest.Server)) {
+func sessionStores(t *testing.T, f func(t *testing.T, newServer func(name string) *Server, redis *miniredis.Miniredis)) {
 	t.Run("memory", func(t *testing.T) {
 		shared := NewMemorySessions()
 		f(t, func(name string) *Server {
@@ -66,19 +66,9 @@ func sessionStores(t *testing.T, f func(t *testing.T, newServer func(name string
 	t.Run("redis", func(t *testing.T) {
 		redis := startFakeRedis(t)
 		f(t, func(name string) *Server {
-			return NewServer(Options{Store: newMemStore(), DBTimeout: time.Second, Sessions: redisSessions(t, redis.Addr), Name: name})
+			return NewServer(Options{Store: newMemStore(), DBTimeout: time.Second, Sessions: redisSessions(t, redis.Addr()), Name: name})
 		}, redis)
 	})
-}
-
-func startFakeRedis(t *testing.T) *resptest.Server {
-	t.Helper()
-	s, err := resptest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
 }
 
 func redisSessions(t *testing.T, addr string) *RedisSessions {
@@ -89,7 +79,7 @@ func redisSessions(t *testing.T, addr string) *RedisSessions {
 }
 
 func TestLoginMeLogout(t *testing.T) {
-	sessionStores(t, func(t *testing.T, newServer func(string) *Server, redis *resptest.Server) {
+	sessionStores(t, func(t *testing.T, newServer func(string) *Server, redis *miniredis.Miniredis) {
 		s := newServer("web1")
 		id := login(t, s, "u42")
 
@@ -99,8 +89,8 @@ func TestLoginMeLogout(t *testing.T) {
 			t.Errorf("%s = %q", ServerHeader, got)
 		}
 		if redis != nil {
-			if v, ok := redis.Get(RedisSessionPrefix + id); !ok || v != "u42" {
-				t.Errorf("redis holds %q %v for the session", v, ok)
+			if v, err := redis.Get(RedisSessionPrefix + id); err != nil || v != "u42" {
+				t.Errorf("redis holds %q (%v) for the session", v, err)
 			}
 			if ttl := redis.TTL(RedisSessionPrefix + id); ttl < 29*time.Minute || ttl > DefaultSessionTTL {
 				t.Errorf("session TTL in redis %v, want about %v", ttl, DefaultSessionTTL)
@@ -129,7 +119,7 @@ func TestLoginMeLogout(t *testing.T) {
 		wantJSON(t, doCookie(t, s, "GET", "/me", "", id), http.StatusUnauthorized, `{"error": "not logged in"}`)
 		wantJSON(t, doCookie(t, s, "GET", "/me", "", id2), http.StatusOK, `{"user": "u42", "server": "web1"}`)
 		if redis != nil {
-			if _, ok := redis.Get(RedisSessionPrefix + id); ok {
+			if redis.Exists(RedisSessionPrefix + id) {
 				t.Error("logout left the session in redis")
 			}
 		}
@@ -143,7 +133,7 @@ func TestLoginMeLogout(t *testing.T) {
 // with memory sessions the store is per process, so only servers sharing one
 // MemorySessions (the test's) see it; see TestMemorySessionsArePerServer.
 func TestSharedStoreServesAnyServer(t *testing.T) {
-	sessionStores(t, func(t *testing.T, newServer func(string) *Server, _ *resptest.Server) {
+	sessionStores(t, func(t *testing.T, newServer func(string) *Server, _ *miniredis.Miniredis) {
 		a, b := newServer("web1"), newServer("web2")
 		id := login(t, a, "u1")
 		wantJSON(t, doCookie(t, b, "GET", "/me", "", id), http.StatusOK, `{"user": "u1", "server": "web2"}`)
@@ -165,7 +155,7 @@ func TestMemorySessionsArePerServer(t *testing.T) {
 // Requests to /users that carry a session cookie are checked; without a
 // cookie they are anonymous, as before sessions.
 func TestUsersWithSession(t *testing.T) {
-	sessionStores(t, func(t *testing.T, newServer func(string) *Server, _ *resptest.Server) {
+	sessionStores(t, func(t *testing.T, newServer func(string) *Server, _ *miniredis.Miniredis) {
 		s := newServer("web1")
 		st := s.store.(*memStore)
 		id := login(t, s, "u1")
@@ -258,7 +248,7 @@ func TestServerHeaderEverywhere(t *testing.T) {
 // needs it; requests without a cookie, and health, are unaffected.
 func TestSessionStoreDown(t *testing.T) {
 	redis := startFakeRedis(t)
-	s := NewServer(Options{Store: newMemStore(), DBTimeout: time.Second, Sessions: redisSessions(t, redis.Addr), SessionTimeout: time.Second, Name: "web1"})
+	s := NewServer(Options{Store: newMemStore(), DBTimeout: time.Second, Sessions: redisSessions(t, redis.Addr()), SessionTimeout: time.Second, Name: "web1"})
 	id := login(t, s, "u1")
 	redis.Close()
 
@@ -321,7 +311,7 @@ func TestSessionStoreDown(t *testing.T) {
 // the session timeout, never a hang.
 func TestSessionStoreSlow(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	redis := startFakeRedis(t)
+	redis := startHangProxy(t, startFakeRedis(t).Addr())
 	s := NewServer(Options{Store: newMemStore(), DBTimeout: time.Second, Sessions: redisSessions(t, redis.Addr), SessionTimeout: timeout})
 	id := login(t, s, "u1")
 	redis.Hang(true)
@@ -436,7 +426,7 @@ func TestRunWithRedisSessions(t *testing.T) {
 	redis := startFakeRedis(t)
 	cfg := Config{Listen: "127.0.0.1:0", DB: "postgres://u:p@127.0.0.1:1/x?sslmode=disable",
 		DBTimeout: 500 * time.Millisecond, MaxConns: 2, ShutdownTimeout: time.Second,
-		Name: "web-run", Sessions: SessionsRedis, Redis: redis.Addr, SessionTTL: time.Minute}
+		Name: "web-run", Sessions: SessionsRedis, Redis: redis.Addr(), SessionTTL: time.Minute}
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -462,8 +452,8 @@ func TestRunWithRedisSessions(t *testing.T) {
 		t.Fatalf("login: %d %v", resp.StatusCode, resp.Header)
 	}
 	id := resp.Cookies()[0].Value
-	if v, ok := redis.Get(RedisSessionPrefix + id); !ok || v != "u9" {
-		t.Fatalf("session not in redis: %q %v", v, ok)
+	if v, err := redis.Get(RedisSessionPrefix + id); err != nil || v != "u9" {
+		t.Fatalf("session not in redis: %q %v", v, err)
 	}
 	if ttl := redis.TTL(RedisSessionPrefix + id); ttl <= 50*time.Second || ttl > time.Minute {
 		t.Errorf("ttl %v, want the configured 1m", ttl)
@@ -489,7 +479,7 @@ func TestRunWithRedisSessions(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not stop")
 	}
-	for _, want := range []string{"name=web-run", "sessions=redis", "redis=" + redis.Addr, "session_ttl=1m0s"} {
+	for _, want := range []string{"name=web-run", "sessions=redis", "redis=" + redis.Addr(), "session_ttl=1m0s"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("start log lacks %s:\n%s", want, logs.String())
 		}

@@ -1,0 +1,672 @@
+package mysite
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Cache invalidation modes (-cache-invalidation): what a successful write
+// does to the cached user after the database committed it.
+const (
+	// CacheInvalidateDelete deletes the cached entry: the next read misses
+	// and loads the committed value.
+	CacheInvalidateDelete = "delete"
+	// CacheInvalidateUpdate stores the written user in the cache. Two
+	// concurrent writes can reach Redis in the other order than they
+	// committed, leaving the older version cached until the TTL ends: the
+	// textbook reason to prefer delete.
+	CacheInvalidateUpdate = "update"
+	// CacheInvalidateNone leaves the cache alone: reads serve the old
+	// value until the TTL ends (the lab's negative control for stale
+	// reads).
+	CacheInvalidateNone = "none"
+)
+
+// Stampede guards (-cache-guard): what concurrent misses of one key do.
+const (
+	// CacheGuardNone: every miss reads the database (a hot key that expires
+	// sends every request for it to the database at once: the lab's
+	// negative control).
+	CacheGuardNone = "none"
+	// CacheGuardCoalesce: concurrent misses of one key in this process
+	// share one database read (singleflight); each server still reads once.
+	CacheGuardCoalesce = "coalesce"
+	// CacheGuardLease: a lease per key in Redis (SET NX PX) lets one request
+	// of the whole web tier load and fill; the others wait briefly for its
+	// fill. The lease also closes the read-miss/write race (see
+	// CachedStore).
+	CacheGuardLease = "lease"
+)
+
+// Cache defaults.
+const (
+	DefaultCacheTTL          = 30 * time.Second
+	DefaultCacheTimeout      = 100 * time.Millisecond
+	DefaultCacheInvalidation = CacheInvalidateDelete
+	DefaultCacheGuard        = CacheGuardCoalesce
+)
+
+// Cache keys in Redis.
+const (
+	// CacheKeyPrefix + user id holds the user's JSON (as GET /users/{id}
+	// answers it, version included), with the TTL.
+	CacheKeyPrefix = "mysite:user:"
+	// CacheLeasePrefix + user id holds the token of the request that may
+	// fill the user's entry (-cache-guard lease).
+	CacheLeasePrefix = "mysite:user-lease:"
+)
+
+// cacheConns caps the cache Redis connections of one server: a request
+// makes one cache call at a time.
+const cacheConns = 64
+
+// Lease timing (-cache-guard lease). A fill takes one database read,
+// normally milliseconds.
+const (
+	// leaseWait is how long a request that found the lease taken waits
+	// for the holder's fill before it reads the database itself: several
+	// times a normal database read, and a small part of the default DB
+	// timeout (2 s), so that a slow or dead holder costs little.
+	leaseWait = 200 * time.Millisecond
+	// leasePollMin and leasePollMax space a waiter's re-reads of the cache.
+	leasePollMin = 2 * time.Millisecond
+	leasePollMax = 20 * time.Millisecond
+	// defaultLeaseTTL is how long a lease lives when the DB timeout is 0;
+	// otherwise it is the DB timeout, which bounds the holder's load. A
+	// holder that dies leaves the lease until then (later misses wait
+	// leaseWait, then read the database without filling).
+	defaultLeaseTTL = 2 * time.Second
+)
+
+// CacheOptions configure a CachedStore.
+type CacheOptions struct {
+	// TTL is how long a cached user lives; 0 means DefaultCacheTTL.
+	TTL time.Duration
+	// Timeout bounds every cache call; when it passes, the read goes to the
+	// database (a write keeps its database result). 0 means no timeout:
+	// cache calls then wait as long as the request lives (the DB timeout),
+	// so a slow cache stalls requests. That is the lab's negative control.
+	Timeout time.Duration
+	// Invalidation is CacheInvalidateDelete ("" means the same),
+	// CacheInvalidateUpdate or CacheInvalidateNone.
+	Invalidation string
+	// Guard is CacheGuardNone, CacheGuardCoalesce ("" means the same) or
+	// CacheGuardLease.
+	Guard string
+	// LoadTimeout bounds a database read shared by several requests (a
+	// coalesced read runs apart from the request that started it, so that
+	// this one going away does not fail the others); it is the DB timeout,
+	// and also the lease's lifetime. 0 means no bound.
+	LoadTimeout time.Duration
+	// Logger receives the cache's up/down lines; nil discards.
+	Logger *slog.Logger
+}
+
+// CachedStore is a cache-aside Store: it keeps users in a Redis in front
+// of the database Store it wraps.
+//
+// Reads: GET the user's key; on a hit, answer from it. On a miss, read the
+// database and SET the key with the TTL (a fill), guarded against
+// stampedes as Guard says. A lookup that fails (Redis down, unreachable,
+// slower than Timeout, or refusing) reads the database and does not fill:
+// the cache is unhealthy, and a second call would cost the timeout again.
+// Users that do not exist are not cached.
+//
+// Writes go to the database; after the commit, Invalidation says what
+// happens to the cached entry. A write whose outcome is unknown (it may have
+// been applied) deletes the entry in every mode but none. An invalidation
+// that fails leaves the old value cached until its TTL ends: the TTL bounds
+// staleness.
+//
+// A cache error never fails a request: it is counted
+// (mysite_cache_errors_total, by operation) and the request goes on with
+// the database. Ready is the database's: a cache outage does not make the
+// server unready.
+//
+// # The read-miss/write race
+//
+// A reader misses, reads version 1 from the database; a writer commits
+// version 2 and deletes the key; the reader then fills version 1, which
+// stays cached until the TTL ends. Guards none and coalesce have this race.
+// With the lease guard, a fill is conditional on the filler's lease still
+// being the current one (a Lua script compares tokens and sets the key in
+// one step), and a write deletes the lease together with the key (one DEL),
+// so the filler that read before the write loses its lease and its fill is
+// dropped (mysite_cache_fills_suppressed_total). A reader that takes the
+// lease after the write reads after the commit.
+type CachedStore struct {
+	db      Store
+	rdb     *redis.Client
+	addr    string
+	ttl     time.Duration
+	timeout time.Duration // per cache call; 0: none
+	inval   string
+	guard   string
+	load    time.Duration // bound on a shared database read; 0: none
+	lease   time.Duration // lease lifetime
+
+	group singleflight.Group
+	mon   *StoreMonitor
+	stats cacheStats
+}
+
+// cacheStats are the cache's counters; they only grow.
+type cacheStats struct {
+	hits, misses            atomic.Int64 // lookups answered by the cache: found, not found
+	errors, timeouts        atomic.Int64 // failed cache calls (every operation); those that timed out
+	fills, fillsSuppressed  atomic.Int64 // entries stored after a database read; fills dropped (lease lost)
+	invalidations           atomic.Int64 // entries deleted or updated after a write
+	dbReads, coalesced      atomic.Int64 // database reads made by the cache; reads that shared another's
+	leaseWaits, leaseMisses atomic.Int64 // requests that waited for a lease holder's fill; that waited in vain
+}
+
+// NewCachedStore puts a cache in the Redis at addr (host:port) in front of
+// db. It does not connect yet; Close releases the Redis connections.
+func NewCachedStore(db Store, addr string, opt CacheOptions) *CachedStore {
+	if opt.TTL <= 0 {
+		opt.TTL = DefaultCacheTTL
+	}
+	if opt.Invalidation == "" {
+		opt.Invalidation = DefaultCacheInvalidation
+	}
+	if opt.Guard == "" {
+		opt.Guard = DefaultCacheGuard
+	}
+	lease := opt.LoadTimeout
+	if lease <= 0 {
+		lease = defaultLeaseTTL
+	}
+	return &CachedStore{
+		db:      db,
+		rdb:     newRedisClient(addr, cacheConns, opt.Timeout),
+		addr:    addr,
+		ttl:     opt.TTL,
+		timeout: opt.Timeout,
+		inval:   opt.Invalidation,
+		guard:   opt.Guard,
+		load:    opt.LoadTimeout,
+		lease:   lease,
+		mon:     newStoreMonitor(nil, opt.Logger, "cache", "cache", "get, fill, invalidate, lease"),
+	}
+}
+
+// Close closes the Redis connections.
+func (c *CachedStore) Close() { _ = c.rdb.Close() }
+
+// Monitor is the cache's up/down tracker (its Run and Flush log state
+// changes).
+func (c *CachedStore) Monitor() *StoreMonitor { return c.mon }
+
+// Ready is the database's readiness: the cache is optional.
+func (c *CachedStore) Ready(ctx context.Context) error { return c.db.Ready(ctx) }
+
+// lookup is the outcome of reading a key.
+type lookup int
+
+const (
+	lookupHit lookup = iota
+	lookupMiss
+	lookupFailed
+)
+
+// Get implements Store: cache first, then the database.
+func (c *CachedStore) Get(ctx context.Context, id string) (User, error) {
+	u, res := c.lookup(ctx, id)
+	if res == lookupHit {
+		return u, nil
+	}
+	fill := res == lookupMiss
+	switch c.guard {
+	case CacheGuardLease:
+		if fill {
+			return c.getLeased(ctx, id)
+		}
+		return c.readDB(ctx, id)
+	case CacheGuardCoalesce:
+		return c.getCoalesced(ctx, id, fill)
+	}
+	u, err := c.readDB(ctx, id)
+	if err == nil && fill {
+		c.fill(ctx, u)
+	}
+	return u, err
+}
+
+// lookup reads the user's entry, counting a hit, a miss or an error.
+func (c *CachedStore) lookup(ctx context.Context, id string) (User, lookup) {
+	cctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	b, err := c.rdb.Get(cctx, CacheKeyPrefix+id).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		c.observe(ctx, "get", nil)
+		c.stats.misses.Add(1)
+		return User{}, lookupMiss
+	case err != nil:
+		c.observe(ctx, "get", redisError(cctx, "GET", c.addr, err))
+		return User{}, lookupFailed
+	}
+	c.observe(ctx, "get", nil)
+	u, err := decodeCached(id, b)
+	if err != nil {
+		// Not ours (or from an incompatible version): a miss, which the
+		// fill overwrites.
+		c.countError(err)
+		c.mon.errors.WithLabelValues("get").Inc()
+		c.stats.misses.Add(1)
+		return User{}, lookupMiss
+	}
+	c.stats.hits.Add(1)
+	return u, lookupHit
+}
+
+func decodeCached(id string, b []byte) (User, error) {
+	var u User
+	if err := json.Unmarshal(b, &u); err != nil {
+		return User{}, fmt.Errorf("cached value of user %s: %w", id, err)
+	}
+	if u.ID != id {
+		return User{}, fmt.Errorf("cached value of user %s holds user %q", id, u.ID)
+	}
+	if u.PhoneNumbers == nil {
+		u.PhoneNumbers = []PhoneNumber{}
+	}
+	return u, nil
+}
+
+// readDB reads the user from the database, unless the request's time is
+// up already (a cache call can use it all up when the cache timeout is 0).
+func (c *CachedStore) readDB(ctx context.Context, id string) (User, error) {
+	if err := expired(ctx); err != nil {
+		return User{}, err
+	}
+	c.stats.dbReads.Add(1)
+	return c.db.Get(ctx, id)
+}
+
+// expired: ctx is done or past its deadline. The cache's socket deadline is
+// ctx's, so a cache call can end at the deadline a moment before ctx's own
+// timer marks it done.
+func expired(ctx context.Context) error {
+	err := ctx.Err()
+	if dl, ok := ctx.Deadline(); ok && err == nil && !time.Now().Before(dl) {
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		return Unavailable(fmt.Errorf("no time left for the database: %w", err), true)
+	}
+	return nil
+}
+
+// getCoalesced: concurrent misses of one id share one database read (and
+// one fill). The read runs apart from the request that started it, bounded
+// by LoadTimeout, so that this request going away (client gone, its own
+// timeout) does not fail the others; every request waits at most until its
+// own context ends.
+func (c *CachedStore) getCoalesced(ctx context.Context, id string, fill bool) (User, error) {
+	if err := expired(ctx); err != nil {
+		// Too late to start a read that would outlive this request.
+		return User{}, err
+	}
+	leader := false // set by the one caller whose function runs
+	ch := c.group.DoChan(id, func() (v any, err error) {
+		leader = true
+		// singleflight re-panics a panic of DoChan's function in a goroutine
+		// of its own, which would end the process: make it this read's error.
+		defer func() {
+			if p := recover(); p != nil {
+				v, err = User{}, fmt.Errorf("internal error in store: %v", p)
+			}
+		}()
+		lctx, cancel := c.loadCtx(ctx)
+		defer cancel()
+		u, err := c.readDB(lctx, id)
+		if err == nil && fill {
+			c.fill(lctx, u)
+		}
+		return u, err
+	})
+	select {
+	case r := <-ch:
+		// The channel send follows the function's return: reading leader
+		// here is ordered after its write.
+		if !leader {
+			c.stats.coalesced.Add(1)
+		}
+		if r.Err != nil {
+			return User{}, r.Err
+		}
+		return r.Val.(User), nil
+	case <-ctx.Done():
+		return User{}, Unavailable(fmt.Errorf("waiting for a shared database read: %w", ctx.Err()), true)
+	}
+}
+
+// getLeased: the request that takes the user's lease loads and fills; the
+// others wait for its fill (at most leaseWait), then read the database
+// without filling.
+func (c *CachedStore) getLeased(ctx context.Context, id string) (User, error) {
+	token := rand.Text()
+	cctx, cancel := c.callCtx(ctx)
+	took, err := c.rdb.SetNX(cctx, CacheLeasePrefix+id, token, c.lease).Result()
+	err = redisError(cctx, "SET NX", c.addr, err)
+	cancel()
+	c.observe(ctx, "lease", err)
+	if err != nil {
+		return c.readDB(ctx, id)
+	}
+	if took {
+		u, err := c.readDB(ctx, id)
+		if err != nil {
+			c.releaseLease(ctx, id, token)
+			return User{}, err
+		}
+		c.fillLeased(ctx, u, token)
+		return u, nil
+	}
+	c.stats.leaseWaits.Add(1)
+	if u, ok := c.awaitFill(ctx, id); ok {
+		return u, nil
+	}
+	c.stats.leaseMisses.Add(1)
+	return c.readDB(ctx, id)
+}
+
+// awaitFill re-reads the user's entry until it is filled, the lease is gone
+// without a fill (the holder found nothing, failed, or lost the lease to a
+// write), leaseWait passes, or a cache call fails.
+func (c *CachedStore) awaitFill(ctx context.Context, id string) (User, bool) {
+	deadline := time.Now().Add(leaseWait)
+	pause := leasePollMin
+	for {
+		wait := min(pause, time.Until(deadline))
+		if wait <= 0 {
+			return User{}, false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return User{}, false
+		case <-t.C:
+		}
+		pause = min(2*pause, leasePollMax)
+
+		// One round trip for both: the entry, and whether a fill may still come.
+		cctx, cancel := c.callCtx(ctx)
+		vals, err := c.rdb.MGet(cctx, CacheKeyPrefix+id, CacheLeasePrefix+id).Result()
+		err = redisError(cctx, "MGET", c.addr, err)
+		cancel()
+		c.observe(ctx, "lease", err)
+		if err != nil || len(vals) != 2 {
+			return User{}, false
+		}
+		if s, ok := vals[0].(string); ok {
+			u, err := decodeCached(id, []byte(s))
+			if err != nil {
+				c.countError(err)
+				c.mon.errors.WithLabelValues("lease").Inc()
+				return User{}, false
+			}
+			return u, true
+		}
+		if vals[1] == nil {
+			return User{}, false
+		}
+	}
+}
+
+// fillLeasedScript sets the user's entry only if the caller's lease is still
+// the current one, and ends the lease. Checking and setting in one script
+// makes them one step: no write can delete the lease between them.
+//
+//	KEYS[1] the user's entry, KEYS[2] its lease
+//	ARGV[1] the lease token, ARGV[2] the user's JSON, ARGV[3] the TTL in ms
+//
+// Returns 1 when filled, 0 when the lease was lost (a write deleted it, or
+// it expired and another request took it).
+var fillLeasedScript = redis.NewScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+	return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// releaseLeaseScript ends the caller's lease if it is still the current
+// one (after a failed or empty load), so that waiters stop waiting.
+var releaseLeaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// fill stores the user read from the database (guards none and coalesce).
+func (c *CachedStore) fill(ctx context.Context, u User) {
+	b, err := json.Marshal(u)
+	if err != nil {
+		c.observe(ctx, "fill", fmt.Errorf("encode user %s: %w", u.ID, err))
+		return
+	}
+	cctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	err = c.rdb.Set(cctx, CacheKeyPrefix+u.ID, b, c.ttl).Err()
+	c.observe(ctx, "fill", redisError(cctx, "SET", c.addr, err))
+	if err == nil {
+		c.stats.fills.Add(1)
+	}
+}
+
+// fillLeased stores the user if the lease token is still the user's lease.
+func (c *CachedStore) fillLeased(ctx context.Context, u User, token string) {
+	b, err := json.Marshal(u)
+	if err != nil {
+		c.observe(ctx, "fill", fmt.Errorf("encode user %s: %w", u.ID, err))
+		c.releaseLease(ctx, u.ID, token)
+		return
+	}
+	cctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	n, err := fillLeasedScript.Run(cctx, c.rdb, []string{CacheKeyPrefix + u.ID, CacheLeasePrefix + u.ID},
+		token, b, c.ttl.Milliseconds()).Int()
+	c.observe(ctx, "fill", redisError(cctx, "EVALSHA fill", c.addr, err))
+	switch {
+	case err != nil:
+	case n == 1:
+		c.stats.fills.Add(1)
+	default:
+		c.stats.fillsSuppressed.Add(1)
+	}
+}
+
+// releaseLease ends the lease if it is still token's. It runs even when
+// the request has ended, so that waiters need not wait out leaseWait.
+func (c *CachedStore) releaseLease(ctx context.Context, id, token string) {
+	cctx, cancel := c.detachedCtx(ctx)
+	defer cancel()
+	err := releaseLeaseScript.Run(cctx, c.rdb, []string{CacheLeasePrefix + id}, token).Err()
+	c.observe(ctx, "lease", redisError(cctx, "EVALSHA release", c.addr, err))
+}
+
+// Create implements Store: the database, then the invalidation.
+func (c *CachedStore) Create(ctx context.Context, u User) (User, error) {
+	got, err := c.db.Create(ctx, u)
+	c.afterWrite(ctx, u.ID, got, err)
+	return got, err
+}
+
+// Put implements Store: the database, then the invalidation.
+func (c *CachedStore) Put(ctx context.Context, u User) (User, error) {
+	got, err := c.db.Put(ctx, u)
+	c.afterWrite(ctx, u.ID, got, err)
+	return got, err
+}
+
+// afterWrite invalidates the user's entry after a write (see Invalidation).
+func (c *CachedStore) afterWrite(ctx context.Context, id string, stored User, err error) {
+	if c.guard == CacheGuardCoalesce && (err == nil || !errors.Is(err, ErrExists) && !writeNotApplied(err)) {
+		// A read of this user in flight may have started before the write:
+		// later reads must not join it and get the old value after the
+		// write was acknowledged. (Its fill can still put the old value
+		// back: the read-miss/write race, which only the lease closes.)
+		c.group.Forget(id)
+	}
+	switch {
+	case c.inval == CacheInvalidateNone:
+	case err == nil && c.inval == CacheInvalidateUpdate:
+		c.invalidate(ctx, id, &stored)
+	case err == nil:
+		c.invalidate(ctx, id, nil)
+	case errors.Is(err, ErrExists) || writeNotApplied(err):
+		// Nothing was written.
+	default:
+		// The write may have been applied, with a value nobody knows:
+		// drop the entry whatever the mode.
+		c.invalidate(ctx, id, nil)
+	}
+}
+
+// invalidate deletes the user's entry (stored nil) or sets it to stored.
+// With the lease guard the lease goes too, in the same step, so that a
+// fill of a value read before this write is dropped. It runs even when the
+// request has ended (the write is in the database either way).
+func (c *CachedStore) invalidate(ctx context.Context, id string, stored *User) {
+	keys := []string{CacheKeyPrefix + id}
+	if c.guard == CacheGuardLease {
+		keys = append(keys, CacheLeasePrefix+id)
+	}
+	cctx, cancel := c.detachedCtx(ctx)
+	defer cancel()
+	var err error
+	cmd := "DEL"
+	if stored == nil {
+		err = c.rdb.Del(cctx, keys...).Err()
+	} else {
+		b, merr := json.Marshal(stored)
+		if merr != nil {
+			c.observe(ctx, "invalidate", fmt.Errorf("encode user %s: %w", id, merr))
+			return
+		}
+		cmd = "SET"
+		if len(keys) == 1 {
+			err = c.rdb.Set(cctx, keys[0], b, c.ttl).Err()
+		} else {
+			// MULTI/EXEC: the lease and the new value in one step.
+			cmd = "MULTI DEL SET"
+			_, err = c.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+				p.Del(cctx, keys[1])
+				p.Set(cctx, keys[0], b, c.ttl)
+				return nil
+			})
+		}
+	}
+	c.observe(ctx, "invalidate", redisError(cctx, cmd, c.addr, err))
+	if err == nil {
+		c.stats.invalidations.Add(1)
+	}
+}
+
+// callCtx bounds one cache call: the cache timeout, within the request.
+func (c *CachedStore) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// detachedCtx bounds a cache call that must happen even if the request
+// ends first (an invalidation after the database write, a lease release).
+// Without a cache timeout it cannot be detached (nothing would bound it),
+// so it stays within the request.
+func (c *CachedStore) detachedCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// loadCtx bounds a database read shared by several requests.
+func (c *CachedStore) loadCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.load > 0 {
+		return context.WithTimeout(context.WithoutCancel(ctx), c.load)
+	}
+	return context.WithCancel(context.WithoutCancel(ctx))
+}
+
+// observe counts a cache call's result; err nil is a success. A failure
+// after the request's client went away says nothing about the cache.
+func (c *CachedStore) observe(ctx context.Context, op string, err error) {
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	if err != nil {
+		c.countError(err)
+		err = Unavailable(err, true) // for the monitor: the cache is down
+	}
+	c.mon.Observe(op, err)
+}
+
+func (c *CachedStore) countError(err error) {
+	c.stats.errors.Add(1)
+	if isTimeout(err) {
+		c.stats.timeouts.Add(1)
+	}
+}
+
+// CacheStatus is GET /cache: the cache's settings and counters (every
+// counter only grows).
+type CacheStatus struct {
+	Addr         string `json:"addr"`
+	TTLMS        int64  `json:"ttl_ms"`
+	TimeoutMS    int64  `json:"timeout_ms"` // 0: no timeout
+	Invalidation string `json:"invalidation"`
+	Guard        string `json:"guard"`
+	// Up: the last cache call succeeded.
+	Up bool `json:"up"`
+	// Hits and Misses count the lookups the cache answered (each Get makes
+	// one; a lookup that failed counts in Errors instead).
+	Hits   int64 `json:"hits"`
+	Misses int64 `json:"misses"`
+	// Errors counts failed cache calls of every kind (lookups, fills,
+	// invalidations, leases), Timeouts those of them a deadline ended.
+	Errors   int64 `json:"errors"`
+	Timeouts int64 `json:"timeouts"`
+	// Fills: entries stored after a database read. FillsSuppressed: fills
+	// dropped because a write took the lease meanwhile (lease guard).
+	Fills           int64 `json:"fills"`
+	FillsSuppressed int64 `json:"fills_suppressed"`
+	// Invalidations: entries deleted or updated after writes.
+	Invalidations int64 `json:"invalidations"`
+	// DBReads: database reads made by Get (misses, failed lookups, lease
+	// fallbacks); Coalesced: Gets that shared another's database read.
+	DBReads   int64 `json:"db_reads"`
+	Coalesced int64 `json:"coalesced"`
+	// LeaseWaits: Gets that found the lease taken and waited for the
+	// holder's fill; LeaseFallbacks: those that then read the database.
+	LeaseWaits     int64 `json:"lease_waits"`
+	LeaseFallbacks int64 `json:"lease_fallbacks"`
+}
+
+// Status is a snapshot of the settings and counters.
+func (c *CachedStore) Status() CacheStatus {
+	s := &c.stats
+	return CacheStatus{
+		Addr: c.addr, TTLMS: c.ttl.Milliseconds(), TimeoutMS: c.timeout.Milliseconds(),
+		Invalidation: c.inval, Guard: c.guard, Up: c.mon.Up(),
+		Hits: s.hits.Load(), Misses: s.misses.Load(), Errors: s.errors.Load(), Timeouts: s.timeouts.Load(),
+		Fills: s.fills.Load(), FillsSuppressed: s.fillsSuppressed.Load(), Invalidations: s.invalidations.Load(),
+		DBReads: s.dbReads.Load(), Coalesced: s.coalesced.Load(),
+		LeaseWaits: s.leaseWaits.Load(), LeaseFallbacks: s.leaseMisses.Load(),
+	}
+}
