@@ -6,8 +6,12 @@ GO ?= go
 BIN := bin
 SCALELAB := $(BIN)/scalelab
 GINKGO := $(GO) tool ginkgo
-# Specs boot real containers; CI gets plain, timestamped output.
-GINKGO_FLAGS ?= --timeout=45m --poll-progress-after=60s
+# Specs boot real containers; CI gets plain, timestamped output. SPEC_PROCS
+# specs run side by side (ginkgo --procs), each stack capped at its share of
+# the CPUs (stacks.WithCPUBudget): a run uses about a quarter of 2 cores
+# between boots (BENCHMARKS.md).
+SPEC_PROCS ?= 2
+GINKGO_FLAGS ?= --timeout=45m --poll-progress-after=60s --procs=$(SPEC_PROCS)
 ifeq ($(CI),true)
 GINKGO_FLAGS += --no-color
 endif

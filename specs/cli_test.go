@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -95,17 +94,9 @@ var _ = Describe("The scalelab command", Label("cli"), func() {
 	}, SpecTimeout(4*time.Minute))
 })
 
-var (
-	buildOnce sync.Once
-	binPath   string
-)
+// binPath is the scalelab command the CLI specs run, built once for the
+// whole suite before any spec starts (suite_test.go): a compile while
+// another process's stack is measuring would slow its load generator.
+var binPath string
 
-// scalelabBinary builds the command once per suite process.
-func scalelabBinary() string {
-	buildOnce.Do(func() {
-		var err error
-		binPath, err = gexec.Build("github.com/scalelab/scalelab/cmd/scalelab")
-		Expect(err).NotTo(HaveOccurred())
-	})
-	return binPath
-}
+func scalelabBinary() string { return binPath }

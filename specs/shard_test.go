@@ -57,15 +57,20 @@ var _ = Describe("The matrix in shards", Label("cli"), func() {
 			tmp := GinkgoT().TempDir()
 			a, b, c := filepath.Join(tmp, "A"), filepath.Join(tmp, "B"), filepath.Join(tmp, "C")
 
-			By("running shard 1/2, then shard 2/2 (one machine each, in CI)")
+			By("running shard 1/2 with its cells side by side (--parallel 2), then shard 2/2 one at a time (one machine each, in CI)")
 			codes := map[string]int{}
 			owner := map[string]string{}
-			for _, sh := range []struct{ shard, dir string }{{"1/2", a}, {"2/2", b}} {
+			for _, sh := range []struct{ shard, dir, parallel string }{{"1/2", a, "2"}, {"2/2", b, "1"}} {
 				start := time.Now()
-				s := scalelab("matrix", "--stages", "single-server", "--shard", sh.shard, "--report", sh.dir)
+				s := scalelab("matrix", "--stages", "single-server", "--shard", sh.shard, "--parallel", sh.parallel, "--report", sh.dir)
 				Eventually(s).WithTimeout(6 * time.Minute).Should(gexec.Exit())
 				GinkgoWriter.Printf("shard %s: exit %d in %s\n", sh.shard, s.ExitCode(), time.Since(start).Round(time.Second))
 				Expect(s.ExitCode()).To(BeElementOf(0, 1), "a shard exits 0 or 1 (a cell not as expected), never 2: shard %s", sh.shard)
+				Expect(string(s.Out.Contents())).NotTo(ContainSubstring("warning: teardown"), "every stack and its CPU budget removed")
+				if sh.parallel == "2" {
+					Expect(string(s.Out.Contents())).To(MatchRegexp(`2 runs at a time, each stack capped at [0-9.]+ of the [0-9]+ CPUs`))
+					Expect(overlapping(sh.dir, cellsOf(sh.dir))).To(BeTrue(), "with --parallel 2, two of the shard's runs ran at the same time")
+				}
 				codes[sh.shard] = s.ExitCode()
 				m := cellsOf(sh.dir)
 				Expect(m.Shard).To(Equal(sh.shard))
@@ -124,3 +129,31 @@ var _ = Describe("The matrix in shards", Label("cli"), func() {
 			Eventually(s).WithTimeout(30 * time.Second).Should(gexec.Exit(2))
 		}, SpecTimeout(14*time.Minute))
 })
+
+// overlapping tells whether two of the matrix's runs overlapped in time, from
+// each report's start and the sum of its phases.
+func overlapping(dir string, m report.Matrix) bool {
+	type span struct{ from, to time.Time }
+	var spans []span
+	for _, c := range m.Cells {
+		data, err := os.ReadFile(filepath.Join(dir, c.ReportJSON))
+		Expect(err).NotTo(HaveOccurred())
+		var r report.Report
+		Expect(json.Unmarshal(data, &r)).To(Succeed())
+		from, err := time.Parse(time.RFC3339Nano, r.Started)
+		Expect(err).NotTo(HaveOccurred(), "report %s: started %q", c.Name, r.Started)
+		total := 0.0
+		for _, s := range r.PhasesS {
+			total += s
+		}
+		spans = append(spans, span{from, from.Add(time.Duration(total * float64(time.Second)))})
+	}
+	for i := range spans {
+		for j := i + 1; j < len(spans); j++ {
+			if spans[i].from.Before(spans[j].to) && spans[j].from.Before(spans[i].to) {
+				return true
+			}
+		}
+	}
+	return false
+}

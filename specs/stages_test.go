@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ var _ = Describe("Stages", func() {
 		Describe(fmt.Sprintf("stage %d, %s (%s)", st.Number, st.ID, st.Adds), Label("stage:"+st.ID), func() {
 			for _, f := range st.Faults {
 				It(fmt.Sprintf("keeps its guarantees under %s: %s", f.ID, f.Help), Label("fault:"+f.ID), func(ctx SpecContext) {
-					res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Progress: narrate})
+					res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Progress: narrate, CPUs: stackCPUs()})
 					Expect(err).NotTo(HaveOccurred())
 					Expect(res).To(expect.HoldEveryGuarantee())
 				}, SpecTimeout(4*time.Minute))
@@ -29,7 +30,7 @@ var _ = Describe("Stages", func() {
 				for _, c := range f.Controls {
 					It(fmt.Sprintf("sees %s break under %s with the control %q", strings.Join(c.Breaks, ", "), f.ID, c.Name),
 						Label("fault:"+f.ID, "control"), func(ctx SpecContext) {
-							res, attempts, err := engine.RunControl(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate})
+							res, attempts, err := engine.RunControl(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate, CPUs: stackCPUs()})
 							Expect(err).NotTo(HaveOccurred())
 							// A breach that happens by chance may take more than one run: say which.
 							AddReportEntry("attempts", fmt.Sprintf("%d of %d", attempts, max(c.Attempts, 1)))
@@ -42,5 +43,16 @@ var _ = Describe("Stages", func() {
 		})
 	}
 })
+
+// stackCPUs is each stack's CPU budget when the specs run in parallel
+// processes (ginkgo --procs): its share of the machine, as scalelab matrix
+// --parallel gives. 0 (no cap) when the specs run one at a time.
+func stackCPUs() float64 {
+	suite, _ := GinkgoConfiguration()
+	if n := suite.ParallelTotal; n > 1 {
+		return float64(runtime.NumCPU()) / float64(n)
+	}
+	return 0
+}
 
 func narrate(line string) { GinkgoWriter.Printf("%s %s\n", time.Now().Format("15:04:05.000"), line) }

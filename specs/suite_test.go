@@ -23,7 +23,9 @@ func TestSpecs(t *testing.T) {
 	RunSpecs(t, "scalelab specs")
 }
 
-var _ = BeforeSuite(func(ctx SpecContext) {
+// The checks and the build run once, on the first process; every process
+// (ginkgo --procs) gets the built command's path.
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	By("checking that a Docker engine answers and the node image exists")
 	_, err := docker.Client(ctx)
 	Expect(err).NotTo(HaveOccurred())
@@ -32,14 +34,22 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	if !ok {
 		AbortSuite("image " + images.Current + " is missing: run `make images` first")
 	}
+	By("building the scalelab command for the CLI specs")
+	bin, err := gexec.Build("github.com/scalelab/scalelab/cmd/scalelab")
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(bin)
+}, func(bin []byte) {
+	binPath = string(bin)
 	GinkgoWriter.Printf("run %s\n", docker.RunID())
-}, NodeTimeout(30*time.Second))
+}, NodeTimeout(3*time.Minute))
 
 // Every stack is terminated by the spec that booted it; this is the backstop
-// for anything a spec could not remove (it runs on Ctrl-C too).
-var _ = AfterSuite(func() {
+// for anything a spec could not remove (it runs on Ctrl-C too), on every
+// process; the first removes the built command once all are done.
+var _ = SynchronizedAfterSuite(func() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	Expect(docker.ReapRun(ctx, docker.RunID())).To(Succeed())
-	gexec.CleanupBuildArtifacts() // the scalelab binary the CLI specs built
+}, func() {
+	gexec.CleanupBuildArtifacts() // the scalelab binary the CLI specs ran
 })

@@ -43,6 +43,8 @@ type Stack struct {
 	closing    bool
 	creating   sync.WaitGroup
 	lostCreate bool
+
+	budget *cpuBudget // nil: no CPU budget (WithCPUBudget)
 }
 
 // createTimeout bounds one create request (network or container), which an
@@ -57,6 +59,7 @@ type config struct {
 	limits   map[string]limit
 	bootWait time.Duration
 	progress func(string)
+	cpus     float64 // the whole stack's CPU budget; 0: none
 }
 
 type limit struct {
@@ -68,6 +71,12 @@ type limit struct {
 func WithLimits(node string, cpus float64, memoryMB int64) Option {
 	return func(c *config) { c.limits[node] = limit{cpus, memoryMB} }
 }
+
+// WithCPUBudget caps the whole stack, its nodes and toxiproxy together, at
+// cpus CPUs (see cpubudget.go): how stacks that run side by side keep out
+// of each other's way. It needs a writable cgroup file system (root) and a
+// Docker engine on the cgroupfs driver; Boot says so when there is none.
+func WithCPUBudget(cpus float64) Option { return func(c *config) { c.cpus = cpus } }
 
 // WithBootTimeout bounds how long one node may take to become ready (default 60 s).
 func WithBootTimeout(d time.Duration) Option { return func(c *config) { c.bootWait = d } }
@@ -122,8 +131,22 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
 
+	if cfg.cpus > 0 {
+		if live, err := docker.StackIDs(ctx); err == nil {
+			_, _ = ReapCPUBudgets(live)
+		}
+		if s.budget, err = newCPUBudget(s.id, cfg.cpus); err != nil {
+			return s, fmt.Errorf("boot %s: %w", t.Name, err)
+		}
+	}
+
 	if err := s.bootProxy(ctx); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
+	}
+	if s.budget != nil {
+		if err := s.budget.holds(s.proxy.GetContainerID()); err != nil {
+			return s, fmt.Errorf("boot %s: %w", t.Name, err)
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -157,8 +180,14 @@ func (c config) checkImage(ctx context.Context) error {
 }
 
 func (s *Stack) containerName(node string) string {
-	return fmt.Sprintf("scalelab-%s-%s-%s", s.Topology.Name, node, docker.RunID())
+	// The run id says which process made it; the stack id tells apart the
+	// stacks of one process that run side by side (matrix --parallel).
+	return fmt.Sprintf("scalelab-%s-%s-%s-%s", s.Topology.Name, node, docker.RunID(), s.id)
 }
+
+// ID is the stack's own id (its docker.LabelStackID): unique among the
+// stacks of a process, also when several run at once.
+func (s *Stack) ID() string { return s.id }
 
 // request is what every container of the stack shares: labels, network alias,
 // loopback-only ports, limits.
@@ -183,6 +212,9 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 			}
 			if lim.memoryMB > 0 {
 				hc.Memory = lim.memoryMB << 20
+			}
+			if s.budget != nil {
+				hc.CgroupParent = s.budget.parent
 			}
 		}),
 		testcontainers.WithWaitStrategyAndDeadline(s.cfg.bootWait,
@@ -433,6 +465,10 @@ func (s *Stack) Terminate(ctx context.Context) error {
 		errs[len(ctrs)+1] = fmt.Errorf("remove stack %s: %w", s.Topology.Name, err)
 	} else if swept.Containers+swept.Networks > 0 && s.cfg.progress != nil {
 		s.cfg.progress(fmt.Sprintf("removed %d containers and %d networks the stack had no handle on", swept.Containers, swept.Networks))
+	}
+	if err == nil {
+		// Its containers are gone: the stack's cgroup can go too.
+		errs = append(errs, s.budget.remove())
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/stacks"
 )
 
 const usageDown = `scalelab down [--all]
@@ -38,6 +39,14 @@ func runDown(ctx context.Context, args []string) error {
 	fmt.Println(downSummary(left))
 	if err != nil {
 		return fmt.Errorf("remove leftovers: %w", err)
+	}
+	// The CPU budgets (cgroups) of stacks that no longer have a container.
+	if live, err := docker.StackIDs(ctx); err == nil {
+		if n, err := stacks.ReapCPUBudgets(live); err != nil {
+			fmt.Printf("warning: removing CPU budgets of gone stacks: %v\n", err)
+		} else if n > 0 {
+			fmt.Printf("removed the CPU budgets (cgroups) of %s\n", plural(n, "gone stack"))
+		}
 	}
 	return nil
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scalelab/scalelab/internal/engine"
@@ -15,7 +17,7 @@ import (
 	"github.com/scalelab/scalelab/internal/stage"
 )
 
-const usageMatrix = `scalelab matrix [--stages a,b,...] [--shard i/n] [--report DIR]
+const usageMatrix = `scalelab matrix [--stages a,b,...] [--parallel N] [--shard i/n] [--report DIR]
 
 Runs every stage under each of its faults and each negative control, and writes
 DIR/index.html and DIR/matrix.md (a table per stage, a row per fault: the fault run,
@@ -24,6 +26,13 @@ availability during the fault, recovery time and lost writes, linking to that ru
 report in DIR/runs/), and DIR/cells.json (the cells as data, for scalelab merge). All three are rewritten after
 every run: a matrix that is interrupted or fails part-way leaves what it measured, and
 the cells it did not run show as missing.
+
+--parallel N runs N cells at a time, each stack under a CPU budget of its share of the
+machine's CPUs (a cgroup quota over all its containers: root and Docker's cgroupfs
+driver), so that a neighbour's boot does not slow the servers a run measures; a run
+whose workload generator fell behind its schedule does not count, whatever the cause.
+The default is one run per CPU (each stack then has one CPU; measured on 2 cores:
+BENCHMARKS.md), at most 8.
 
 --shard i/n runs the i-th of n shards of the cells (a cell is one fault run or one
 control run), to spread the matrix over n machines; scalelab merge joins the shards'
@@ -43,6 +52,16 @@ Examples:
   scalelab matrix --shard 1/3 --report shard-1     # on machine 1; 2/3 and 3/3 on the others,
   scalelab merge --out results/matrix shard-1 shard-2 shard-3   # then join them`
 
+// maxParallel bounds --parallel: past a few runs per core the generator
+// cannot keep its schedule.
+const maxParallel = 8
+
+// defaultParallel is how many runs go side by side by default: one per
+// core, so that each stack's budget is one CPU. Measured on 2 cores: a run
+// keeps the machine 24% busy on average between boots (BENCHMARKS.md), and
+// two side by side kept the generator's p99 send lag at 1-2 ms.
+func defaultParallel() int { return min(max(runtime.NumCPU(), 1), maxParallel) }
+
 // job is one cell of the matrix to run.
 type job struct {
 	cell    report.Cell // Name, Stage, StageNumber, Fault, Control, ExpectBreak
@@ -55,6 +74,7 @@ func runMatrix(ctx context.Context, args []string) error {
 	fs := flags("matrix")
 	only := fs.String("stages", "", "comma-separated stage ids (default: every stage)")
 	shardFlag := fs.String("shard", "", "run only the i-th of n shards of the cells, as i/n (e.g. 2/3); join the shards with scalelab merge")
+	parallel := fs.Int("parallel", defaultParallel(), "how many runs at a time, each stack capped at its share of the CPUs (1: one after the other)")
 	dir := fs.String("report", "results/matrix", "where index.html, matrix.md, cells.json and the runs' reports go")
 	pos, err := parseWithPositional(fs, args)
 	if err != nil {
@@ -62,6 +82,9 @@ func runMatrix(ctx context.Context, args []string) error {
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q (use --stages %s)", pos[0], pos[0])
+	}
+	if *parallel < 1 || *parallel > maxParallel {
+		return fmt.Errorf("--parallel %d: want 1 to %d runs at a time", *parallel, maxParallel)
 	}
 	shardI, shardN := 1, 1
 	if *shardFlag != "" {
@@ -112,31 +135,47 @@ func runMatrix(ctx context.Context, args []string) error {
 		return fmt.Errorf("write matrix: %w", err)
 	}
 	p := newProgress()
+	var cpus float64
+	if *parallel > 1 {
+		// Side by side, each stack gets its share of the machine's CPUs, so
+		// that a neighbour's boot cannot slow the servers a run measures.
+		cpus = float64(runtime.NumCPU()) / float64(*parallel)
+		p.tty = false // one status line cannot show several runs
+		fmt.Printf("%d runs at a time, each stack capped at %.2f of the %d CPUs\n", *parallel, cpus, runtime.NumCPU())
+	}
+	var mu sync.Mutex // mx, bad, and writing the matrix
 	bad := 0
-	for i, j := range jobs {
+	runJob := func(i int, j job) error {
 		cell := j.cell
-		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control}
+		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control, CPUs: cpus}
 		title := fmt.Sprintf("[%d/%d] %s under %s", i+1, len(jobs), j.st.ID, j.cell.Fault)
 		if j.control != nil {
 			title += fmt.Sprintf(" (control: %s)", j.control.Name)
 		}
 		if plan, err := engine.Resolve(spec); err == nil {
 			spec.Progress = progressFor(p, plan.Spec)
+			if *parallel > 1 {
+				tag := fmt.Sprintf("[%d/%d] ", i+1, len(jobs))
+				spec.Progress = func(l string) { p.Line(tag + l) }
+			}
 		}
 		var res *engine.Result
+		var err error
 		p.Line(title)
 		if j.control != nil {
 			res, _, err = engine.RunControl(ctx, spec)
 		} else {
 			res, err = engine.Run(ctx, spec)
 		}
-		p.Done()
+		if *parallel == 1 {
+			p.Done()
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
 			cell.Err = err.Error()
-			p.Line("setup failed: " + err.Error())
+			p.Line(title + ": setup failed: " + err.Error())
 		} else {
 			rep := report.FromResult(res)
 			cell.Report = &rep
@@ -148,16 +187,56 @@ func runMatrix(ctx context.Context, args []string) error {
 			cell.ReportJSON = filepath.Join("runs", cell.Name, "report.json")
 		}
 		ok, label := report.CellVerdict(cell)
+		p.Line(fmt.Sprintf("%s: %s", title, label))
+		mu.Lock()
+		defer mu.Unlock()
 		if !ok {
 			bad++
 		}
-		p.Line(fmt.Sprintf("%s: %s", title, label))
 		mx.Cells[i] = cell
 		// The matrix so far is written after every run: an interrupted
 		// matrix, or a shard that fails, still leaves what it measured.
 		if err := report.WriteMatrix(*dir, mx); err != nil {
 			return fmt.Errorf("write matrix: %w", err)
 		}
+		return nil
+	}
+	// Workers take the cells in the matrix's order; the first error (an
+	// interrupt, a report that cannot be written) stops them taking more.
+	next := make(chan int)
+	errs := make(chan error, *parallel)
+	var wg sync.WaitGroup
+	for range *parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := runJob(i, jobs[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var runErr error
+feed:
+	for i := range jobs {
+		select {
+		case next <- i:
+		case runErr = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if runErr == nil {
+		select {
+		case runErr = <-errs:
+		default:
+		}
+	}
+	if runErr != nil {
+		return runErr
 	}
 	abs, _ := filepath.Abs(filepath.Join(*dir, "index.html"))
 	fmt.Printf("\nmatrix: %s (%d runs, %d not as expected)\n", abs, len(jobs), bad)

@@ -591,3 +591,21 @@ func short12(id string) string {
 }
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// StackIDs is the LabelStackID of every scalelab container the engine
+// lists, whoever owns it: the stacks that still exist.
+func StackIDs(ctx context.Context) (map[string]bool, error) {
+	c, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctrs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", LabelStackID)})
+	if err != nil {
+		return nil, fmt.Errorf("list scalelab stacks: %w", err)
+	}
+	out := map[string]bool{}
+	for _, ct := range ctrs.Items {
+		out[ct.Labels[LabelStackID]] = true
+	}
+	return out, nil
+}

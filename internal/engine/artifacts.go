@@ -10,11 +10,13 @@ import (
 	"github.com/scalelab/scalelab/stacks"
 )
 
-// keep writes a run's artifacts under Results/<stage>-<fault>-<run id>-<seed>:
+// keep writes a run's artifacts under
+// Results/<stage>-<fault>-<run id>-<seed>-<stack id>[-control] (the stack id
+// tells apart runs of one process, also those side by side):
 // the history (re-checkable offline), the verdict, the run's settings and
 // seed, and every node's log. It runs before the stack is torn down.
 func (res *Result) keep(ctx context.Context, stack *stacks.Stack) (string, error) {
-	name := fmt.Sprintf("%s-%s-%s-%d", res.Spec.Stage, res.Spec.Fault, res.RunID, res.Seed)
+	name := fmt.Sprintf("%s-%s-%s-%d-%s", res.Spec.Stage, res.Spec.Fault, res.RunID, res.Seed, stack.ID())
 	if res.Spec.Control != "" {
 		name += "-control"
 	}
