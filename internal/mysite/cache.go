@@ -546,35 +546,62 @@ func (c *CachedStore) invalidate(ctx context.Context, id string, stored *User) {
 	if c.guard == CacheGuardLease {
 		keys = append(keys, CacheLeasePrefix+id)
 	}
+	var b []byte
+	if stored != nil {
+		var merr error
+		if b, merr = json.Marshal(stored); merr != nil {
+			c.observe(ctx, "invalidate", fmt.Errorf("encode user %s: %w", id, merr))
+			return
+		}
+	}
+	// An invalidation that fails leaves the old value cached until its TTL,
+	// so it gets more than one try: a stall of a few hundred milliseconds (a
+	// GC pause, a busy machine) must not make a stale value. Each attempt
+	// is bounded by the cache timeout, so a dead or slow cache costs a write
+	// at most invalidateAttempts x cache timeout. DEL and SET are idempotent.
+	for attempt := 1; attempt <= invalidateAttempts; attempt++ {
+		err := c.invalidateOnce(ctx, keys, b)
+		if err == nil {
+			c.stats.invalidations.Add(1)
+			c.observe(ctx, "invalidate", nil)
+			return
+		}
+		// Without a cache timeout the attempts are bounded by the request
+		// alone: once it is over there is nothing left to try with.
+		if attempt == invalidateAttempts || (ctx.Err() != nil && c.timeout == 0) {
+			c.observe(ctx, "invalidate", err)
+			return
+		}
+		c.mon.Retried("invalidate")
+	}
+}
+
+// invalidateAttempts is how many times a write tries its invalidation.
+const invalidateAttempts = 3
+
+// invalidateOnce deletes the user's entry (and lease), or sets the stored
+// value (b, invalidation update), in one cache call.
+func (c *CachedStore) invalidateOnce(ctx context.Context, keys []string, b []byte) error {
 	cctx, cancel := c.detachedCtx(ctx)
 	defer cancel()
 	var err error
 	cmd := "DEL"
-	if stored == nil {
+	switch {
+	case b == nil:
 		err = c.rdb.Del(cctx, keys...).Err()
-	} else {
-		b, merr := json.Marshal(stored)
-		if merr != nil {
-			c.observe(ctx, "invalidate", fmt.Errorf("encode user %s: %w", id, merr))
-			return
-		}
+	case len(keys) == 1:
 		cmd = "SET"
-		if len(keys) == 1 {
-			err = c.rdb.Set(cctx, keys[0], b, c.ttl).Err()
-		} else {
-			// MULTI/EXEC: the lease and the new value in one step.
-			cmd = "MULTI DEL SET"
-			_, err = c.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
-				p.Del(cctx, keys[1])
-				p.Set(cctx, keys[0], b, c.ttl)
-				return nil
-			})
-		}
+		err = c.rdb.Set(cctx, keys[0], b, c.ttl).Err()
+	default:
+		// MULTI/EXEC: the lease and the new value in one step.
+		cmd = "MULTI DEL SET"
+		_, err = c.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+			p.Del(cctx, keys[1])
+			p.Set(cctx, keys[0], b, c.ttl)
+			return nil
+		})
 	}
-	c.observe(ctx, "invalidate", redisError(cctx, cmd, c.addr, err))
-	if err == nil {
-		c.stats.invalidations.Add(1)
-	}
+	return redisError(cctx, cmd, c.addr, err)
 }
 
 // callCtx bounds one cache call: the cache timeout, within the request.
