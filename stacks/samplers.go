@@ -68,25 +68,9 @@ const (
 // per node, and the primary's pg_stat_replication (lag as Postgres measures
 // it). While the primary is down the standbys part is missing.
 func MysiteReplication(ctx context.Context, entry string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(entry, "/")+"/replication", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := samplerClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /replication: %d %s", resp.StatusCode, strings.TrimSpace(string(data)))
-	}
 	var st mysiteReplication
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("GET /replication: %w", err)
+	if err := getMysiteJSON(ctx, entry, "/replication", &st); err != nil {
+		return nil, err
 	}
 	out := map[string]float64{CounterWritable: float64(st.Writable), CounterPrimaryReads: float64(st.PrimaryReads)}
 	for _, n := range st.Nodes {
@@ -110,4 +94,76 @@ func MysiteReplication(ctx context.Context, entry string) (map[string]float64, e
 		out[CounterWriteLag+s.Name] = s.WriteLagMS
 	}
 	return out, nil
+}
+
+// Counter names sampled from mysite's /cache (MysiteCache): the cache
+// Redis's and the database's own counters, the same whichever web server
+// answers. Each starts again from 0 when its server restarts (a killed
+// cache comes back empty, its statistics too).
+const (
+	CounterCacheHits      = "cache:hits"      // Redis's keyspace_hits: key reads that found the key
+	CounterCacheMisses    = "cache:misses"    // Redis's keyspace_misses: key reads that did not
+	CounterCacheEvicted   = "cache:evicted"   // Redis's evicted_keys: keys dropped at maxmemory
+	CounterDBTransactions = "db:transactions" // pg_stat_database's xact_commit + xact_rollback
+)
+
+// mysiteCacheStats is the part of mysite's GET /cache the lab reads: its
+// "stats", where a number the server could not read is absent.
+type mysiteCacheStats struct {
+	Stats struct {
+		RedisKeyspaceHits   *float64 `json:"redis_keyspace_hits"`
+		RedisKeyspaceMisses *float64 `json:"redis_keyspace_misses"`
+		RedisEvictedKeys    *float64 `json:"redis_evicted_keys"`
+		DBTransactions      *float64 `json:"db_transactions"`
+	} `json:"stats"`
+}
+
+// MysiteCache reads the cache tier's counters from mysite's GET /cache:
+// Redis's own statistics and the database's count of transactions (only
+// those the answering server could read: none of Redis's while the cache
+// is down or slower than mysite's cache timeout). They are the tier's, not
+// the answering server's, so samples through the load balancer make one
+// series.
+func MysiteCache(ctx context.Context, entry string) (map[string]float64, error) {
+	var st mysiteCacheStats
+	if err := getMysiteJSON(ctx, entry, "/cache", &st); err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for name, v := range map[string]*float64{
+		CounterCacheHits:      st.Stats.RedisKeyspaceHits,
+		CounterCacheMisses:    st.Stats.RedisKeyspaceMisses,
+		CounterCacheEvicted:   st.Stats.RedisEvictedKeys,
+		CounterDBTransactions: st.Stats.DBTransactions,
+	} {
+		if v != nil {
+			out[name] = *v
+		}
+	}
+	return out, nil
+}
+
+// getMysiteJSON decodes the JSON mysite answers to GET path at entry into v;
+// any answer but 200 is an error.
+func getMysiteJSON(ctx context.Context, entry, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(entry, "/")+path, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	resp, err := samplerClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: read the answer: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }

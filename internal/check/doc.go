@@ -24,6 +24,7 @@
 //	linearizable.go  porcupine register model per key
 //	sessions.go      login sessions established and lost (401 after login)
 //	counters.go      a counter's share of the growth in a window, and when it first grew
+//	increase.go      a counter's growth in a window, across resets (a restarted server's counters)
 //	gauges.go        how long a gauge stood at a level, its peak in a window; failures by kind
 //	assumptions.go   does the run count at all
 //	index.go         shared: the write behind each value, and when reads saw unknown writes land

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -683,6 +685,104 @@ type CacheStatus struct {
 	// holder's fill; LeaseFallbacks: those that then read the database.
 	LeaseWaits     int64 `json:"lease_waits"`
 	LeaseFallbacks int64 `json:"lease_fallbacks"`
+	// Stats are the tier's numbers (the same whichever server answers);
+	// Status leaves them empty, GET /cache reads them.
+	Stats TierStats `json:"stats"`
+}
+
+// TierStats is the part of GET /cache that does not depend on the server
+// that answers: the cache Redis's own statistics (INFO stats) and the
+// database's (pg_stat_database). Every web server reads the same Redis and
+// the same database, so a monitor polling GET /cache through a load
+// balancer gets one consistent series whichever server answers, where the
+// counters above are each server's own.
+//
+// Every number is a counter of its server, which starts again from 0 when
+// that server restarts (a cache keeps nothing on disk). A number its server
+// did not give (it did not answer in time, or has no such statistic) is left
+// out; RedisError and DBError then say why, when the call failed.
+type TierStats struct {
+	// RedisKeyspaceHits and RedisKeyspaceMisses count Redis's key lookups
+	// that found a key and that did not: every read of a key, the lease
+	// guard's reads of its lease keys included, not only mysite's lookups
+	// of users. RedisEvictedKeys counts keys Redis dropped at its maxmemory.
+	RedisKeyspaceHits   *int64 `json:"redis_keyspace_hits,omitempty"`
+	RedisKeyspaceMisses *int64 `json:"redis_keyspace_misses,omitempty"`
+	RedisEvictedKeys    *int64 `json:"redis_evicted_keys,omitempty"`
+	RedisError          string `json:"redis_error,omitempty"`
+	// DBTransactions counts the transactions the database committed or
+	// rolled back, of every client (TransactionCounter); absent when the
+	// cache's database store cannot count them.
+	DBTransactions *int64 `json:"db_transactions,omitempty"`
+	DBError        string `json:"db_error,omitempty"`
+}
+
+// RedisStats are the counters of the cache Redis's INFO stats that GET
+// /cache reports; nil when Redis did not report one.
+type RedisStats struct {
+	KeyspaceHits, KeyspaceMisses, EvictedKeys *int64
+}
+
+// statusTimeout bounds each statistics call of GET /cache when the cache
+// (or database) timeout does not, or allows longer: a status read must
+// answer promptly, since a monitor polling it several times a second gives
+// up on it within about a second, and an answer without the slow part is
+// worth more to it than none.
+const statusTimeout = 500 * time.Millisecond
+
+// statusBound is the bound of one statistics call: timeout, or
+// statusTimeout when timeout is 0 (none) or longer.
+func statusBound(timeout time.Duration) time.Duration {
+	if timeout <= 0 || timeout > statusTimeout {
+		return statusTimeout
+	}
+	return timeout
+}
+
+// RedisStats reads the cache Redis's own counters (INFO stats), bounded
+// by the cache timeout (statusBound). It is not a cache call of a request:
+// it counts in neither the errors nor the up/down state.
+func (c *CachedStore) RedisStats(ctx context.Context) (RedisStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, statusBound(c.timeout))
+	defer cancel()
+	info, err := c.rdb.Info(ctx, "stats").Result()
+	if err != nil {
+		return RedisStats{}, redisError(ctx, "INFO stats", c.addr, err)
+	}
+	return parseRedisStats(info), nil
+}
+
+// parseRedisStats reads the counters RedisStats keeps from INFO's text:
+// "name:value" lines, "# Section" headers, CRLF line ends.
+func parseRedisStats(info string) RedisStats {
+	var st RedisStats
+	for line := range strings.Lines(info) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "keyspace_hits":
+			st.KeyspaceHits = &n
+		case "keyspace_misses":
+			st.KeyspaceMisses = &n
+		case "evicted_keys":
+			st.EvictedKeys = &n
+		}
+	}
+	return st
+}
+
+// dbCounter is the cache's database store as a TransactionCounter; ok is
+// false when it cannot count transactions (e.g. a write-behind or a test's
+// store).
+func (c *CachedStore) dbCounter() (TransactionCounter, bool) {
+	tc, ok := c.db.(TransactionCounter)
+	return tc, ok
 }
 
 // Status is a snapshot of the settings and counters.

@@ -129,3 +129,51 @@ func decodeCachedVersion(t *testing.T, id, v string) int64 {
 	}
 	return u.Version
 }
+
+// GET /cache's stats on the real servers: Redis's INFO counts the lookups
+// of a miss and a hit, and pg_stat_database the transactions. Redis and the
+// database are shared with other tests: the counters only have to grow.
+func TestRealCacheTierStats(t *testing.T) {
+	redisAddr := testdb.Redis.Addr(t)
+	_, pg := startPG(t, integrationDSN(t, ""), 2*time.Second, true)
+	c := newTestCache(t, pg, redisAddr, CacheOptions{Timeout: 500 * time.Millisecond, Guard: CacheGuardNone})
+	srv := NewServer(Options{Store: c, DBTimeout: 2 * time.Second})
+	id := fmt.Sprintf("it-stats-%d", os.Getpid())
+	inspect := redis.NewClient(&redis.Options{Addr: redisAddr})
+	t.Cleanup(func() {
+		inspect.Del(context.Background(), CacheKeyPrefix+id)
+		_ = inspect.Close()
+	})
+
+	count := func(st map[string]any, name string) float64 {
+		t.Helper()
+		v, ok := st[name].(float64)
+		if !ok {
+			t.Fatalf("stats lack %s: %v", name, st)
+		}
+		return v
+	}
+	before := stats(t, srv)
+	if r := do(t, srv, "PUT", "/users/"+id, `{"firstName": "a"}`); r.code != http.StatusOK {
+		t.Fatalf("PUT: %d %s", r.code, r.body)
+	}
+	do(t, srv, "GET", "/users/"+id, "") // miss, database read, fill
+	do(t, srv, "GET", "/users/"+id, "") // hit
+	after := stats(t, srv)
+	if count(after, "redis_keyspace_hits") < count(before, "redis_keyspace_hits")+1 ||
+		count(after, "redis_keyspace_misses") < count(before, "redis_keyspace_misses")+1 {
+		t.Errorf("Redis's counters did not count the lookups: before %v, after %v", before, after)
+	}
+	count(after, "redis_evicted_keys")
+
+	// PostgreSQL publishes a connection's counts at most once a second, an
+	// idle one's within 10 s: the write and the read show up by then.
+	deadline := time.Now().Add(15 * time.Second)
+	for count(after, "db_transactions") < count(before, "db_transactions")+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("db_transactions did not grow by the write and the read: before %v, after %v", before, after)
+		}
+		time.Sleep(250 * time.Millisecond)
+		after = stats(t, srv)
+	}
+}

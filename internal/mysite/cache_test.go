@@ -541,7 +541,7 @@ func TestCacheEndpointAndMetrics(t *testing.T) {
 	wantJSON(t, do(t, s, "GET", "/cache", ""), http.StatusOK, fmt.Sprintf(`{"addr": %q, "ttl_ms": 60000, "timeout_ms": 50,
 		"invalidation": "delete", "guard": "lease", "up": true,
 		"hits": 1, "misses": 1, "errors": 0, "timeouts": 0, "fills": 1, "fills_suppressed": 0, "invalidations": 1,
-		"db_reads": 1, "coalesced": 0, "lease_waits": 0, "lease_fallbacks": 0}`, m.Addr()))
+		"db_reads": 1, "coalesced": 0, "lease_waits": 0, "lease_fallbacks": 0, "stats": {}}`, m.Addr()))
 	body := do(t, s, "GET", "/metrics", "").body
 	for _, want := range []string{
 		"mysite_cache_hits_total 1", "mysite_cache_misses_total 1", "mysite_cache_fills_total 1",

@@ -371,6 +371,22 @@ func readStandbys(ctx context.Context, pool *pgxpool.Pool) ([]StandbyStat, error
 	})
 }
 
+// sqlTransactions is the database's own count of transactions, committed
+// and rolled back, of every client (this query's included).
+const sqlTransactions = `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`
+
+// Transactions implements TransactionCounter from pg_stat_database.
+// PostgreSQL publishes each connection's counts when its transactions end,
+// at most once a second per connection, so the number trails the load by
+// about a second (an idle connection's last counts, by up to 10 s).
+func (s *PGStore) Transactions(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, sqlTransactions).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read pg_stat_database: %w", err)
+	}
+	return n, nil
+}
+
 // Create implements Store.
 func (s *PGStore) Create(ctx context.Context, u User) (User, error) {
 	args, err := userArgs(u)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -267,15 +268,54 @@ func (s *Server) replication(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.replicas.Status(r.Context(), timeout))
 }
 
-// cache answers the cache's settings and counters (GET /cache; 404
-// without a cache).
+// cache answers the cache's settings and counters, and the tier's (GET
+// /cache; 404 without a cache).
 func (s *Server) cache(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.store.(*CachedStore)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no cache configured (-cache)")
 		return
 	}
-	writeJSON(w, http.StatusOK, c.Status())
+	st := c.Status()
+	st.Stats = s.tierStats(r, c)
+	writeJSON(w, http.StatusOK, st)
+}
+
+// tierStats reads Redis's and the database's own statistics at the same
+// time, so that a slow one does not delay the other: the answer takes at
+// most the longer of their bounds (statusBound).
+func (s *Server) tierStats(r *http.Request, c *CachedStore) TierStats {
+	var (
+		ts       TierStats
+		rs       RedisStats
+		rerr     error
+		tx       int64
+		txErr    error
+		tc, hasT = c.dbCounter()
+		wg       sync.WaitGroup
+	)
+	wg.Go(func() { rs, rerr = c.RedisStats(r.Context()) })
+	if hasT {
+		// callWithin: the answer must not wait for a store that does not
+		// honour its context.
+		wg.Go(func() {
+			tx, txErr = callWithin(s, r, statusBound(s.dbTimeout), func(error) bool { return false }, tc.Transactions)
+		})
+	}
+	wg.Wait()
+	if rerr != nil {
+		ts.RedisError = oneLine(rerr.Error())
+	} else {
+		ts.RedisKeyspaceHits, ts.RedisKeyspaceMisses, ts.RedisEvictedKeys = rs.KeyspaceHits, rs.KeyspaceMisses, rs.EvictedKeys
+	}
+	switch {
+	case !hasT:
+	case txErr != nil:
+		ts.DBError = oneLine(s.describeStoreError(r, txErr))
+	default:
+		ts.DBTransactions = &tx
+	}
+	return ts
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

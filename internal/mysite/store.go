@@ -62,3 +62,12 @@ func writeNotApplied(err error) bool {
 	var ue *UnavailableError
 	return errors.As(err, &ue) && ue.NotApplied
 }
+
+// TransactionCounter is implemented by a Store that can read its database's
+// own count of transactions (committed and rolled back, by every client of
+// that database, since its statistics were last reset): the database's load
+// as the database itself counts it. Optional: GET /cache reports it when the
+// cache's database store has it.
+type TransactionCounter interface {
+	Transactions(ctx context.Context) (int64, error)
+}

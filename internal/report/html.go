@@ -84,6 +84,13 @@ type reportPage struct {
 	Chart        svg
 	FaultNote    string // what the diagram's red (or dashed) marks are
 	HasDetail    bool   // some guarantee has a detail: show the column
+	Cache        []cacheRow
+}
+
+// cacheRow is one window of the report's cache section.
+type cacheRow struct {
+	Window string
+	CacheWindow
 }
 
 type card struct{ Label, Value, Note, Class string }
@@ -148,6 +155,9 @@ func renderHTML(rep Report) ([]byte, error) {
 	}
 	sort.Slice(p.Settings, func(i, j int) bool { return p.Settings[i].Name < p.Settings[j].Name })
 	p.FaultNote = faultNote(rep.Timeline.Events)
+	if c := rep.Cache; c != nil {
+		p.Cache = []cacheRow{{"before", c.Before}, {"during", c.During}, {"after", c.After}}
+	}
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, "report.html.tmpl", p); err != nil {
 		return nil, fmt.Errorf("report: render report.html for %s/%s: %w", rep.Stage, rep.Fault, err)

@@ -78,6 +78,39 @@ type Report struct {
 	// (e.g. PostgreSQL's replication lag, HAProxy's per-server counts),
 	// for stages that sample it; empty otherwise.
 	Sampled []Sampled `json:"sampled"`
+	// Cache is the cache tier's work in each window, for runs that sampled
+	// the cache's counters (stage 5); absent otherwise.
+	Cache *Cache `json:"cache,omitempty"`
+}
+
+// Cache is what the cache tier did before, during and after the fault,
+// from the cache Redis's and the database's own statistics (sampled through
+// mysite's GET /cache: stacks.MysiteCache), whichever web server answered.
+type Cache struct {
+	Before CacheWindow `json:"before"`
+	During CacheWindow `json:"during"`
+	After  CacheWindow `json:"after"`
+}
+
+// CacheWindow is one window's cache work. Each number is what the window's
+// samples saw grow (check.IncreaseIn: the growth from the window's first
+// sample to its last, a restarted Redis's counters counted from 0), and null
+// when fewer than two samples in the window carried it (e.g. Redis did not
+// answer).
+type CacheWindow struct {
+	// Hits and Misses are Redis's keyspace hits and misses: every read of a
+	// key, the lease guard's reads of its leases included, so HitRatio is
+	// Redis's, not exactly the share of users found in the cache.
+	Hits   *float64 `json:"hits"`
+	Misses *float64 `json:"misses"`
+	// HitRatio is Hits/(Hits+Misses); null when either is null or both are 0.
+	HitRatio *float64 `json:"hit_ratio"`
+	// DBQueriesPerS is the database's transactions per second (committed
+	// and rolled back, of every client: the sampler's own read of them
+	// counts one per sample) over the span between the window's first and
+	// last samples. PostgreSQL publishes a connection's counts at most once
+	// a second, so the rate trails the load by about that.
+	DBQueriesPerS *float64 `json:"db_queries_per_s"`
 }
 
 // Sampled is one of the stack's own numbers, sampled every 250 ms: its
@@ -299,6 +332,7 @@ func FromResult(r *engine.Result) Report {
 		RYWViolations: len(ev.RYW.Violations)}
 	rep.Buckets = buckets(h, whole, width)
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
+	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Outcome = r.Outcome()
 	return rep
 }
@@ -329,6 +363,37 @@ func sampled(samples []check.CounterSample, w check.FaultWindows) []Sampled {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// cacheWork is the cache section: nil unless some sample carries the cache
+// tier's counters.
+func cacheWork(samples []check.CounterSample, w check.FaultWindows) *Cache {
+	names := []string{stacks.CounterCacheHits, stacks.CounterCacheMisses, stacks.CounterDBTransactions}
+	if !slices.ContainsFunc(samples, func(s check.CounterSample) bool {
+		return slices.ContainsFunc(names, func(n string) bool { _, ok := s.Values[n]; return ok })
+	}) {
+		return nil
+	}
+	return &Cache{Before: cacheWindow(samples, w.Before), During: cacheWindow(samples, w.During), After: cacheWindow(samples, w.After)}
+}
+
+func cacheWindow(samples []check.CounterSample, w check.Window) CacheWindow {
+	var cw CacheWindow
+	hits := check.IncreaseIn(samples, w, stacks.CounterCacheHits)
+	misses := check.IncreaseIn(samples, w, stacks.CounterCacheMisses)
+	if !hits.NoData() {
+		cw.Hits = ptr(hits.Delta)
+	}
+	if !misses.NoData() {
+		cw.Misses = ptr(misses.Delta)
+	}
+	if cw.Hits != nil && cw.Misses != nil && hits.Delta+misses.Delta > 0 {
+		cw.HitRatio = ptr(round(hits.Delta/(hits.Delta+misses.Delta), 4))
+	}
+	if rate, ok := check.IncreaseIn(samples, w, stacks.CounterDBTransactions).PerSecond(); ok {
+		cw.DBQueriesPerS = ptr(round(rate, 2))
+	}
+	return cw
 }
 
 // RerunCommand is the command line that replays a run: the same stage,

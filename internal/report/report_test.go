@@ -500,3 +500,111 @@ func TestReportLateWritesSessionsAttempts(t *testing.T) {
 		}
 	}
 }
+
+// cacheSamples: Redis's and the database's counters, as stage 5 samples
+// them, over syntheticHistory's windows (fault from 1 s to 2 s). Redis is
+// killed during the fault and comes back with its counters at 0; after the
+// heal only one sample carries them.
+func cacheSamples() []check.CounterSample {
+	s := func(at int, vals map[string]float64) check.CounterSample {
+		return check.CounterSample{At: time.Duration(at) * ms, Values: vals}
+	}
+	c := func(hits, misses, tx float64) map[string]float64 {
+		return map[string]float64{stacks.CounterCacheHits: hits, stacks.CounterCacheMisses: misses,
+			stacks.CounterCacheEvicted: 0, stacks.CounterDBTransactions: tx}
+	}
+	dbOnly := func(tx float64) map[string]float64 { return map[string]float64{stacks.CounterDBTransactions: tx} }
+	return []check.CounterSample{
+		// before [0, 1s): +90 hits, +30 misses, +30 transactions in 0.75 s
+		s(0, c(0, 0, 0)), s(250, c(30, 10, 10)), s(500, c(60, 20, 20)), s(750, c(90, 30, 30)),
+		// during [1s, 2s): Redis gone, then back from 0: +2 hits, +8 misses;
+		// +45 transactions in 0.75 s
+		s(1000, c(100, 32, 35)), s(1250, dbOnly(50)), s(1500, dbOnly(65)), s(1750, c(2, 8, 80)),
+		// after [2s, 3s): one sample
+		s(2500, c(50, 10, 100)),
+	}
+}
+
+// The cache section: what each window added to the counters, across the
+// restart of Redis; null where a window has fewer than two samples.
+func TestReportCacheSection(t *testing.T) {
+	r := syntheticResult(syntheticHistory())
+	r.Evidence.Counters = cacheSamples()
+	m := decode(t, mustJSON(t, FromResult(r)))
+	cache := obj(t, m, "cache")
+	wantKeys(t, "cache", cache, "before", "during", "after")
+	if len(cache) != 3 {
+		t.Errorf("cache = %v, want before, during, after only", cache)
+	}
+
+	before := obj(t, cache, "before")
+	wantNum(t, before, "hits", 90)
+	wantNum(t, before, "misses", 30)
+	wantNum(t, before, "hit_ratio", 0.75)
+	wantNum(t, before, "db_queries_per_s", 40)
+
+	during := obj(t, cache, "during")
+	wantNum(t, during, "hits", 2)
+	wantNum(t, during, "misses", 8)
+	wantNum(t, during, "hit_ratio", 0.2)
+	wantNum(t, during, "db_queries_per_s", 60)
+
+	after := obj(t, cache, "after")
+	for _, k := range []string{"hits", "misses", "hit_ratio", "db_queries_per_s"} {
+		if v, ok := after[k]; !ok || v != nil {
+			t.Errorf("after.%s = %v (present %v), want null", k, v, ok)
+		}
+	}
+
+	// No hits or misses at all: no ratio, but counts of 0.
+	r.Evidence.Counters = []check.CounterSample{
+		{At: 100 * ms, Values: map[string]float64{stacks.CounterCacheHits: 5, stacks.CounterCacheMisses: 5}},
+		{At: 600 * ms, Values: map[string]float64{stacks.CounterCacheHits: 5, stacks.CounterCacheMisses: 5}},
+	}
+	before = obj(t, obj(t, decode(t, mustJSON(t, FromResult(r))), "cache"), "before")
+	wantNum(t, before, "hits", 0)
+	wantNum(t, before, "misses", 0)
+	if before["hit_ratio"] != nil || before["db_queries_per_s"] != nil {
+		t.Errorf("before = %v, want hit_ratio and db_queries_per_s null", before)
+	}
+}
+
+// Runs that did not sample the cache's counters have no cache section.
+func TestReportNoCacheSection(t *testing.T) {
+	r := syntheticResult(syntheticHistory())
+	r.Evidence.Counters = []check.CounterSample{{At: 100 * ms, Values: map[string]float64{"web-1": 3}}}
+	rep := FromResult(r)
+	if rep.Cache != nil {
+		t.Errorf("cache = %+v, want none", rep.Cache)
+	}
+	if _, ok := decode(t, mustJSON(t, rep))["cache"]; ok {
+		t.Error("report.json has a cache section")
+	}
+	page, err := renderHTML(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(page), "The cache") {
+		t.Error("report.html has a cache table")
+	}
+}
+
+// The cache table shows each window's numbers.
+func TestReportHTMLCacheTable(t *testing.T) {
+	r := syntheticResult(syntheticHistory())
+	r.Evidence.Counters = cacheSamples()
+	page, err := renderHTML(FromResult(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := html.UnescapeString(string(page))
+	for _, want := range []string{
+		`<td>before</td><td class="num">90</td><td class="num">30</td><td class="num">75%</td><td class="num">40</td>`,
+		`<td>during</td><td class="num">2</td><td class="num">8</td><td class="num">20%</td><td class="num">60</td>`,
+		`<td>after</td><td class="num">–</td><td class="num">–</td><td class="num">no data</td><td class="num">–</td>`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report.html lacks %s", want)
+		}
+	}
+}

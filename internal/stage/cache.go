@@ -55,7 +55,10 @@ func init() {
 		// Above the load balancer's own timeouts (1 s for reads, 3 s for
 		// writes), as in stage 3.
 		ClientTimeout: 5 * time.Second,
-		Counters:      stacks.HAProxyResponses,
+		// Redis's and the database's own counters (hits, misses, evictions,
+		// transactions), for the report's cache section; no guarantee
+		// judges them.
+		Counters: stacks.MysiteCache,
 		Faults: []Fault{
 			{
 				ID:       "cache-latency",

@@ -1,0 +1,68 @@
+package stacks
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// mysiteStub is a mysite whose GET /cache answers code and body.
+func mysiteStub(t *testing.T, code int, body string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/cache" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestMysiteCache(t *testing.T) {
+	for _, c := range []struct {
+		name, body string
+		want       map[string]float64
+	}{
+		{"all", `{"addr": "cache:6379", "hits": 9, "stats": {"redis_keyspace_hits": 1200, "redis_keyspace_misses": 34,
+			"redis_evicted_keys": 5, "db_transactions": 77}}`,
+			map[string]float64{CounterCacheHits: 1200, CounterCacheMisses: 34, CounterCacheEvicted: 5, CounterDBTransactions: 77}},
+		// Redis did not answer: only the database's count.
+		{"redis down", `{"hits": 9, "stats": {"redis_error": "redis INFO stats cache:6379: i/o timeout", "db_transactions": 78}}`,
+			map[string]float64{CounterDBTransactions: 78}},
+		// A mysite without the stats: nothing, not zeros.
+		{"no stats", `{"hits": 9}`, map[string]float64{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := MysiteCache(context.Background(), mysiteStub(t, http.StatusOK, c.body)+"/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+
+	// No cache configured, or not JSON: an error naming the endpoint (the
+	// engine skips the sample).
+	for _, c := range []struct {
+		code int
+		body string
+		want string
+	}{
+		{http.StatusNotFound, `{"error": "no cache configured (-cache)"}`, "GET /cache: 404"},
+		{http.StatusOK, `<html>`, "GET /cache: "},
+	} {
+		_, err := MysiteCache(context.Background(), mysiteStub(t, c.code, c.body))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%d %s: err %v, want it to start with %q", c.code, c.body, err, c.want)
+		}
+	}
+}
