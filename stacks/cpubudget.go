@@ -57,7 +57,7 @@ func newCPUBudget(stackID string, cpus float64) (*cpuBudget, error) {
 	b := &cpuBudget{parent: "/" + cgroupParentDir + "/" + stackID}
 	fail := func(err error) (*cpuBudget, error) {
 		b.remove()
-		return nil, fmt.Errorf("CPU budget of %.2f CPUs for the stack (cgroup %s): %w; run one stack at a time (--parallel 1) where cgroups cannot be written", cpus, b.parent, err)
+		return nil, fmt.Errorf("no CPU budget of %.2f CPUs for the stack (cgroup %s): %w", cpus, b.parent, err)
 	}
 	if unified() {
 		// v2: the cpu controller must be enabled from the root down to the

@@ -86,7 +86,7 @@ func TestCPUBudgetNoCgroups(t *testing.T) {
 	cgroupRoot = t.TempDir() // neither v1's cpu hierarchy nor v2's controllers
 	t.Cleanup(func() { cgroupRoot = old })
 	_, err := newCPUBudget("x", 1)
-	if err == nil || !strings.Contains(err.Error(), "--parallel 1") {
-		t.Errorf("want an error that says what to do, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "no CPU budget") {
+		t.Errorf("want an error that says there is no budget, got %v", err)
 	}
 }

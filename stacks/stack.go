@@ -75,7 +75,8 @@ func WithLimits(node string, cpus float64, memoryMB int64) Option {
 // WithCPUBudget caps the whole stack, its nodes and toxiproxy together, at
 // cpus CPUs (see cpubudget.go): how stacks that run side by side keep out
 // of each other's way. It needs a writable cgroup file system (root) and a
-// Docker engine on the cgroupfs driver; Boot says so when there is none.
+// Docker engine on the cgroupfs driver; without them Boot warns and the
+// stack runs uncapped.
 func WithCPUBudget(cpus float64) Option { return func(c *config) { c.cpus = cpus } }
 
 // WithBootTimeout bounds how long one node may take to become ready (default 60 s).
@@ -132,12 +133,7 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	}
 
 	if cfg.cpus > 0 {
-		if live, err := docker.StackIDs(ctx); err == nil {
-			_, _ = ReapCPUBudgets(live)
-		}
-		if s.budget, err = newCPUBudget(s.id, cfg.cpus); err != nil {
-			return s, fmt.Errorf("boot %s: %w", t.Name, err)
-		}
+		s.budget = s.makeBudget(ctx)
 	}
 
 	if err := s.bootProxy(ctx); err != nil {
@@ -145,7 +141,7 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	}
 	if s.budget != nil {
 		if err := s.budget.holds(s.proxy.GetContainerID()); err != nil {
-			return s, fmt.Errorf("boot %s: %w", t.Name, err)
+			cfg.progress("warning: " + err.Error() + "; the stack runs uncapped")
 		}
 	}
 
@@ -163,6 +159,32 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
 	return s, nil
+}
+
+// makeBudget makes the stack's CPU budget, or says why there is none and
+// returns nil: then the stack runs uncapped, and runs side by side may slow
+// each other (the engine's check of the generator's lateness still keeps an
+// overloaded run from being judged). A machine without writable cgroups (not
+// root, inside a container) or an engine on the systemd cgroup driver (whose
+// cgroup parents are slices, not paths) cannot have one.
+func (s *Stack) makeBudget(ctx context.Context) *cpuBudget {
+	drv, err := docker.CgroupDriver(ctx)
+	if err == nil && drv != "cgroupfs" {
+		err = fmt.Errorf("the Docker engine's cgroup driver is %q, not cgroupfs", drv)
+	}
+	if err != nil {
+		s.cfg.progress(fmt.Sprintf("warning: no CPU budget of %.2f CPUs for the stack: %v; the stack runs uncapped", s.cfg.cpus, err))
+		return nil
+	}
+	if live, err := docker.StackIDs(ctx); err == nil {
+		_, _ = ReapCPUBudgets(live)
+	}
+	b, err := newCPUBudget(s.id, s.cfg.cpus)
+	if err != nil {
+		s.cfg.progress("warning: " + err.Error() + "; the stack runs uncapped")
+		return nil
+	}
+	return b
 }
 
 // checkImage fails fast, before anything starts, when the image every node

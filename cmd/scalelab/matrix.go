@@ -28,8 +28,9 @@ every run: a matrix that is interrupted or fails part-way leaves what it measure
 the cells it did not run show as missing.
 
 --parallel N runs N cells at a time, each stack under a CPU budget of its share of the
-machine's CPUs (a cgroup quota over all its containers: root and Docker's cgroupfs
-driver), so that a neighbour's boot does not slow the servers a run measures; a run
+machine's CPUs (a cgroup quota over all its containers; it needs root and Docker's
+cgroupfs driver, and without them a warning says the stack runs uncapped), so that a
+neighbour's boot does not slow the servers a run measures; a run
 whose workload generator fell behind its schedule does not count, whatever the cause.
 The default is one run per CPU (each stack then has one CPU; measured on 2 cores:
 BENCHMARKS.md), at most 8.

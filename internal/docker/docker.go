@@ -609,3 +609,17 @@ func StackIDs(ctx context.Context) (map[string]bool, error) {
 	}
 	return out, nil
 }
+
+// CgroupDriver is the engine's cgroup driver ("cgroupfs", "systemd"): a
+// cgroup parent given as a path (stacks' CPU budgets) needs cgroupfs.
+func CgroupDriver(ctx context.Context) (string, error) {
+	c, err := Client(ctx)
+	if err != nil {
+		return "", err
+	}
+	res, err := c.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return "", fmt.Errorf("docker info: %w", err)
+	}
+	return res.Info.CgroupDriver, nil
+}
