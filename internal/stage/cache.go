@@ -20,7 +20,7 @@ const cacheServers = 3
 // Settings of stage 5.
 var (
 	cacheTTL = Duration("ttl", "30s",
-		"how long mysite keeps a user in the cache after it read it from the database").Checked(cacheDurationAtLeast(time.Millisecond))
+		"how long mysite keeps a user in the cache after it read it from the database").Checked(DurationAtLeast(time.Millisecond, "30s"))
 	cacheMaxMemory = Text("maxmemory", "64mb",
 		"Redis's memory limit (its maxmemory, e.g. 64mb); past it Redis evicts the least recently used keys (maxmemory-policy allkeys-lru)").Checked(cacheIsMemory)
 	cacheInvalidation = Choice("invalidation", "delete",
@@ -137,10 +137,6 @@ func init() {
 var cacheNoInvalidationControl = Control{Name: "writes do not invalidate",
 	Set: Values(cacheInvalidation.Is("none")), Breaks: []string{CacheNoStaleReads}}
 
-// cacheMysiteDBTimeout is mysite's database timeout in this stage (its
-// default, as in stage 3).
-const cacheMysiteDBTimeout = 2 * time.Second
-
 // cacheMargin is what a request may take beyond its cache timeout on a
 // loaded 2-core machine: the database read (p99 4.5-12 ms through the
 // stack in stage 3), the load balancer and Toxiproxy hops, and the
@@ -191,20 +187,11 @@ func cacheStack(set Settings) stacks.Topology {
 	}}
 	stacks.WebTier{
 		Servers: cacheServers,
-		LB: stacks.HAProxyConfig{
-			Balance:       "leastconn",
-			CheckInterval: 500 * time.Millisecond,
-			Fall:          2,
-			Rise:          2,
-			CheckPath:     "/healthz",
-			Retries:       true,
-			ReadTimeout:   time.Second,
-			WriteTimeout:  cacheMysiteDBTimeout + time.Second,
-		},
+		LB:      webTierLB("leastconn"),
 		Args: func(name string) []string {
 			return []string{
 				"-db", stacks.PostgresDSN("${db}"),
-				"-db-timeout", cacheMysiteDBTimeout.String(),
+				"-db-timeout", lbMysiteDBTimeout.String(),
 				"-cache", "${cache}",
 				"-cache-ttl", cacheTTL.Arg(set),
 				"-cache-timeout", cacheTimeout.Arg(set),
@@ -216,16 +203,6 @@ func cacheStack(set Settings) stacks.Topology {
 		Uses: []string{"db", "cache"},
 	}.Add(&t)
 	return t
-}
-
-func cacheDurationAtLeast(min time.Duration) func(string) error {
-	return func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < min {
-			return fmt.Errorf("want a duration of at least %v, like 30s", min)
-		}
-		return nil
-	}
 }
 
 // cacheIsMemory accepts what Redis's maxmemory takes: a number of bytes with

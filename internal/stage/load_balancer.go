@@ -32,7 +32,7 @@ var (
 	serverWeights = Text("weights", "",
 		"comma-separated weights of web-1, web-2, ... (0..256; missing ones are 1), e.g. 1,1,2").Checked(lbIsWeights)
 	checkInterval = Duration("check_interval", "500ms",
-		"HTTP health check (GET /healthz) every interval; a check unanswered within it fails").Checked(lbDurationAtLeast(10 * time.Millisecond))
+		"HTTP health check (GET /healthz) every interval; a check unanswered within it fails").Checked(DurationAtLeast(10*time.Millisecond, "500ms"))
 	checkFall = Int("fall", "2", "failed checks in a row that mark a server down").Checked(lbIntIn(1, 10))
 	checkRise = Int("rise", "2", "passed checks in a row that mark a server up again").Checked(lbIntIn(1, 10))
 	retries   = OnOff("retries", "on",
@@ -168,8 +168,27 @@ var (
 		Breaks: []string{ReadsSurvive}}
 )
 
-// mysite's database timeout in this stage (its default).
+// mysite's database timeout in this stage (its default), and in the later
+// stages that put stage 3's web tier in front of their database.
 const lbMysiteDBTimeout = 2 * time.Second
+
+// webTierLB is stage 3's load balancer at its default settings (checks every
+// 500 ms, down after 2 failed, up after 2 passed, retries on), with the
+// given algorithm: what the later stages put in front of their web tier.
+// Reads that have not answered in 1 s are stuck (see loadBalancerStack);
+// writes wait for mysite's own answer, within its database timeout.
+func webTierLB(balance string) stacks.HAProxyConfig {
+	return stacks.HAProxyConfig{
+		Balance:       balance,
+		CheckInterval: 500 * time.Millisecond,
+		Fall:          2,
+		Rise:          2,
+		CheckPath:     "/healthz",
+		Retries:       true,
+		ReadTimeout:   time.Second,
+		WriteTimeout:  lbMysiteDBTimeout + time.Second,
+	}
+}
 
 func loadBalancerStack(set Settings) stacks.Topology {
 	weights := lbWeights(serverWeights.Get(set))
@@ -231,16 +250,6 @@ func lbIntIn(lo, hi int) func(string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
 			return fmt.Errorf("want a whole number from %d to %d", lo, hi)
-		}
-		return nil
-	}
-}
-
-func lbDurationAtLeast(min time.Duration) func(string) error {
-	return func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < min {
-			return fmt.Errorf("want a duration of at least %v, like 500ms", min)
 		}
 		return nil
 	}

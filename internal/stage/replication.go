@@ -46,7 +46,7 @@ var (
 	autoFailover = OnOff("failover", "on",
 		"on: the controller promotes the most advanced replica when the primary is gone; off: nobody does")
 	failoverAfter = Duration("failover_after", "1s",
-		"how long the primary must be unreachable before the controller promotes a replica").Checked(durationFrom(200 * time.Millisecond))
+		"how long the primary must be unreachable before the controller promotes a replica").Checked(DurationAtLeast(200*time.Millisecond, ""))
 	fencing = OnOff("fencing", "on",
 		"on: a restarted former primary rejoins as a replica of the new one, and the controller makes any second primary read-only; off: neither")
 	readFallback = OnOff("read_fallback", "on",
@@ -474,15 +474,4 @@ func lagSeen(ev Evidence, set Settings) verdict.Guarantee {
 	g.Measured = fmt.Sprintf("max replay lag %v (%s), max %.0f KB not yet replayed",
 		time.Duration(lag*float64(time.Millisecond)).Round(time.Millisecond), strings.TrimPrefix(who, stacks.CounterReplayLag), bytes/1024)
 	return g
-}
-
-// durationFrom validates a duration of at least min.
-func durationFrom(min time.Duration) func(string) error {
-	return func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < min {
-			return fmt.Errorf("want a duration of at least %v", min)
-		}
-		return nil
-	}
 }

@@ -275,6 +275,21 @@ func IsDuration(v string) error {
 	return nil
 }
 
+// DurationAtLeast validates a duration of at least min; example, if not
+// empty, is shown in the error ("like 500ms").
+func DurationAtLeast(min time.Duration, example string) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			if example != "" {
+				return fmt.Errorf("want a duration of at least %v, like %s", min, example)
+			}
+			return fmt.Errorf("want a duration of at least %v", min)
+		}
+		return nil
+	}
+}
+
 // WholeNumber validates a whole number >= 0.
 func WholeNumber(v string) error {
 	if n, err := strconv.Atoi(v); err != nil || n < 0 {

@@ -193,16 +193,7 @@ func statelessStack(set Settings) stacks.Topology {
 		{Name: "db", Role: stacks.Postgres()},
 		{Name: "redis", Role: stacks.Redis()},
 	}}
-	lb := stacks.HAProxyConfig{
-		Balance:       unpinnedBalance.Get(set),
-		CheckInterval: 500 * time.Millisecond,
-		Fall:          2,
-		Rise:          2,
-		CheckPath:     "/healthz",
-		Retries:       true,
-		ReadTimeout:   time.Second,
-		WriteTimeout:  lbMysiteDBTimeout + time.Second,
-	}
+	lb := webTierLB(unpinnedBalance.Get(set))
 	if sessionStore.Get(set) == "memory" {
 		lb.Cookie = "SRV"
 	}
