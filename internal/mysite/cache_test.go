@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -582,21 +580,7 @@ func TestRunWithCache(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0", DB: "postgres://u:p@127.0.0.1:1/x?sslmode=disable",
 		DBTimeout: 500 * time.Millisecond, MaxConns: 2, ShutdownTimeout: time.Second,
 		Cache: m.Addr(), CacheTTL: 5 * time.Second, CacheTimeout: 80 * time.Millisecond, CacheGuard: CacheGuardLease}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(a net.Addr) { addrc <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	base, logs, stop := startRun(t, cfg)
 	if code, _ := getJSON(t, base+"/users/42"); code != http.StatusServiceUnavailable {
 		t.Errorf("GET user: %d", code)
 	}
@@ -605,15 +589,7 @@ func TestRunWithCache(t *testing.T) {
 		body["timeout_ms"] != 80.0 || body["misses"] != 1.0 || body["db_reads"] != 1.0 {
 		t.Errorf("GET /cache: %d %v", code, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run returned %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	stop()
 	for _, want := range []string{"msg=cache addr=" + m.Addr(), "guard=lease", "timeout=80ms"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())

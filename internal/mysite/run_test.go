@@ -111,20 +111,7 @@ func TestRunWithoutDatabase(t *testing.T) {
 	// Port 1 on loopback refuses connections.
 	cfg := Config{Listen: "127.0.0.1:0", DB: "postgres://u:p@127.0.0.1:1/x?sslmode=disable",
 		DBTimeout: 500 * time.Millisecond, MaxConns: 2, ShutdownTimeout: time.Second}
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, log, func(a net.Addr) { addrc <- a }) }()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	base, logs, stop := startRun(t, cfg)
 
 	if code, body := getJSON(t, base+"/healthz"); code != 200 || body["status"] != "alive" {
 		t.Errorf("healthz %d %v", code, body)
@@ -144,15 +131,7 @@ func TestRunWithoutDatabase(t *testing.T) {
 	// Give the schema loop a moment to log the down state.
 	time.Sleep(300 * time.Millisecond)
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run returned %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	stop()
 	out := logs.String()
 	for _, want := range []string{"mysite started", "database down", "mysite stopping", "mysite stopped"} {
 		if !strings.Contains(out, want) {
@@ -161,6 +140,39 @@ func TestRunWithoutDatabase(t *testing.T) {
 	}
 	if strings.Contains(out, "u:p@") || strings.Contains(out, "password") {
 		t.Errorf("log shows credentials:\n%s", out)
+	}
+}
+
+// startRun runs mysite's run with cfg until stop is called, logging into
+// logs; base is the URL it serves. stop cancels the run and fails the test
+// if it returns an error or does not stop within 5 s.
+func startRun(t *testing.T, cfg Config) (base string, logs *syncBuffer, stop func()) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), func(a net.Addr) { addrc <- a })
+	}()
+	select {
+	case a := <-addrc:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	return base, logs, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("run did not stop")
+		}
 	}
 }
 

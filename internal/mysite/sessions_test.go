@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -427,21 +425,7 @@ func TestRunWithRedisSessions(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0", DB: "postgres://u:p@127.0.0.1:1/x?sslmode=disable",
 		DBTimeout: 500 * time.Millisecond, MaxConns: 2, ShutdownTimeout: time.Second,
 		Name: "web-run", Sessions: SessionsRedis, Redis: redis.Addr(), SessionTTL: time.Minute}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func(a net.Addr) { addrc <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	base, logs, stop := startRun(t, cfg)
 
 	resp, err := http.Post(base+"/login", "application/json", strings.NewReader(`{"user": "u9"}`))
 	if err != nil {
@@ -470,15 +454,7 @@ func TestRunWithRedisSessions(t *testing.T) {
 		t.Fatalf("me: %d %s", resp.StatusCode, b)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run returned %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	stop()
 	for _, want := range []string{"name=web-run", "sessions=redis", "redis=" + redis.Addr(), "session_ttl=1m0s"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("start log lacks %s:\n%s", want, logs.String())
