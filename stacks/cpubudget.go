@@ -91,12 +91,8 @@ func newCPUBudget(stackID string, cpus float64) (*cpuBudget, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	if hs, err := os.ReadDir(cgroupRoot); err == nil {
-		for _, h := range hs {
-			if h.IsDir() {
-				b.dirs = append(b.dirs, filepath.Join(cgroupRoot, h.Name(), cgroupParentDir, stackID))
-			}
-		}
+	for _, top := range budgetTops() {
+		b.dirs = append(b.dirs, filepath.Join(top, stackID))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cpu.cfs_period_us"), []byte(strconv.FormatInt(int64(cfsPeriod/time.Microsecond), 10)), 0o644); err != nil {
 		return fail(err)
@@ -106,6 +102,24 @@ func newCPUBudget(stackID string, cpus float64) (*cpuBudget, error) {
 		return fail(err)
 	}
 	return b, nil
+}
+
+// budgetTops are the directories that hold the stacks' budgets: scalelab's
+// in the unified hierarchy (v2), or in every hierarchy (v1: Docker makes a
+// stack's path in each of them).
+func budgetTops() []string {
+	if unified() {
+		return []string{filepath.Join(cgroupRoot, cgroupParentDir)}
+	}
+	var tops []string
+	if hs, err := os.ReadDir(cgroupRoot); err == nil {
+		for _, h := range hs {
+			if h.IsDir() {
+				tops = append(tops, filepath.Join(cgroupRoot, h.Name(), cgroupParentDir))
+			}
+		}
+	}
+	return tops
 }
 
 // holds tells whether a container's cgroup is inside the budget: Docker
@@ -157,19 +171,9 @@ func rmCgroup(dir string) error {
 // older than a minute (a stack that is booting makes its cgroup a moment
 // before its first container). It returns how many it removed.
 func ReapCPUBudgets(live map[string]bool) (int, error) {
-	var tops []string
-	if unified() {
-		tops = []string{filepath.Join(cgroupRoot, cgroupParentDir)}
-	} else if hs, err := os.ReadDir(cgroupRoot); err == nil {
-		for _, h := range hs {
-			if h.IsDir() {
-				tops = append(tops, filepath.Join(cgroupRoot, h.Name(), cgroupParentDir))
-			}
-		}
-	}
 	removed := map[string]bool{}
 	var errs []error
-	for _, top := range tops {
+	for _, top := range budgetTops() {
 		ids, err := os.ReadDir(top)
 		if err != nil {
 			continue

@@ -109,14 +109,15 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 		return nil, err
 	}
 	// Leftovers of runs whose process died (a SIGKILL, a crash) go first.
-	if left, err := docker.Reap(ctx, false); err != nil {
+	left, err := docker.Reap(ctx, false)
+	if err != nil {
 		cfg.progress(fmt.Sprintf("warning: reaping old runs: %v", err))
 	} else if left.Containers+left.Networks > 0 {
 		cfg.progress(fmt.Sprintf("removed %d containers and %d networks left by dead runs %v", left.Containers, left.Networks, left.Runs))
 	}
 
 	s := &Stack{Topology: t, cfg: cfg, id: docker.RandomID(6), nodes: map[string]*testcontainers.DockerContainer{}, proxies: map[string]*toxiproxy.Proxy{}}
-	err := s.create(ctx, func(cctx context.Context) error {
+	err = s.create(ctx, func(cctx context.Context) error {
 		nw, err := network.New(cctx, network.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: t.Name, docker.LabelStackID: s.id})))
 		if nw != nil {
 			s.Network = nw
@@ -133,7 +134,7 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	}
 
 	if cfg.cpus > 0 {
-		s.budget = s.makeBudget(ctx)
+		s.budget = s.makeBudget(ctx, left.Stacks)
 	}
 
 	if err := s.bootProxy(ctx); err != nil {
@@ -167,7 +168,10 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 // overloaded run from being judged). A machine without writable cgroups (not
 // root, inside a container) or an engine on the systemd cgroup driver (whose
 // cgroup parents are slices, not paths) cannot have one.
-func (s *Stack) makeBudget(ctx context.Context) *cpuBudget {
+//
+// live are the stacks that still have containers (docker.Reap's listing): the
+// budgets of the others, runs that died, go first.
+func (s *Stack) makeBudget(ctx context.Context, live map[string]bool) *cpuBudget {
 	drv, err := docker.CgroupDriver(ctx)
 	if err == nil && drv != "cgroupfs" {
 		err = fmt.Errorf("the Docker engine's cgroup driver is %q, not cgroupfs", drv)
@@ -176,7 +180,7 @@ func (s *Stack) makeBudget(ctx context.Context) *cpuBudget {
 		s.cfg.progress(fmt.Sprintf("warning: no CPU budget of %.2f CPUs for the stack: %v; the stack runs uncapped", s.cfg.cpus, err))
 		return nil
 	}
-	if live, err := docker.StackIDs(ctx); err == nil {
+	if live != nil {
 		_, _ = ReapCPUBudgets(live)
 	}
 	b, err := newCPUBudget(s.id, s.cfg.cpus)

@@ -41,8 +41,8 @@ func runDown(ctx context.Context, args []string) error {
 		return fmt.Errorf("remove leftovers: %w", err)
 	}
 	// The CPU budgets (cgroups) of stacks that no longer have a container.
-	if live, err := docker.StackIDs(ctx); err == nil {
-		if n, err := stacks.ReapCPUBudgets(live); err != nil {
+	if left.Stacks != nil {
+		if n, err := stacks.ReapCPUBudgets(left.Stacks); err != nil {
 			fmt.Printf("warning: removing CPU budgets of gone stacks: %v\n", err)
 		} else if n > 0 {
 			fmt.Printf("removed the CPU budgets (cgroups) of %s\n", plural(n, "gone stack"))

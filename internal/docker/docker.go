@@ -363,6 +363,10 @@ type Leftovers struct {
 	Containers, Networks int      // removed
 	Runs                 []string // runs with something removed
 	Groups               []Group  // removed and kept, by run and state
+	// Stacks are the stacks (LabelStackID) that still have a container:
+	// those kept, and those whose removal failed. nil when the containers
+	// could not be listed.
+	Stacks map[string]bool
 }
 
 // Kept are the groups left alone.
@@ -418,14 +422,18 @@ func reap(ctx context.Context, all bool, me Owner, alive func(int, string) bool,
 	if err != nil {
 		return res, fmt.Errorf("list scalelab containers: %w", err)
 	}
+	res.Stacks = map[string]bool{}
 	for _, ct := range ctrs.Items {
 		g, remove := group(ct.Labels)
 		if remove {
 			if _, err := c.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove container %s of run %s: %w", short12(ct.ID), ct.Labels[LabelRun], err))
+				res.Stacks[ct.Labels[LabelStackID]] = true
 				continue
 			}
 			res.Containers++
+		} else {
+			res.Stacks[ct.Labels[LabelStackID]] = true
 		}
 		g.Containers++
 	}
@@ -592,27 +600,14 @@ func short12(id string) string {
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 
-// StackIDs is the LabelStackID of every scalelab container the engine
-// lists, whoever owns it: the stacks that still exist.
-func StackIDs(ctx context.Context) (map[string]bool, error) {
-	c, err := Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ctrs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", LabelStackID)})
-	if err != nil {
-		return nil, fmt.Errorf("list scalelab stacks: %w", err)
-	}
-	out := map[string]bool{}
-	for _, ct := range ctrs.Items {
-		out[ct.Labels[LabelStackID]] = true
-	}
-	return out, nil
-}
-
 // CgroupDriver is the engine's cgroup driver ("cgroupfs", "systemd"): a
-// cgroup parent given as a path (stacks' CPU budgets) needs cgroupfs.
+// cgroup parent given as a path (stacks' CPU budgets) needs cgroupfs. It
+// asks the engine once per process (every stack's boot wants it); a failed
+// question is asked again next time.
 func CgroupDriver(ctx context.Context) (string, error) {
+	if d, ok := cgroupDriver.Load().(string); ok {
+		return d, nil
+	}
 	c, err := Client(ctx)
 	if err != nil {
 		return "", err
@@ -621,5 +616,8 @@ func CgroupDriver(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("docker info: %w", err)
 	}
+	cgroupDriver.Store(res.Info.CgroupDriver)
 	return res.Info.CgroupDriver, nil
 }
+
+var cgroupDriver atomic.Value // string, once known
