@@ -153,12 +153,13 @@ func runMatrix(ctx context.Context, args []string) error {
 		if j.control != nil {
 			title += fmt.Sprintf(" (control: %s)", j.control.Name)
 		}
-		if plan, err := engine.Resolve(spec); err == nil {
+		if *parallel > 1 {
+			// Lines of runs side by side interleave: each says whose it is.
+			tag := fmt.Sprintf("[%d/%d] ", i+1, len(jobs))
+			spec.Progress = func(l string) { p.Line(tag + l) }
+		} else if plan, err := engine.Resolve(spec); err == nil {
+			// The status line shows the run's phases.
 			spec.Progress = progressFor(p, plan.Spec)
-			if *parallel > 1 {
-				tag := fmt.Sprintf("[%d/%d] ", i+1, len(jobs))
-				spec.Progress = func(l string) { p.Line(tag + l) }
-			}
 		}
 		var res *engine.Result
 		var err error
