@@ -122,7 +122,7 @@ func runMatrix(ctx context.Context, args []string) error {
 		for _, j := range jobs {
 			d += j.cost
 		}
-		fmt.Printf("shard %s: %d of the matrix's %d cells (about %s)\n", mx.Shard, len(jobs), len(all), d.Round(time.Minute))
+		fmt.Printf("shard %s: %d of the matrix's %d cells (about %s)\n", mx.Shard, len(jobs), len(all), d.Round(time.Second))
 	}
 	// Every cell of this matrix (or shard) is in cells.json from the start,
 	// missing until it has run: a matrix that stops early says what it did
