@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ var _ = Describe("The matrix in shards", Label("cli"), func() {
 				Expect(string(s.Out.Contents())).NotTo(ContainSubstring("warning: teardown"), "every stack and its CPU budget removed")
 				if sh.parallel == "2" {
 					Expect(string(s.Out.Contents())).To(MatchRegexp(`2 runs at a time, each stack capped at [0-9.]+ of the [0-9]+ CPUs`))
-					Expect(overlapping(sh.dir, cellsOf(sh.dir))).To(BeTrue(), "with --parallel 2, two of the shard's runs ran at the same time")
+					Expect(overlapping(string(s.Out.Contents()))).To(BeTrue(), "with --parallel 2, two of the shard's cells ran at the same time")
 				}
 				codes[sh.shard] = s.ExitCode()
 				m := cellsOf(sh.dir)
@@ -130,30 +131,35 @@ var _ = Describe("The matrix in shards", Label("cli"), func() {
 		}, SpecTimeout(14*time.Minute))
 })
 
-// overlapping tells whether two of the matrix's runs overlapped in time, from
-// each report's start and the sum of its phases.
-func overlapping(dir string, m report.Matrix) bool {
+// overlapping tells whether two of the matrix's cells ran at the same time,
+// from its output: every step line (not on a terminal) is "HH:MM:SS.mmm [k/n]
+// ...", so each cell spans from its first line to its last, every attempt
+// of a control included. (A report covers only a control's last attempt,
+// which may start after its neighbour ended.)
+func overlapping(out string) bool {
 	type span struct{ from, to time.Time }
-	var spans []span
-	for _, c := range m.Cells {
-		data, err := os.ReadFile(filepath.Join(dir, c.ReportJSON))
+	spans := map[string]*span{}
+	for _, m := range stepLine.FindAllStringSubmatch(out, -1) {
+		at, err := time.Parse("15:04:05.000", m[1])
 		Expect(err).NotTo(HaveOccurred())
-		var r report.Report
-		Expect(json.Unmarshal(data, &r)).To(Succeed())
-		from, err := time.Parse(time.RFC3339Nano, r.Started)
-		Expect(err).NotTo(HaveOccurred(), "report %s: started %q", c.Name, r.Started)
-		total := 0.0
-		for _, s := range r.PhasesS {
-			total += s
+		if sp, ok := spans[m[2]]; ok {
+			sp.to = at
+		} else {
+			spans[m[2]] = &span{at, at}
 		}
-		spans = append(spans, span{from, from.Add(time.Duration(total * float64(time.Second)))})
 	}
-	for i := range spans {
-		for j := i + 1; j < len(spans); j++ {
-			if spans[i].from.Before(spans[j].to) && spans[j].from.Before(spans[i].to) {
+	var all []*span
+	for _, sp := range spans {
+		all = append(all, sp)
+	}
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			if all[i].from.Before(all[j].to) && all[j].from.Before(all[i].to) {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+var stepLine = regexp.MustCompile(`(?m)^(\d\d:\d\d:\d\d\.\d{3}) \[(\d+/\d+)\] `)
