@@ -3,10 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
-
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -32,7 +29,7 @@ func (f Command) Name() string   { return f.What + " on " + f.Node }
 func (f Command) Target() string { return f.Node }
 
 func (f Command) Inject(ctx context.Context, s *stacks.Stack) error {
-	if _, err := runIn(ctx, s, f.Node, f.Cmd); err != nil {
+	if _, err := s.Run(ctx, f.Node, f.Cmd); err != nil {
 		return fmt.Errorf("%s: %w", f.What, err)
 	}
 	return nil
@@ -42,7 +39,7 @@ func (f Command) Recover(ctx context.Context, s *stacks.Stack) error {
 	if f.Undo == nil {
 		return nil
 	}
-	if _, err := runIn(ctx, s, f.Node, f.Undo); err != nil {
+	if _, err := s.Run(ctx, f.Node, f.Undo); err != nil {
 		return fmt.Errorf("undo %s: %w", f.What, err)
 	}
 	return nil
@@ -52,7 +49,7 @@ func (f Command) Landed(ctx context.Context, s *stacks.Stack) error {
 	if f.Probe == nil {
 		return nil
 	}
-	out, err := runIn(ctx, s, f.Node, f.Probe)
+	out, err := s.Run(ctx, f.Node, f.Probe)
 	if err != nil {
 		return err
 	}
@@ -64,21 +61,3 @@ func (f Command) Landed(ctx context.Context, s *stacks.Stack) error {
 
 // Healed: the node is up and ready (an undo that left it broken shows).
 func (f Command) Healed(ctx context.Context, s *stacks.Stack) error { return nodeUp(ctx, s, f.Node) }
-
-// runIn runs cmd in node's container and returns its output; a non-zero
-// exit is an error that quotes the output.
-func runIn(ctx context.Context, s *stacks.Stack, node string, cmd []string) (string, error) {
-	c, err := s.Container(node)
-	if err != nil {
-		return "", err
-	}
-	code, r, err := c.Exec(ctx, cmd, tcexec.Multiplexed())
-	if err != nil {
-		return "", fmt.Errorf("run %q in %s: %w", strings.Join(cmd, " "), node, err)
-	}
-	out, _ := io.ReadAll(r)
-	if code != 0 {
-		return string(out), fmt.Errorf("%q in %s exited %d: %s", strings.Join(cmd, " "), node, code, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
-}

@@ -26,7 +26,7 @@ func (f Disconnect) Inject(ctx context.Context, s *stacks.Stack) error {
 	if _, err := cli.NetworkDisconnect(ctx, s.Network.ID, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
 		return fmt.Errorf("disconnect %s: %w", f.Node, err)
 	}
-	return nil
+	return s.SyncNames(ctx) // its name stops resolving
 }
 
 func (f Disconnect) Recover(ctx context.Context, s *stacks.Stack) error {
@@ -45,6 +45,9 @@ func (f Disconnect) Recover(ctx context.Context, s *stacks.Stack) error {
 		})
 		if err != nil {
 			return fmt.Errorf("reconnect %s: %w", f.Node, err)
+		}
+		if err := s.SyncNames(ctx); err != nil {
+			return err
 		}
 	}
 	return s.WaitReady(ctx, f.Node)

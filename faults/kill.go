@@ -10,7 +10,8 @@ import (
 )
 
 // Kill sends SIGKILL to a node: no shutdown, no flush, what a power cut does
-// to the process. Recover starts it again and waits until it is ready.
+// to the process. Its name leaves the proxy's /etc/hosts (Stack.SyncNames).
+// Recover starts it again and waits until it is ready.
 type Kill struct{ Node string }
 
 func (f Kill) Name() string   { return "kill " + f.Node }
@@ -24,7 +25,7 @@ func (f Kill) Inject(ctx context.Context, s *stacks.Stack) error {
 	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
 		return fmt.Errorf("kill %s: %w", f.Node, err)
 	}
-	return nil
+	return s.SyncNames(ctx)
 }
 
 func (f Kill) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }

@@ -57,6 +57,11 @@ func startNode(ctx context.Context, s *stacks.Stack, node string) error {
 		if _, err := cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 			return fmt.Errorf("start %s: %w", node, err)
 		}
+		// Its address may have changed: Docker gives a restarted container
+		// the first free one.
+		if err := s.SyncNames(ctx); err != nil {
+			return err
+		}
 	}
 	return s.WaitReady(ctx, node)
 }
@@ -94,5 +99,5 @@ func stopNode(ctx context.Context, s *stacks.Stack, node string, grace int) erro
 	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
 		return fmt.Errorf("stop %s: %w", node, err)
 	}
-	return nil
+	return s.SyncNames(ctx)
 }

@@ -41,7 +41,7 @@ var _ = Describe("The scalelab command", Label("cli"), func() {
 		Entry("an unknown control", `fault db-down has no control "nope" \(controls: "no-op in place of the cut", "mysite without a database timeout"`, "run", "separate-db", "--fault", "db-down", "--control", "nope"),
 		Entry("settings that make a check vacuous: a negative availability floor", `the availability floor .* is -\d`, "run", "load-balancer", "--fault", "kill-web", "--set", "servers=1", "--set", "check_interval=2s"),
 		Entry("settings that make a check vacuous: a slow server with no latency", `slow-web with latency=0s: no server is slow`, "run", "load-balancer", "--fault", "slow-web", "--set", "latency=0s"),
-		Entry("settings that make a check vacuous: a failover due after the heal", `failover_after \(5s\) is not inside the fault window`, "run", "replication", "--fault", "kill-primary", "--set", "failover_after=5s"),
+		Entry("settings that make a check vacuous: a failover due after the heal", `failover_after \(8s\) is not inside the fault window`, "run", "replication", "--fault", "kill-primary", "--set", "failover_after=8s"),
 		Entry("faults of an unknown stage", `unknown stage "nope"`, "faults", "nope"),
 		Entry("fault with no stack up", `no stack is up: start one with .scalelab up <stage>.`, "fault", "db-down"),
 	)

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
 )
 
 // HAProxy paths and ports. The load balancer serves everything on one port
@@ -314,20 +312,12 @@ func parseHAProxyStats(r io.Reader) ([]HAProxyServerStat, error) {
 // It runs inside the node's container (bash's /dev/tcp): the API listens on
 // the container's loopback only.
 func (s *Stack) HAProxyRuntime(ctx context.Context, node, command string) (string, error) {
-	c, err := s.Container(node)
-	if err != nil {
-		return "", err
-	}
 	script := fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && printf '%%s\n' "$1" >&3 && cat <&3`, HAProxyAdminPort)
-	code, out, err := c.Exec(ctx, []string{"bash", "-c", script, "haproxy-runtime", command}, tcexec.Multiplexed())
+	out, err := s.Run(ctx, node, []string{"bash", "-c", script, "haproxy-runtime", command})
 	if err != nil {
 		return "", fmt.Errorf("haproxy on %s: %q: %w", node, command, err)
 	}
-	data, _ := io.ReadAll(io.LimitReader(out, 4<<20))
-	if code != 0 {
-		return "", fmt.Errorf("haproxy on %s: %q: exit %d: %s", node, command, code, strings.TrimSpace(string(data)))
-	}
-	return string(data), nil
+	return out, nil
 }
 
 // HAProxyServerState is one server of one backend, from the runtime API.

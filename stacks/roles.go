@@ -46,6 +46,13 @@ func Postgres() Role {
 			// systemd-tmpfiles): keep the socket and pid file out of it.
 			"-c", "unix_socket_directories=/tmp",
 			"-c", "external_pid_file=/tmp/postgres.pid",
+			// After a crash, PostgreSQL fsyncs every file of its data
+			// directory before replaying WAL; syncfs flushes the file system
+			// in one call. On an engine that stores containers with
+			// fuse-overlayfs the file-by-file pass took 5-7 s of a killed
+			// database's restart (syncfs: 0.06 s): the lab measured the
+			// storage, not Postgres.
+			"-c", "recovery_init_sync_method=syncfs",
 		},
 		Port:  5432,
 		Ready: []string{"pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"},
@@ -96,8 +103,13 @@ func Mysite() Role {
 // Toxiproxy is the stack's link layer; every link is one of its proxies.
 func Toxiproxy() Role {
 	return Role{
-		Kind:  "toxiproxy",
-		Cmd:   []string{"toxiproxy-server", "-host=0.0.0.0", "-port=8474"},
+		Kind: "toxiproxy",
+		// Toxiproxy logs every connection at its default level (trace,
+		// several lines each): at a few hundred connections a second
+		// (stage 6's browsers) that is thousands of lines a second for the
+		// Docker engine to store, enough to slow its API (a heal probe's
+		// container inspect timed out for a minute). Errors only.
+		Cmd:   []string{"env", "LOG_LEVEL=error", "toxiproxy-server", "-host=0.0.0.0", "-port=8474"},
 		Port:  8474,
 		Ready: httpReady("http://127.0.0.1:8474/version"),
 	}
@@ -143,4 +155,162 @@ func shellJoin(words []string) string {
 		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
+}
+
+// Edge runs nginx as an HTTP edge cache (proxy_cache) in front of the origin
+// whose host:port is the node's environment variable ORIGIN (the stage sets
+// Env ORIGIN=${origin}). It caches what the origin's Cache-Control allows,
+// keyed by the request URI (so ?v=2 is a new object), lets one request per
+// object through to the origin at a time (proxy_cache_lock), says how each
+// answer came about in X-Cache-Status (HIT, MISS, EXPIRED, STALE, UPDATING),
+// and gives up on the origin fast (connect 500ms, read 1s). With
+// serveStale it answers from what it holds, even expired, while the origin
+// fails (and refreshes expired objects in the background); without, an
+// origin failure is the client's error. A request with the method PURGE, or
+// any request to /purge<uri>, removes the object of that URI (200 when it
+// was cached, 404 when not; see edgeConfig). GET /edge-health is nginx's own
+// answer.
+func Edge(serveStale bool) Role {
+	return Role{
+		Kind:  "edge",
+		Cmd:   []string{"sh", "-c", edgeScript(serveStale, "/tmp")},
+		Port:  80,
+		Ready: httpReady("http://127.0.0.1:80/edge-health"),
+		Ping:  httpPing("/edge-health"),
+	}
+}
+
+// edgeOrigin is the placeholder of the origin in the edge's config: the
+// script substitutes it with $ORIGIN when the node starts.
+const edgeOrigin = "@ORIGIN@"
+
+// edgeScript writes the edge's nginx config under dir (the role: /tmp) and
+// runs nginx on it in the foreground. The config is here rather than in the
+// node's Args, Env or Files because those are expanded with os.Expand, which
+// would eat nginx's own $variables; sh leaves them alone in a quoted heredoc.
+func edgeScript(serveStale bool, dir string) string {
+	conf := dir + "/edge.conf"
+	return strings.Join([]string{
+		"set -eu",
+		// ORIGIN goes into sed's replacement and nginx's proxy_pass: only
+		// what a host:port can hold.
+		`case "${ORIGIN:-}" in`,
+		`'') echo "edge: ORIGIN (the origin's host:port) is not set" >&2; exit 2;;`,
+		`*[!A-Za-z0-9.:_-]*) echo "edge: ORIGIN=$ORIGIN is not a host:port" >&2; exit 2;;`,
+		"esac",
+		// nginx creates the last level of its cache and temp paths itself
+		// (owned by the workers' user), not their parents.
+		"mkdir -p " + shellJoin([]string{dir + "/edge"}),
+		`sed "s|` + edgeOrigin + `|$ORIGIN|g" >` + shellJoin([]string{conf}) + " <<'EDGE_CONF_END'",
+		edgeConfig(serveStale, dir) + "EDGE_CONF_END",
+		"exec " + shellJoin([]string{"nginx", "-c", conf, "-g", "daemon off;"}),
+	}, "\n")
+}
+
+// edgeConfig is the edge's nginx config, with the origin as edgeOrigin and
+// every file under dir.
+//
+// The workers run as www-data: nginx's master (root) creates the cache and
+// temp directories and hands them to that user, so nothing needs root after
+// start.
+//
+// Purging is a real removal, by Debian's libnginx-mod-http-cache-purge
+// (ngx_cache_purge 2.3 built for nginx 1.22's module ABI; the image's
+// packages), loaded by its absolute path: the image's /etc/nginx is not read.
+// Only its "separate location" form is used (proxy_cache_purge ZONE KEY):
+// its "same location" form (proxy_cache_purge PURGE in the proxied location)
+// crashes the worker with SIGSEGV on every PURGE on nginx 1.22 (checked with
+// Debian's 1.22.1 and 2.3-4), the module's known incompatibility with nginx
+// 1.11.6 and later. So a PURGE request is sent to a named location through
+// error_page, where the key is its $request_uri as it stands, and /purge<uri>
+// is a location whose key is the rest of its raw request URI.
+func edgeConfig(serveStale bool, dir string) string {
+	edge := dir + "/edge"
+	stale := "            # No proxy_cache_use_stale: when the origin fails, so does the edge.\n"
+	if serveStale {
+		stale = "            # While the origin fails, answer with what the cache holds, even\n" +
+			"            # expired; refresh expired objects behind the client's back.\n" +
+			"            proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;\n" +
+			"            proxy_cache_background_update on;\n" +
+			"            # The client that triggers a background refresh gets the stale\n" +
+			"            # copy at once, but nginx finishes its request only when the\n" +
+			"            # refresh ends: the next request on that kept-alive connection\n" +
+			"            # would wait for it (up to the 1 s read timeout against a dead\n" +
+			"            # origin; measured: 3 asset loads a second timed out). One\n" +
+			"            # request per connection keeps the wait on the refresh alone.\n" +
+			"            keepalive_timeout 0;\n"
+	}
+	return `# The edge cache of scalelab's Edge role (stacks/roles.go), generated.
+load_module /usr/lib/nginx/modules/ngx_http_cache_purge_module.so;
+worker_processes 1;
+user www-data;
+pid ` + dir + `/edge.pid;
+error_log /dev/stderr warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log off;
+    server_tokens off;
+    # Every file nginx writes is under ` + edge + `, not /var/lib/nginx.
+    client_body_temp_path ` + edge + `/client_body;
+    proxy_temp_path ` + edge + `/proxy_temp;
+    fastcgi_temp_path ` + edge + `/fastcgi_temp;
+    uwsgi_temp_path ` + edge + `/uwsgi_temp;
+    scgi_temp_path ` + edge + `/scgi_temp;
+    # inactive=1h: an expired object stays on disk, to be served stale
+    # while the origin is down (when the stage asks for that).
+    proxy_cache_path ` + edge + `/cache levels=1:2 keys_zone=edge:1m max_size=64m inactive=1h use_temp_path=off;
+    # /purge/static/app.js?v=2 purges the key /static/app.js?v=2: taken
+    # from the raw request URI, so that it is byte for byte the key the
+    # object was stored under.
+    map $request_uri $edge_purge_key {
+        ~^/purge(/.*)$ $1;
+    }
+
+    server {
+        listen 0.0.0.0:80;
+
+        location = /edge-health {
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+
+        location /purge/ {
+            proxy_cache_purge edge $edge_purge_key;
+        }
+
+        location @purge {
+            proxy_cache_purge edge $request_uri;
+        }
+
+        location / {
+            # "return" is one of the two safe things to do in an "if".
+            error_page 418 = @purge;
+            if ($request_method = PURGE) {
+                return 418;
+            }
+            proxy_pass http://` + edgeOrigin + `;
+            proxy_cache edge;
+            # The URI with its query string: /static/app.js?v=2 is another
+            # object than ?v=1. No proxy_cache_valid: the origin's
+            # Cache-Control alone says what is kept and how long.
+            proxy_cache_key $request_uri;
+            # One request per missing object goes to the origin; the others
+            # wait for its answer (at most 2s, then they go too, uncached).
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 2s;
+            proxy_cache_lock_age 2s;
+            # A dead or slow origin is an error within 1.5s, not a hang.
+            proxy_connect_timeout 500ms;
+            proxy_send_timeout 1s;
+            proxy_read_timeout 1s;
+            proxy_next_upstream off;
+` + stale + `            add_header X-Cache-Status $upstream_cache_status always;
+        }
+    }
+}
+`
 }

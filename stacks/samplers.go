@@ -107,6 +107,35 @@ const (
 	CounterDBTransactions = "db:transactions" // pg_stat_database's xact_commit + xact_rollback
 )
 
+// Counter names sampled from mysite's /static-stats (MysiteAssets): the
+// answering origin server's own numbers, from 0 and version 1 again when it
+// restarts.
+const (
+	CounterOriginServed = "origin:served"        // asset requests the origin answered 200: what reached it past the edge
+	CounterAssetVersion = "origin:asset_version" // the assets' current version (a gauge; POST /static/publish raises it)
+)
+
+// mysiteStaticStats is mysite's GET /static-stats.
+type mysiteStaticStats struct {
+	Version *float64 `json:"version"`
+	Served  *float64 `json:"served"`
+}
+
+// MysiteAssets reads the origin's count of asset requests and the assets'
+// version from mysite's GET /static-stats. entry may be the origin or the
+// edge in front of it: the answer is Cache-Control: no-store, so the edge
+// never serves it from its cache (but fails the sample while it is down).
+func MysiteAssets(ctx context.Context, entry string) (map[string]float64, error) {
+	var st mysiteStaticStats
+	if err := getMysiteJSON(ctx, entry, "/static-stats", &st); err != nil {
+		return nil, err
+	}
+	if st.Version == nil || st.Served == nil {
+		return nil, fmt.Errorf("GET /static-stats: no version or served in the answer")
+	}
+	return map[string]float64{CounterOriginServed: *st.Served, CounterAssetVersion: *st.Version}, nil
+}
+
 // mysiteCacheStats is the part of mysite's GET /cache the lab reads: its
 // "stats", where a number the server could not read is absent.
 type mysiteCacheStats struct {

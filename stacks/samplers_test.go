@@ -12,17 +12,7 @@ import (
 // mysiteStub is a mysite whose GET /cache answers code and body.
 func mysiteStub(t *testing.T, code int, body string) string {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/cache" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = w.Write([]byte(body))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return mysitePathStub(t, "/cache", code, body)
 }
 
 func TestMysiteCache(t *testing.T) {
@@ -61,6 +51,51 @@ func TestMysiteCache(t *testing.T) {
 		{http.StatusOK, `<html>`, "GET /cache: "},
 	} {
 		_, err := MysiteCache(context.Background(), mysiteStub(t, c.code, c.body))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%d %s: err %v, want it to start with %q", c.code, c.body, err, c.want)
+		}
+	}
+}
+
+// mysitePathStub is a mysite whose GET path answers code and body.
+func mysitePathStub(t *testing.T, path string, code int, body string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestMysiteAssets(t *testing.T) {
+	got, err := MysiteAssets(context.Background(), mysitePathStub(t, "/static-stats", http.StatusOK, `{"version": 3, "served": 41}`)+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]float64{CounterOriginServed: 41, CounterAssetVersion: 3}; !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+
+	// A mysite without the static part, an edge's error page, or an answer
+	// without the numbers: an error naming the endpoint (the engine skips
+	// the sample), not zeros.
+	for _, c := range []struct {
+		code int
+		body string
+		want string
+	}{
+		{http.StatusNotFound, `{"error": "no such endpoint: GET /static-stats"}`, "GET /static-stats: 404"},
+		{http.StatusBadGateway, `<html>502 Bad Gateway</html>`, "GET /static-stats: 502"},
+		{http.StatusOK, `<html>`, "GET /static-stats: "},
+		{http.StatusOK, `{"version": 3}`, "GET /static-stats: no version or served"},
+	} {
+		_, err := MysiteAssets(context.Background(), mysitePathStub(t, "/static-stats", c.code, c.body))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%d %s: err %v, want it to start with %q", c.code, c.body, err, c.want)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
@@ -157,6 +158,9 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		return s, fmt.Errorf("boot %s: %w", t.Name, err)
+	}
+	if err := s.SyncNames(ctx); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
 	return s, nil
@@ -411,6 +415,9 @@ func (s *Stack) StartStandby(ctx context.Context, node string) error {
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("start standby %s: %w", node, err)
 	}
+	if err := s.SyncNames(ctx); err != nil {
+		return fmt.Errorf("start standby %s: %w", node, err)
+	}
 	return s.WaitReady(ctx, node)
 }
 
@@ -510,6 +517,24 @@ func (s *Stack) Container(node string) (*testcontainers.DockerContainer, error) 
 		return c, nil
 	}
 	return nil, fmt.Errorf("stack %s has no node %q (nodes: %s)", s.Topology.Name, node, strings.Join(s.NodeNames(), ", "))
+}
+
+// Run runs cmd in a node's container (or ProxyNode's) and returns its
+// output; a non-zero exit is an error that quotes the output.
+func (s *Stack) Run(ctx context.Context, node string, cmd []string) (string, error) {
+	c, err := s.Container(node)
+	if err != nil {
+		return "", err
+	}
+	code, r, err := c.Exec(ctx, cmd, tcexec.Multiplexed())
+	if err != nil {
+		return "", fmt.Errorf("run %q in %s: %w", strings.Join(cmd, " "), node, err)
+	}
+	out, _ := io.ReadAll(io.LimitReader(r, 4<<20))
+	if code != 0 {
+		return string(out), fmt.Errorf("%q in %s exited %d: %s", strings.Join(cmd, " "), node, code, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
 
 // NodeNames lists the nodes in declaration order.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scalelab/scalelab/internal/docker"
 	"github.com/scalelab/scalelab/internal/engine"
 	"github.com/scalelab/scalelab/internal/report"
 	"github.com/scalelab/scalelab/internal/stage"
@@ -33,7 +34,8 @@ cgroupfs driver, and without them a warning says the stack runs uncapped), so th
 neighbour's boot does not slow the servers a run measures; a run
 whose workload generator fell behind its schedule does not count, whatever the cause.
 The default is one run per CPU (each stack then has one CPU; measured on 2 cores:
-BENCHMARKS.md), at most 8.
+BENCHMARKS.md), at most 8; one at a time when the Docker engine stores containers with
+fuse-overlayfs, too slow for two stacks at once.
 
 --shard i/n runs the i-th of n shards of the cells (a cell is one fault run or one
 control run), to spread the matrix over n machines; scalelab merge joins the shards'
@@ -86,6 +88,12 @@ func runMatrix(ctx context.Context, args []string) error {
 	}
 	if *parallel < 1 || *parallel > maxParallel {
 		return fmt.Errorf("--parallel %d: want 1 to %d runs at a time", *parallel, maxParallel)
+	}
+	if !flagSet(fs, "parallel") && *parallel > 1 {
+		if d, err := docker.StorageDriver(ctx); err == nil && docker.SlowStorage(d) {
+			fmt.Printf("one run at a time: the Docker engine stores containers with %s, too slow for two stacks at once (BENCHMARKS.md); --parallel N overrides\n", d)
+			*parallel = 1
+		}
 	}
 	shardI, shardN := 1, 1
 	if *shardFlag != "" {

@@ -14,10 +14,11 @@ import (
 const usageRun = `scalelab run <stage> --fault <fault> [--fault <fault>]... [--set key=value]...
              [--control NAME] [--rate N] [--seed S] [--report DIR] [--keep]
 
-Boots the stage's stack, drives the workload through it, warms up (2 s), injects the
-fault(s) (5 s), heals, cools down (3 s once every heal completed, or until every recovery
-bound has passed), reads every written key back and judges the
-stage's guarantees. Prints a summary; with --report writes DIR/report.json and
+Boots the stage's stack, drives the workload through it, warms up (2 s, then until
+the last second's requests succeeded: at most 10 s more, else the run does not count),
+injects the fault(s) (5 s, or the fault's own window: 8 s for a failover), heals, cools
+down (3 s once every heal completed, or until every recovery bound has passed), reads
+every written key back and judges the stage's guarantees. Prints a summary; with --report writes DIR/report.json and
 DIR/report.html. Several --fault flags are injected together, in the order given,
 and healed together.
 

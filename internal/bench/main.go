@@ -23,7 +23,7 @@ import (
 func main() {
 	n := flag.Int("n", 3, "runs per measurement (the median is reported)")
 	cold := flag.Bool("cold", true, "measure cold image builds (removes and rebuilds the base image: about a minute each)")
-	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute) or "workload" (the generator vs vegeta and wrk)`)
+	only := flag.String("only", "", `run one measurement only: "scaling" (horizontal vs vertical, about a minute), "workload" (the generator vs vegeta and wrk), "stacks" (each stage's stack ready) or "cache" (stage 5 with and without its cache)`)
 	rates := flag.String("rates", defaultRates, fmt.Sprintf("workload: offered rates in ops/s, comma-separated; at each, the generator runs and then vegeta. A tool over %v p99 send lag at two rates in a row is not run higher; the ladder ends when both are", lagBound))
 	duration := flag.Duration("duration", 5*time.Second, "workload: how long each tool runs at each rate (and wrk, in whole seconds)")
 	flag.Parse()
@@ -46,8 +46,13 @@ func main() {
 		err = benchScaling(ctx)
 	case "workload":
 		err = benchWorkload(ctx, wopts)
+	case "stacks":
+		fmt.Printf("| measurement | median | runs |\n|---|---|---|\n")
+		err = benchStacks(ctx, *n)
+	case "cache":
+		err = benchCache(ctx, *n)
 	default:
-		err = fmt.Errorf("-only %q: want scaling or workload", *only)
+		err = fmt.Errorf("-only %q: want scaling, workload, stacks or cache", *only)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -89,6 +94,24 @@ func run(ctx context.Context, n int, cold bool, wopts workloadOpts) error {
 	}
 	row("image build, warm (nothing changed)", warm)
 
+	if err := benchStacks(ctx, n); err != nil {
+		return err
+	}
+	if err := benchWorkload(ctx, wopts); err != nil {
+		return err
+	}
+	if err := benchCheckers(ctx); err != nil {
+		return err
+	}
+	if err := benchCache(ctx, n); err != nil {
+		return err
+	}
+	return benchScaling(ctx)
+}
+
+// benchStacks boots every stage's stack (with its default settings) n
+// times: the time until every node passed its readiness probe.
+func benchStacks(ctx context.Context, n int) error {
 	topologies := []stacks.Topology{stacks.Substrate()}
 	for _, st := range stage.All() {
 		topologies = append(topologies, st.Stack(stage.Defaults(st)))
@@ -109,13 +132,7 @@ func run(ctx context.Context, n int, cold bool, wopts workloadOpts) error {
 		}
 		row(fmt.Sprintf("stack ready: %s (%d nodes + toxiproxy)", t.Name, len(t.Nodes)), runs)
 	}
-	if err := benchWorkload(ctx, wopts); err != nil {
-		return err
-	}
-	if err := benchCheckers(ctx); err != nil {
-		return err
-	}
-	return benchScaling(ctx)
+	return nil
 }
 
 func row(name string, runs []time.Duration) {

@@ -1,7 +1,7 @@
 // Package check turns a run's history into measured numbers: availability,
 // latency, recovery time, lost writes, stale reads, read-your-writes
-// violations, late writes, linearizability, lost sessions, shares of
-// sampled counters, and the assumptions a run must meet to count.
+// violations, late writes, linearizability, lost sessions, asset loads,
+// shares of sampled counters, and the assumptions a run must meet to count.
 //
 // Every checker is a pure function over a history.History (counters.go: over
 // sampled counters): no clock, no network, no global state, so a saved
@@ -23,6 +23,7 @@
 //	ryw.go           read-your-writes per client
 //	linearizable.go  porcupine register model per key
 //	sessions.go      login sessions established and lost (401 after login)
+//	assets.go        a browser's asset loads: ok, served by the edge or the origin, older than the page promised
 //	counters.go      a counter's share of the growth in a window, and when it first grew
 //	increase.go      a counter's growth in a window, across resets (a restarted server's counters)
 //	gauges.go        how long a gauge stood at a level, its peak in a window; failures by kind

@@ -87,6 +87,11 @@ func DefaultSpec(s Spec) Spec {
 	}
 	if s.FaultFor == 0 {
 		s.FaultFor = 5 * time.Second
+		if st, err := stage.Get(s.Stage); err == nil {
+			if f, err := st.Fault(s.Fault); err == nil && f.Window > 0 {
+				s.FaultFor = f.Window
+			}
+		}
 	}
 	if s.Cooldown == 0 {
 		s.Cooldown = defaultCooldown
@@ -123,6 +128,12 @@ type Result struct {
 	Attempt, Attempts int
 	// Phases is where the run's wall time went.
 	Phases Phases
+
+	// injectAt is when the fault went in, on the run's clock: after the
+	// warm-up, once the system was steady. unsteady says why it was not
+	// (the run does not count).
+	injectAt time.Duration
+	unsteady string
 }
 
 // Phases is where a run's wall time went, phase by phase: what to shorten
@@ -316,10 +327,12 @@ const maxCooldown = time.Minute
 func Run(ctx context.Context, spec Spec) (*Result, error) {
 	for i := 1; ; i++ {
 		res, err := runOnce(ctx, spec)
-		if err != nil || !res.overloaded() || i == overloadRuns || ctx.Err() != nil {
+		if err != nil || !res.overloaded() && res.unsteady == "" || i == overloadRuns || ctx.Err() != nil {
 			return res, err
 		}
-		if spec.Progress != nil {
+		if spec.Progress != nil && res.unsteady != "" {
+			spec.Progress(fmt.Sprintf("%s: this run does not count; running it again (%d of %d)", res.unsteady, i+1, overloadRuns))
+		} else if spec.Progress != nil {
 			spec.Progress(fmt.Sprintf("the load generator fell behind (send lag p99 %v > %v): this run does not count; running it again (%d of %d)",
 				res.Stats.LagP99.Round(time.Millisecond), maxSendLagP99, i+1, overloadRuns))
 		}
@@ -387,13 +400,23 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		err   error
 	}
 	done := make(chan ran, 1)
-	say(fmt.Sprintf("workload: %.0f ops/s, %d clients, %d keys, %.0f%% reads, %s",
-		spec.Workload.Rate, spec.Workload.Clients, spec.Workload.Keys, spec.Workload.ReadRatio*100, spec.Workload.Duration))
 	// The workload may run past its planned end while heals take longer
 	// than planned (a former primary rebuilding itself): the cool-down is
 	// counted from the last heal, and End is set once every heal is done.
 	wcfg := spec.Workload
-	wcfg.Duration += faults.HealedWithin
+	if st.PageLoads != nil {
+		pages := st.PageLoads(set)
+		if pages.Edge, err = stack.URL(ctx, st.EdgeLink); err != nil {
+			return nil, fmt.Errorf("the edge's address (%s): %w", st.EdgeLink, err)
+		}
+		wcfg.Assets = &pages
+		say(fmt.Sprintf("workload: %.0f page loads/s (the page from %s, its assets from %s, fallback to the origin %v), %d clients, %s",
+			wcfg.Rate, st.Entry, st.EdgeLink, pages.Fallback, wcfg.Clients, wcfg.Duration))
+	} else {
+		say(fmt.Sprintf("workload: %.0f ops/s, %d clients, %d keys, %.0f%% reads, %s",
+			wcfg.Rate, wcfg.Clients, wcfg.Keys, wcfg.ReadRatio*100, wcfg.Duration))
+	}
+	wcfg.Duration += faults.HealedWithin + steadyWithin
 	wcfg.End = &workload.End{}
 	go func() {
 		_, stats, err := workload.Run(ctx, wcfg, base, clock, rec)
@@ -405,6 +428,9 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	injections, injectErr := res.inject(ctx, stack, all, control, set, rec, spec, say)
 	if injectErr != nil {
 		problems = append(problems, injectErr.Error())
+	}
+	if res.unsteady != "" {
+		problems = append(problems, res.unsteady)
 	}
 	lastHeal, healErr := res.heal(ctx, injections, rec, spec, say)
 	if healErr != nil {
@@ -439,8 +465,17 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	// What the checkers saw, judged or not: a stage that promises nothing
 	// about staleness still shows how stale its reads were.
 	ev := res.Evidence
-	say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v; generator send lag p99 %v",
-		ev.Lost, ev.Stale, ev.RYW, res.Stats.LagP99.Round(100*time.Microsecond)))
+	if st.PageLoads != nil {
+		// Page loads: no writes, no reads of users; what the browsers saw.
+		var seen []string
+		for _, w := range ev.Windows.All() {
+			seen = append(seen, check.Assets(res.History, w).String())
+		}
+		say(fmt.Sprintf("seen: %s; generator send lag p99 %v", strings.Join(seen, "; "), res.Stats.LagP99.Round(100*time.Microsecond)))
+	} else {
+		say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v; generator send lag p99 %v",
+			ev.Lost, ev.Stale, ev.RYW, res.Stats.LagP99.Round(100*time.Microsecond)))
+	}
 	say(res.Verdict.String())
 	// Artifacts are for runs that are not as they should be: a fault run
 	// that broke, or a control whose guarantees held (a control that broke
@@ -502,6 +537,11 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 	if err := waitUntil(ctx, rec.Clock(), spec.Warmup); err != nil {
 		return nil, err
 	}
+	unsteady, err := waitSteady(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	res.unsteady, res.injectAt = unsteady, rec.Clock().Now()
 	var toInject []faults.Fault
 	for _, f := range fs {
 		toInject = append(toInject, f.Inject(set)...)
@@ -531,7 +571,7 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 // fault (recorded at the moment recovery starts) and waits until each is healed.
 // It returns when the last heal was recorded (0 when nothing was injected).
 func (res *Result) heal(ctx context.Context, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) (lastHeal time.Duration, err error) {
-	waitErr := waitUntil(ctx, rec.Clock(), spec.Warmup+spec.FaultFor)
+	waitErr := waitUntil(ctx, rec.Clock(), max(res.injectAt, spec.Warmup)+spec.FaultFor)
 	err = faults.HealAll(ctx, ins, func(in *faults.Injection) {
 		say("healing: " + in.Fault.Name())
 		lastHeal = rec.Event(history.FaultHealed, in.Fault.Name(), "").At
@@ -644,6 +684,40 @@ func sampleCounters(ctx context.Context, read func(context.Context, string) (map
 	return func() []check.CounterSample {
 		cancel()
 		return <-out
+	}
+}
+
+// A fault goes in once the system is steady: in the last steadyFor, at
+// least steadyMinOps ops completed and at most steadyMaxNotOK of them did
+// not succeed. Right after a boot on a loaded machine (six containers
+// started at once, load average 18 on 2 cores) a stage-4 stack was seen
+// timing reads out before any fault, and the run then blamed the fault for
+// it. A stack not steady within steadyWithin gets the fault anyway, and the
+// run does not count (Run runs it again).
+const (
+	steadyFor      = time.Second
+	steadyWithin   = 10 * time.Second
+	steadyMinOps   = 5
+	steadyMaxNotOK = 0.01
+)
+
+// waitSteady waits until the system is steady; it returns why it was not,
+// "" when it was.
+func waitSteady(ctx context.Context, rec *workload.Recorder) (string, error) {
+	c := rec.Clock()
+	deadline := c.Now() + steadyWithin
+	for {
+		ok, notOK := rec.CompletedSince(c.Now() - steadyFor)
+		if n := ok + notOK; n >= steadyMinOps && float64(notOK) <= steadyMaxNotOK*float64(n) {
+			return "", nil
+		}
+		if c.Now() >= deadline {
+			return fmt.Sprintf("the system was not steady before the fault: %d of the %d ops of the last %v did not succeed, %v after the warm-up",
+				notOK, ok+notOK, steadyFor, steadyWithin), nil
+		}
+		if err := waitUntil(ctx, c, c.Now()+50*time.Millisecond); err != nil {
+			return "", err
+		}
 	}
 }
 

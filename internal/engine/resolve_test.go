@@ -19,8 +19,8 @@ func TestResolveRefusesVacuousSettings(t *testing.T) {
 	}{
 		{"load-balancer", "kill-web", stage.Settings{"servers": "1", "check_interval": "2s"}, "availability floor"},
 		{"load-balancer", "slow-web", stage.Settings{"latency": "0s"}, "latency=0s"},
-		{"replication", "kill-primary", stage.Settings{"failover_after": "5s"}, "not inside the fault window"},
-		{"replication", "kill-primary", stage.Settings{"after": "4500ms"}, "not inside the fault window"},
+		{"replication", "kill-primary", stage.Settings{"failover_after": "8s"}, "not inside the fault window"},
+		{"replication", "kill-primary", stage.Settings{"after": "7500ms"}, "not inside the fault window"},
 		{"load-balancer", "add-web", stage.Settings{"check_interval": "1s"}, "join bound 5.5s"},
 	} {
 		_, err := Resolve(Spec{Stage: tc.stage, Fault: tc.fault, Set: tc.set})

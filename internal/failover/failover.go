@@ -200,7 +200,8 @@ type Controller struct {
 	lastOK  time.Time // the primary last answered as a primary
 	nodes   map[string]NodeState
 	events  []Event
-	conns   map[string]*pgx.Conn // only touched by the loop
+	connMu  sync.Mutex
+	conns   map[string]*pgx.Conn // kept, one per node: probes and actions
 	pointed map[string]pointed   // replicas re-pointed, and where
 	// promoting: a promotion is under way; nobody is primary.
 	promoting bool
@@ -274,9 +275,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.step(ctx)
 		select {
 		case <-ctx.Done():
+			c.connMu.Lock()
 			for _, conn := range c.conns {
 				conn.Close(context.Background())
 			}
+			c.connMu.Unlock()
 			return nil
 		case <-tick.C:
 		}
@@ -466,17 +469,62 @@ func pollUntil(ctx context.Context, conn *pgx.Conn, within time.Duration, sql, n
 	}
 }
 
-// onConn runs fn on a fresh connection to node, everything within timeout.
+// onConn runs fn on node's kept connection (the probes'; one is made when
+// there is none), everything within timeout. The controller opens no
+// connection of its own for an action: at a failover the replicas may be
+// swamped by clients' new connections (a listen queue full of them, seen on
+// a loaded machine), and a connection it already holds still works. A
+// connection that saw an error is dropped; the next probe makes a new one.
 func (c *Controller) onConn(ctx context.Context, node string, timeout time.Duration, fn func(context.Context, *pgx.Conn) error) error {
-	conn, cancel, err := c.connect(ctx, node, timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := c.keptConn(ctx, node)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer conn.Close(context.Background())
-	ctx, stop := context.WithTimeout(ctx, timeout)
-	defer stop()
-	return fn(ctx, conn)
+	if err := fn(ctx, conn); err != nil {
+		c.dropConn(node, conn)
+		return err
+	}
+	return nil
+}
+
+// keptConn is node's kept connection, made when there is none.
+func (c *Controller) keptConn(ctx context.Context, node string) (*pgx.Conn, error) {
+	c.connMu.Lock()
+	conn := c.conns[node]
+	c.connMu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		return conn, nil
+	}
+	var dsn string
+	for _, n := range c.cfg.Nodes {
+		if n.Name == node {
+			dsn = n.DSN
+		}
+	}
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cc.RuntimeParams["application_name"] = "pgfailover"
+	if conn, err = pgx.ConnectConfig(ctx, cc); err != nil {
+		return nil, err
+	}
+	c.connMu.Lock()
+	c.conns[node] = conn
+	c.connMu.Unlock()
+	return conn, nil
+}
+
+// dropConn closes conn and forgets it if it is still node's kept one.
+func (c *Controller) dropConn(node string, conn *pgx.Conn) {
+	c.connMu.Lock()
+	if c.conns[node] == conn {
+		delete(c.conns, node)
+	}
+	c.connMu.Unlock()
+	conn.Close(context.Background())
 }
 
 // follow points a replica at the new primary; primary_conninfo is reloaded
@@ -557,13 +605,21 @@ func (c *Controller) probeNodes(ctx context.Context, names []string) map[string]
 		if names != nil && !slices.Contains(names, n.Name) {
 			continue
 		}
+		c.connMu.Lock()
 		conn := c.conns[n.Name]
+		c.connMu.Unlock()
 		wg.Go(func() {
 			s, conn := probe(ctx, n, conn, c.cfg.ProbeTimeout)
 			mu.Lock()
 			out[n.Name] = s
-			c.conns[n.Name] = conn
 			mu.Unlock()
+			c.connMu.Lock()
+			if conn == nil {
+				delete(c.conns, n.Name)
+			} else {
+				c.conns[n.Name] = conn
+			}
+			c.connMu.Unlock()
 		})
 	}
 	wg.Wait()
@@ -615,55 +671,16 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 	return s, conn
 }
 
-func (c *Controller) connect(ctx context.Context, node string, timeout time.Duration) (*pgx.Conn, func(), error) {
-	var dsn string
-	for _, n := range c.cfg.Nodes {
-		if n.Name == node {
-			dsn = n.DSN
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	cc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	cc.RuntimeParams["application_name"] = "pgfailover"
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	return conn, cancel, nil
-}
-
-// exec runs statements on a fresh connection to node (the probe's may be in
-// use by the next probe).
+// exec runs statements on node's kept connection (onConn).
 func (c *Controller) exec(ctx context.Context, node string, timeout time.Duration, stmts ...string) error {
-	var dsn string
-	for _, n := range c.cfg.Nodes {
-		if n.Name == node {
-			dsn = n.DSN
+	return c.onConn(ctx, node, timeout, func(ctx context.Context, conn *pgx.Conn) error {
+		for _, st := range stmts {
+			if _, err := conn.Exec(ctx, st); err != nil {
+				return fmt.Errorf("%s: %w", st, err)
+			}
 		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cc, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return err
-	}
-	cc.RuntimeParams["application_name"] = "pgfailover"
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	for _, st := range stmts {
-		if _, err := conn.Exec(ctx, st); err != nil {
-			return fmt.Errorf("%s: %w", st, err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // conninfoAddr is "host:port" of a libpq key=value conninfo ("" when it

@@ -19,6 +19,16 @@ const (
 	// request was served, but the user was logged out).
 	SessionCheck Kind = "session"
 	Other        Kind = "other" // anything the checkers only count for availability
+	// Page and Asset are a browser's page load (stage 6, CDN). Page is GET
+	// /page from the origin: Key "/page", Value the Asset-Version header the
+	// page was rendered with. Asset is one static asset the page named,
+	// fetched from the edge cache (and from the origin when the edge failed
+	// and the client falls back): Key its path without the query
+	// ("/static/app.js"), Value the Asset-Version header of the bytes
+	// received ("" when none), Expect and Source set. The read and write
+	// checkers ignore both; availability and latency count them like Other.
+	Page  Kind = "page"
+	Asset Kind = "asset"
 )
 
 // Outcome is what the client knows about an operation once it completed.
@@ -57,7 +67,24 @@ type Op struct {
 	// Server names the server that answered (mysite's Mysite-Server
 	// header), "" when no answer came or it did not say.
 	Server string `json:"server,omitempty"`
+	// Cache is, for a read, how mysite's cache answered its lookup
+	// (mysite's Mysite-Cache header: "hit", "miss", "error"); "" when the
+	// answer did not say (no cache, or no answer).
+	Cache string `json:"cache,omitempty"`
+	// Expect is, for an Asset op, the Asset-Version of the page that named
+	// the asset: an OK asset whose Value is lower is stale (the page
+	// promised version N, older bytes came).
+	Expect string `json:"expect,omitempty"`
+	// Source is, for an Asset op, who finally answered it: SourceEdge or
+	// SourceOrigin (the last one asked, when both failed).
+	Source string `json:"source,omitempty"`
 }
+
+// Sources of an Asset op.
+const (
+	SourceEdge   = "edge"
+	SourceOrigin = "origin"
+)
 
 // Latency is how long the operation took.
 func (o Op) Latency() time.Duration { return o.Complete - o.Invoke }

@@ -223,6 +223,7 @@ const (
 // Get implements Store: cache first, then the database.
 func (c *CachedStore) Get(ctx context.Context, id string) (User, error) {
 	u, res := c.lookup(ctx, id)
+	noteCacheAnswer(ctx, res)
 	if res == lookupHit {
 		return u, nil
 	}
@@ -796,4 +797,40 @@ func (c *CachedStore) Status() CacheStatus {
 		DBReads: s.dbReads.Load(), Coalesced: s.coalesced.Load(),
 		LeaseWaits: s.leaseWaits.Load(), LeaseFallbacks: s.leaseMisses.Load(),
 	}
+}
+
+// CacheHeader is the header of a GET /users/{id} answer that says how the
+// cache answered its lookup: "hit" (the user came from the cache), "miss"
+// (not there: it came from the database) or "error" (the lookup failed or
+// timed out: from the database). Absent without a cache. The lab's client
+// records it, so that the share of reads the cache served is measured per
+// request, on the client's clock.
+const CacheHeader = "Mysite-Cache"
+
+var cacheAnswers = [...]string{lookupHit: "hit", lookupMiss: "miss", lookupFailed: "error"}
+
+// cacheAnswer carries a lookup's answer from the store back to the handler
+// (through the request's context: the Store interface returns users, not
+// how it found them). Atomic: the handler may give up on a store call that
+// is still running (callWithin).
+type cacheAnswer struct{ v atomic.Pointer[string] }
+
+type cacheAnswerKey struct{}
+
+func withCacheAnswer(ctx context.Context, a *cacheAnswer) context.Context {
+	return context.WithValue(ctx, cacheAnswerKey{}, a)
+}
+
+func noteCacheAnswer(ctx context.Context, res lookup) {
+	if a, ok := ctx.Value(cacheAnswerKey{}).(*cacheAnswer); ok {
+		a.v.Store(&cacheAnswers[res])
+	}
+}
+
+// String is the answer, "" when no lookup was made.
+func (a *cacheAnswer) String() string {
+	if p := a.v.Load(); p != nil {
+		return *p
+	}
+	return ""
 }

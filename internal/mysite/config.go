@@ -2,17 +2,21 @@ package mysite
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
 )
 
 // Config is everything mysite needs to start. Later stages add fields here
@@ -30,6 +34,10 @@ type Config struct {
 	DBTimeout time.Duration
 	// MaxConns is the size limit of the PostgreSQL connection pool.
 	MaxConns int
+	// DBConnectRate caps how many new connections per second mysite opens
+	// to the database (pool connections and the cancel requests pgx sends
+	// for calls that timed out), with a burst of MaxConns. 0: no cap.
+	DBConnectRate float64
 	// ShutdownTimeout is how long in-flight requests may take to finish after
 	// SIGTERM/SIGINT before their connections are cut.
 	ShutdownTimeout time.Duration
@@ -85,6 +93,14 @@ type Config struct {
 	// CacheGuard is the stampede guard: CacheGuardNone, CacheGuardCoalesce
 	// ("" means the same) or CacheGuardLease.
 	CacheGuard string
+
+	// StaticMaxAge is the Cache-Control max-age of the static assets
+	// (stage 6, see Static), whole seconds; 0 means DefaultStaticMaxAge and
+	// StaticNoStore means Cache-Control: no-store (-static-max-age 0).
+	StaticMaxAge time.Duration
+	// StaticUnversioned: GET /page names the assets without ?v=N
+	// (-static-versioned=false, the lab's negative control).
+	StaticUnversioned bool
 }
 
 // Read routing modes (-reads).
@@ -96,6 +112,16 @@ const (
 
 // DefaultReplicaCheck is how often replicas are probed by default.
 const DefaultReplicaCheck = 100 * time.Millisecond
+
+// DefaultDBConnectRate: PostgreSQL forks a process for every connection,
+// a cancel request included; on the lab's 2-core VMs that costs 22 ms
+// (pgbench -C: about 45 a second, on the host as in a container). A web
+// server whose calls time out opens two for each (a new pool connection,
+// pgx's cancel request for the old one): at 100 requests/s that is 200 a
+// second, the postmaster's queue grew through the fault and took 5-15 s
+// to drain after the heal. 20 a second per server leaves the database
+// room and still fills a pool of 16 in under a second.
+const DefaultDBConnectRate = 20
 
 // Session defaults.
 const (
@@ -109,6 +135,7 @@ const (
 	EnvDB              = "MYSITE_DB"
 	EnvDBTimeout       = "MYSITE_DB_TIMEOUT"
 	EnvMaxConns        = "MYSITE_DB_MAX_CONNS"
+	EnvDBConnectRate   = "MYSITE_DB_CONNECT_RATE"
 	EnvShutdownTimeout = "MYSITE_SHUTDOWN_TIMEOUT"
 	EnvName            = "MYSITE_NAME"
 	EnvSessions        = "MYSITE_SESSIONS"
@@ -131,6 +158,7 @@ func DefaultConfig() Config {
 		Listen:          ":8080",
 		DBTimeout:       2 * time.Second,
 		MaxConns:        16,
+		DBConnectRate:   DefaultDBConnectRate,
 		ShutdownTimeout: 10 * time.Second,
 		Name:            DefaultName(),
 		Sessions:        SessionsMemory,
@@ -189,6 +217,13 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		}
 		cfg.MaxConns = n
 	}
+	if v := getenv(EnvDBConnectRate); v != "" {
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s=%q: not a number", EnvDBConnectRate, v)
+		}
+		cfg.DBConnectRate = r
+	}
 	if v := getenv(EnvShutdownTimeout); v != "" {
 		d, err := parseDuration(v)
 		if err != nil {
@@ -219,6 +254,9 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			*t.to = v
 		}
 	}
+	if err := staticEnv(&cfg, getenv); err != nil {
+		return Config{}, err
+	}
 	for _, d := range []struct {
 		env string
 		to  *time.Duration
@@ -244,6 +282,8 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			"0 disables the timeout: requests then HANG while the database is slow (the lab's negative control, never for real use) (env "+EnvDBTimeout+")")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns,
 		"maximum PostgreSQL pool connections (env "+EnvMaxConns+")")
+	fs.Float64Var(&cfg.DBConnectRate, "db-connect-rate", cfg.DBConnectRate,
+		"new database connections per second at most, cancel requests included (burst: -max-conns); a connect that would wait over a second fails at once; 0: no cap (env "+EnvDBConnectRate+")")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout,
 		"on SIGTERM/SIGINT, how long in-flight requests may take to finish (env "+EnvShutdownTimeout+")")
 	fs.StringVar(&cfg.Name, "name", cfg.Name,
@@ -293,6 +333,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		"stampede guard for concurrent misses of one user: none (each reads the database: the lab's negative control), "+
 			"coalesce (one database read per key in this server), or lease (a lease in Redis: one read for the whole web tier, "+
 			"and fills that raced a write are dropped) (env "+EnvCacheGuard+")")
+	staticFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if usageOut != nil {
@@ -343,6 +384,9 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("-writes must be %s or %s, got %q", WritesThrough, WritesBehind, c.Writes)
 	}
+	if c.DBConnectRate < 0 || math.IsNaN(c.DBConnectRate) || math.IsInf(c.DBConnectRate, 0) {
+		return fmt.Errorf("-db-connect-rate (%s) must be a number >= 0 (0: no cap), got %v", EnvDBConnectRate, c.DBConnectRate)
+	}
 	if c.MaxConns < 1 || c.MaxConns > 10000 {
 		return fmt.Errorf("-max-conns (%s) must be between 1 and 10000, got %d", EnvMaxConns, c.MaxConns)
 	}
@@ -382,6 +426,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < 0 {
 		return fmt.Errorf("-session-timeout (%s) must be > 0, got %v", EnvSessionTimeout, c.SessionTimeout)
+	}
+	if err := c.validateStatic(); err != nil {
+		return err
 	}
 	return c.validateCache()
 }
@@ -505,10 +552,40 @@ func (c Config) poolConfig() (*pgxpool.Config, error) {
 	if c.DBTimeout > 0 {
 		pc.ConnConfig.ConnectTimeout = c.DBTimeout
 	}
+	if c.DBConnectRate > 0 {
+		pc.ConnConfig.DialFunc = rateLimitedDial(pc.ConnConfig.DialFunc, rate.NewLimiter(rate.Limit(c.DBConnectRate), c.MaxConns))
+	}
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = "mysite"
 	}
 	return pc, nil
+}
+
+// maxConnectWait is the longest a new connection waits for its turn under
+// -db-connect-rate; past it the connect fails at once. A cancel request
+// that fails so is harmless (the statement ends on its own), and requests
+// that would wait longer are better told now.
+const maxConnectWait = time.Second
+
+// rateLimitedDial wraps a pgconn dial function with a token bucket.
+func rateLimitedDial(dial pgconn.DialFunc, limit *rate.Limiter) pgconn.DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		r := limit.Reserve()
+		if d := r.Delay(); d > maxConnectWait {
+			r.Cancel()
+			return nil, fmt.Errorf("over -db-connect-rate (%g new connections a second)", float64(limit.Limit()))
+		} else if d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				r.Cancel()
+				return nil, ctx.Err()
+			}
+		}
+		return dial(ctx, network, addr)
+	}
 }
 
 // parseDuration accepts Go durations ("2s", "500ms") and a bare "0".

@@ -2,10 +2,14 @@ package mysite
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 const testDSN = "postgres://u:secret@db:5432/app?sslmode=disable"
@@ -23,24 +27,24 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sessionDefaults(Config{Listen: ":8080", DB: testDSN, DBTimeout: 2 * time.Second, MaxConns: 16, ShutdownTimeout: 10 * time.Second})
+	want := sessionDefaults(Config{Listen: ":8080", DB: testDSN, DBTimeout: 2 * time.Second, MaxConns: 16, DBConnectRate: DefaultDBConnectRate, ShutdownTimeout: 10 * time.Second})
 	if cfg != want {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
 }
 
 func TestConfigEnvAndFlags(t *testing.T) {
-	e := env(EnvListen, ":9000", EnvDB, testDSN, EnvDBTimeout, "500ms", EnvMaxConns, "4", EnvShutdownTimeout, "3s")
+	e := env(EnvListen, ":9000", EnvDB, testDSN, EnvDBTimeout, "500ms", EnvMaxConns, "4", EnvDBConnectRate, "7.5", EnvShutdownTimeout, "3s")
 	cfg, err := ParseConfig(nil, e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sessionDefaults(Config{Listen: ":9000", DB: testDSN, DBTimeout: 500 * time.Millisecond, MaxConns: 4, ShutdownTimeout: 3 * time.Second})
+	want := sessionDefaults(Config{Listen: ":9000", DB: testDSN, DBTimeout: 500 * time.Millisecond, MaxConns: 4, DBConnectRate: 7.5, ShutdownTimeout: 3 * time.Second})
 	if cfg != want {
 		t.Errorf("env: got %+v, want %+v", cfg, want)
 	}
 	// Flags win over the environment.
-	cfg, err = ParseConfig([]string{"-listen", "127.0.0.1:1", "-db-timeout", "0", "-max-conns", "2", "-shutdown-timeout", "1s"}, e, nil)
+	cfg, err = ParseConfig([]string{"-listen", "127.0.0.1:1", "-db-timeout", "0", "-max-conns", "2", "-db-connect-rate", "0", "-shutdown-timeout", "1s"}, e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +133,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-db", testDSN, "-db-timeout", "-1s"}, env(), "-db-timeout (MYSITE_DB_TIMEOUT) must be >= 0"},
 		{[]string{"-db", testDSN, "-db-timeout", "soon"}, env(), "-db-timeout"},
 		{[]string{"-db", testDSN, "-max-conns", "0"}, env(), "-max-conns"},
+		{[]string{"-db", testDSN, "-db-connect-rate", "-1"}, env(), "-db-connect-rate"},
+		{[]string{"-db", testDSN}, env(EnvDBConnectRate, "fast"), EnvDBConnectRate},
 		{[]string{"-db", testDSN, "-shutdown-timeout", "-1s"}, env(), "-shutdown-timeout"},
 		{[]string{"-db", testDSN, "-listen", ""}, env(), "-listen"},
 		{[]string{"-db", testDSN, "extra"}, env(), `unexpected argument "extra"`},
@@ -199,5 +205,38 @@ func TestPoolConfig(t *testing.T) {
 	pc, _ = cfg.poolConfig()
 	if pc.ConnConfig.ConnectTimeout != 0 {
 		t.Errorf("timeout 0: connect timeout %v, want none", pc.ConnConfig.ConnectTimeout)
+	}
+}
+
+// The connect rate cap: a burst of connects goes through at once, the next
+// waits its turn, and one that would wait over maxConnectWait fails at once
+// without dialing.
+func TestRateLimitedDial(t *testing.T) {
+	dials := 0
+	limit := rate.NewLimiter(2, 2) // 2 a second, burst 2
+	dial := rateLimitedDial(func(context.Context, string, string) (net.Conn, error) {
+		dials++
+		return nil, nil
+	}, limit)
+	ctx := context.Background()
+	start := time.Now()
+	for range 3 { // 2 at once, the third after about 500 ms
+		if _, err := dial(ctx, "tcp", "db:5432"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("3 dials at 2/s with a burst of 2 took %v, want the third to wait about 500ms", d)
+	}
+	// Others have taken the next second of the bucket: one more would wait
+	// past maxConnectWait.
+	limit.ReserveN(time.Now(), 2)
+	start = time.Now()
+	_, err := dial(ctx, "tcp", "db:5432")
+	if err == nil || !strings.Contains(err.Error(), "-db-connect-rate") || time.Since(start) > maxConnectWait/2 {
+		t.Errorf("a dial that would wait over %v: err %v after %v, want an at-once refusal", maxConnectWait, err, time.Since(start))
+	}
+	if dials != 3 {
+		t.Errorf("%d dials reached the server, want 3", dials)
 	}
 }

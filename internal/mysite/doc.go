@@ -25,6 +25,12 @@
 //	GET  /metrics       Prometheus text format
 //	GET  /cache         200: the cache's settings and counters (hits, misses, errors,
 //	                    timeouts, fills, invalidations, db_reads, ...); 404 without -cache
+//	GET  /static/{name} 200: app.js, app.css or logo.svg at the current version (see Static
+//	                    assets); 404 for any other name
+//	GET  /page          200 text/html naming the three assets; Cache-Control: no-store
+//	POST /static/publish
+//	                    200 {"version": N}: every asset's new version
+//	GET  /static-stats  200 {"version": N, "served": <200 answers of GET /static/...>}
 //
 // Every response carries the header Mysite-Server: <-name> (default the host
 // name), so that a client behind a load balancer sees which server answered.
@@ -99,6 +105,23 @@
 // of readiness. A cache timeout of 0 disables it: requests then wait for a
 // slow cache up to the DB timeout. That is the lab's negative control.
 // -cache is refused together with -replica or -writes behind.
+//
+// # Static assets
+//
+// For the edge cache stage (6) mysite serves three small generated assets,
+// app.js, app.css and logo.svg, with no database involved. They share one
+// version, 1 at start (in this process: a restart begins again at 1), which
+// POST /static/publish raises by one. GET /static/{name} answers the asset
+// at the current version whatever its query string says, with the headers
+// Asset-Version: N and Cache-Control: public, max-age=<-static-max-age in
+// seconds> (60 by default; -static-max-age 0 sends no-store); the body's
+// first line names the asset and its version ("/* app.js version 3 */").
+// GET /page names each asset once, as /static/app.js?v=N (without ?v=N when
+// -static-versioned=false, the lab's negative control: a new version then
+// has the same URL, and caches serve the old one until it expires), with
+// Asset-Version: N and Cache-Control: no-store. GET /static-stats counts
+// the 200 answers to asset requests: what an edge cache in front of mysite
+// saved it shows there.
 //
 // # Read replicas
 //

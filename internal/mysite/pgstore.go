@@ -477,7 +477,7 @@ func (s *PGStore) queryOnce(ctx context.Context, withLSN bool, sql string, args 
 	if err != nil {
 		return User{}, false, s.classify(err, true)
 	}
-	defer conn.Release()
+	defer release(conn)
 	u, err = scanUser(conn.QueryRow(ctx, sql, args...))
 	switch {
 	case err == nil && withLSN:
@@ -492,6 +492,23 @@ func (s *PGStore) queryOnce(ctx context.Context, withLSN bool, sql string, args 
 		return User{}, false, ErrNotFound
 	}
 	return User{}, conn.Conn().IsClosed(), s.classify(err, pgconn.SafeToRetry(err))
+}
+
+// release returns a connection to the pool, and takes one that pgx closed
+// (its call timed out, or the link broke) out of the pool at once. pgxpool
+// keeps a closed connection's slot until pgx's cleanup of it ends: a cancel
+// request on a new connection and a goodbye to the server, for up to 15 s,
+// over the very link that just failed. After a 3 s latency on web->db was
+// healed, the 16 slots stayed taken by such cleanups for 5 s and more and
+// every request timed out waiting for a connection. The cleanup goes on
+// (pgx bounds it); only the slot is given back.
+func release(c *pgxpool.Conn) {
+	if !c.Conn().IsClosed() {
+		c.Release()
+		return
+	}
+	closed := c.Hijack()
+	go closed.Close(context.Background())
 }
 
 func scanUser(row pgx.Row) (User, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
 )
 
 // Read replicas (stage 4).
@@ -121,6 +122,20 @@ func NewReplicas(cfg Config, primary *PGStore, log *slog.Logger) (*Replicas, err
 		pc.HealthCheckPeriod = 5 * time.Second
 		pc.ConnConfig.ConnectTimeout = replicaReadTimeout
 		pc.ConnConfig.RuntimeParams["application_name"] = "mysite"
+		if cfg.DBConnectRate > 0 {
+			// -db-connect-rate for each replica's pool too, a bucket of
+			// its own (one shared with the write pool let the writes'
+			// retries against a dead primary starve the replicas' reads).
+			// Each read that times out closes its connection and opens two
+			// (pgx's cancel request, then a new one): uncapped, on a loaded
+			// machine where a PostgreSQL connection costs 20+ ms of a core,
+			// a failover's slow seconds became a connection storm that
+			// filled a replica's listen queue (244 waiting, seen with ss)
+			// and outlived the fault by minutes: no client, nor the
+			// failover controller, could connect to it any more.
+			pc.ConnConfig.DialFunc = rateLimitedDial(pc.ConnConfig.DialFunc,
+				rate.NewLimiter(rate.Limit(cfg.DBConnectRate), int(pc.MaxConns)))
+		}
 		pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 		if err != nil {
 			r.Close()
@@ -234,7 +249,7 @@ func (n *replicaNode) get(ctx context.Context, id string, atLeast int64) (User, 
 	if err != nil {
 		return User{}, Unavailable(fmt.Errorf("replica %s: %w", n.name, err), true)
 	}
-	defer conn.Release()
+	defer release(conn)
 	if atLeast > 0 {
 		var replayed int64
 		if err := conn.QueryRow(ctx, sqlReplayed).Scan(&replayed); err != nil {

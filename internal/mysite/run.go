@@ -77,7 +77,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	handler := NewServer(Options{
 		Store: front, DBTimeout: cfg.DBTimeout,
 		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
-		Name: name, Replicas: replicas, Metrics: metrics, Logger: log,
+		Name: name, Replicas: replicas, Static: cfg.staticOptions(), Metrics: metrics, Logger: log,
 	})
 	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
 	if cfg.DBTimeout > 0 {

@@ -51,6 +51,9 @@ type Options struct {
 	// Replicas routes reads to read replicas (stage 4); nil: every read
 	// goes to Store.
 	Replicas *Replicas
+	// Static configures the static assets and page (stage 6); the zero
+	// value means the defaults.
+	Static StaticOptions
 	// Metrics; nil creates a fresh set.
 	Metrics *Metrics
 	// Logger; nil discards.
@@ -66,6 +69,7 @@ type Server struct {
 	sessionTimeout time.Duration
 	name           string
 	replicas       *Replicas
+	static         *Static
 	metrics        *Metrics
 	log            *slog.Logger
 	mux            *http.ServeMux
@@ -81,6 +85,7 @@ func NewServer(opts Options) *Server {
 		sessionTimeout: cmp.Or(opts.SessionTimeout, DefaultSessionTimeout),
 		name:           cmp.Or(opts.Name, DefaultName()),
 		replicas:       opts.Replicas,
+		static:         NewStatic(opts.Static),
 		metrics:        opts.Metrics,
 		log:            opts.Logger,
 		mux:            http.NewServeMux(),
@@ -120,6 +125,13 @@ func NewServer(opts Options) *Server {
 	m.HandleFunc("/replication", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("GET /cache", s.cache)
 	m.HandleFunc("/cache", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /static/{name}", s.static.serveAsset)
+	m.HandleFunc("POST /static/publish", s.static.publish)
+	m.HandleFunc("/static/{name}", s.static.staticOther)
+	m.HandleFunc("GET /static-stats", s.static.stats)
+	m.HandleFunc("/static-stats", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /page", s.static.page)
+	m.HandleFunc("/page", methodNotAllowed("GET, HEAD"))
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	m.HandleFunc("/metrics", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +207,11 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		min := minLSN(r)
 		get = func(ctx context.Context, id string) (User, error) { return s.replicas.Get(ctx, id, min) }
 	}
-	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return get(ctx, id) })
+	var cached cacheAnswer
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return get(withCacheAnswer(ctx, &cached), id) })
+	if a := cached.String(); a != "" {
+		w.Header().Set(CacheHeader, a)
+	}
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, u)

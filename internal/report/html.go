@@ -85,6 +85,13 @@ type reportPage struct {
 	FaultNote    string // what the diagram's red (or dashed) marks are
 	HasDetail    bool   // some guarantee has a detail: show the column
 	Cache        []cacheRow
+	Assets       []assetsRow
+}
+
+// assetsRow is one window of the report's assets section.
+type assetsRow struct {
+	Window string
+	AssetsWindow
 }
 
 // cacheRow is one window of the report's cache section.
@@ -157,6 +164,9 @@ func renderHTML(rep Report) ([]byte, error) {
 	p.FaultNote = faultNote(rep.Timeline.Events)
 	if c := rep.Cache; c != nil {
 		p.Cache = []cacheRow{{"before", c.Before}, {"during", c.During}, {"after", c.After}}
+	}
+	if a := rep.Assets; a != nil {
+		p.Assets = []assetsRow{{"before", a.Before}, {"during", a.During}, {"after", a.After}}
 	}
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, "report.html.tmpl", p); err != nil {

@@ -6,7 +6,7 @@
 //
 // A report renders what the engine measured (Result.Evidence): the same
 // numbers the verdict judged, never measured a second time. Only the chart's
-// buckets are drawn from the history itself.
+// buckets and the asset loads per window are drawn from the history itself.
 package report
 
 import (
@@ -81,6 +81,36 @@ type Report struct {
 	// Cache is the cache tier's work in each window, for runs that sampled
 	// the cache's counters (stage 5); absent otherwise.
 	Cache *Cache `json:"cache,omitempty"`
+	// Assets is what the browser-like clients' asset loads got in each
+	// window, for runs whose workload loads pages (stage 6, the CDN);
+	// absent when the history has no asset load.
+	Assets *Assets `json:"assets,omitempty"`
+}
+
+// Assets is the asset loads before, during and after the fault.
+type Assets struct {
+	Before AssetsWindow `json:"before"`
+	During AssetsWindow `json:"during"`
+	After  AssetsWindow `json:"after"`
+}
+
+// AssetsWindow is one window's asset loads, counted from the history
+// (check.Assets over the loads invoked in it): Total, of which Failed, and
+// the successful ones split by who served them (FromEdge, FromOrigin: the
+// client's fallback).
+type AssetsWindow struct {
+	Total      int `json:"total"`
+	Failed     int `json:"failed"`
+	FromEdge   int `json:"from_edge"`
+	FromOrigin int `json:"from_origin"`
+	// Offload is the share of the loads the origin never saw: 1 - what
+	// the origin's own counter (stacks.CounterOriginServed) grew by in the
+	// window / the loads that succeeded (Total - Failed), the measure the
+	// origin-offload guarantee judges (check.OffloadIn). An edge's misses
+	// reach the origin too, which FromOrigin does not show. Omitted when the
+	// counter was not sampled in the window or no load succeeded; below 0 when the origin served
+	// more than the loads (a miss and a fallback for one load).
+	Offload *float64 `json:"offload,omitempty"`
 }
 
 // Cache is what the cache tier did before, during and after the fault,
@@ -333,6 +363,7 @@ func FromResult(r *engine.Result) Report {
 	rep.Buckets = buckets(h, whole, width)
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
+	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
 	rep.Outcome = r.Outcome()
 	return rep
 }
@@ -394,6 +425,27 @@ func cacheWindow(samples []check.CounterSample, w check.Window) CacheWindow {
 		cw.DBQueriesPerS = ptr(round(rate, 2))
 	}
 	return cw
+}
+
+// assetsWork is the assets section: nil unless the history has an asset
+// load. The counts come from the history, as the chart's buckets do: they
+// are what the clients saw, the one thing the engine's evidence does not
+// carry per window.
+func assetsWork(h history.History, samples []check.CounterSample, w check.FaultWindows) *Assets {
+	if !slices.ContainsFunc(h.Ops, func(op history.Op) bool { return op.Kind == history.Asset }) {
+		return nil
+	}
+	return &Assets{Before: assetsWindow(h, samples, w.Before), During: assetsWindow(h, samples, w.During), After: assetsWindow(h, samples, w.After)}
+}
+
+func assetsWindow(h history.History, samples []check.CounterSample, w check.Window) AssetsWindow {
+	s := check.Assets(h, w)
+	aw := AssetsWindow{Total: s.Total, Failed: s.Failed, FromEdge: s.FromEdge, FromOrigin: s.FromOrigin}
+	// Over the loads that succeeded, as the origin-offload guarantee counts.
+	if offload, ok := check.OffloadIn(samples, w, stacks.CounterOriginServed, s.OK); ok {
+		aw.Offload = ptr(round(offload, 4))
+	}
+	return aw
 }
 
 // RerunCommand is the command line that replays a run: the same stage,

@@ -37,10 +37,10 @@ func init() {
 			}
 		},
 		Entry: "client->server",
-		// A dead box does not refuse connections, it is silent: clients hang
-		// until they give up. A user gives up after a second; without that,
-		// requests sent during the outage and answered seconds later, once the
-		// box is back, would count as served.
+		// A dead box is silent at first: clients hang until they give up. A
+		// user gives up after a second; without that, requests sent during
+		// the outage and answered seconds later, once the box is back, would
+		// count as served.
 		ClientTimeout: time.Second,
 		Faults: []Fault{{
 			ID:     "kill-server",

@@ -48,6 +48,12 @@ type Stage struct {
 	// after the engine's defaults are filled in (e.g. logged-in clients with
 	// sessions). It must be idempotent.
 	Workload func(*workload.Config)
+	// PageLoads, when set, makes every op of the workload a browser's page
+	// load (stage 6): the page from Entry, its assets from the link
+	// EdgeLink (the engine fills in the edge's URL), as the settings say
+	// (the edge timeout, the fallback to the origin).
+	PageLoads func(Settings) workload.AssetsConfig
+	EdgeLink  string
 }
 
 // Fault is one fault of a stage, with what it must (not) do to clients.
@@ -62,6 +68,11 @@ type Fault struct {
 	Guarantees func(Evidence, Settings) []verdict.Guarantee
 	// Controls are runs where some of the guarantees must break.
 	Controls []Control
+	// Window is how long the fault stays in before the heal; 0: the
+	// engine's default (5 s). A fault whose recovery bound needs the
+	// fault to last longer (a failover, measured in seconds, must finish
+	// before the heal would bring the old primary back) says so here.
+	Window time.Duration
 }
 
 // Control is a negative control: the same stage under the stage's "before"

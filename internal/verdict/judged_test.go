@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ func TestEmptyEvidenceIsNotJudged(t *testing.T) {
 		"sessions, none":               NoSessionsLost(check.Sessions{}),
 		"sessions lost, none":          SessionsLostAtLeast(check.Sessions{}, 0.1),
 		"recovery, no ops after fault": RecoveredWithinAfterHeal(check.Recovery{Empty: true, Reason: "no operations after the fault was injected", End: time.Hour}, time.Second),
+		"asset loads, none":            AssetsLoadAtLeast("", check.AssetStats{NoData: true}, 0.99),
+		"stale assets, none":           NoStaleAssets("", check.AssetStats{NoData: true}),
+		"stale assets, none loaded":    NoStaleAssets("", check.AssetStats{Total: 3, Failed: 3}),
+		"offload, no asset loads":      OffloadAtLeast("", 0, 0, 0.5),
+		"offload, not measured":        OffloadAtLeast("", math.NaN(), 10, 0.5),
 	} {
 		var v Verdict
 		v.Add(g)

@@ -30,6 +30,10 @@ const WriteOutcomeHeader = "Mysite-Write-Outcome"
 // with an answer records it in history.Op.Server.
 const ServerHeader = "Mysite-Server"
 
+// CacheHeader is mysite's header saying how its cache answered a read's
+// lookup (hit, miss, error); recorded in history.Op.Cache.
+const CacheHeader = "Mysite-Cache"
+
 // SessionCookie is mysite's session cookie.
 const SessionCookie = "session"
 
@@ -164,6 +168,8 @@ type result struct {
 	value   string // writeId read (reads), session id (logins and session checks)
 	version int64  // version the server reported, 0 when unknown
 	server  string // the Mysite-Server header of the answer
+	cache   string // reads: the Mysite-Cache header of the answer
+	source  string // asset loads: who answered last (history.SourceEdge or SourceOrigin)
 	lsn     int64  // the LSNHeader of the answer, 0 when none
 	// cookies are the answer's Set-Cookie values other than the session's
 	// (e.g. a load balancer's stickiness cookie).
@@ -272,6 +278,7 @@ func (q *requester) do(parent context.Context, kind history.Kind, key string, us
 		r = classifyResponse(kind, key, resp.StatusCode, resp.Header.Get(WriteOutcomeHeader), data, readErr)
 	}
 	r.server = resp.Header.Get(ServerHeader)
+	r.cache = resp.Header.Get(CacheHeader)
 	for _, c := range resp.Cookies() {
 		if c.Name != SessionCookie {
 			r.cookies = append(r.cookies, c)

@@ -50,6 +50,10 @@ type Config struct {
 	// history.SessionCheck); the others are reads and writes split by
 	// ReadRatio. Only with Sessions.
 	SessionRatio float64 `json:"session_ratio,omitempty"`
+	// Assets, when set, makes every op a browser's page load (stage 6,
+	// CDN) instead of a read or a write: the page from the origin, then the
+	// assets it names from the edge cache. See assets.go.
+	Assets *AssetsConfig `json:"assets,omitempty"`
 }
 
 // Limits that keep a config from exhausting memory or the timer resolution.
@@ -99,6 +103,9 @@ func (c Config) Validate() error {
 	}
 	if err := validPrefix(c.WriteIDPrefix); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Assets != nil {
+		errs = append(errs, c.Assets.validate(c)...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid workload config: %w", errors.Join(errs...))

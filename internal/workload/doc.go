@@ -21,5 +21,6 @@
 //	stats.go     what the engine measured about itself (schedule lag, rate)
 //	readback.go  the final read-back of every written key after healing
 //	sessions.go  logged-in clients (Config.Sessions): login, cookie, re-login after 401
+//	assets.go    page loads (Config.Assets): the page from the origin, its assets from the edge
 //	wait.go      WaitServing, polling a URL until it answers 200
 package workload

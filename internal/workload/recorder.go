@@ -44,6 +44,23 @@ func (r *Recorder) Op(op history.Op) {
 	}
 }
 
+// CompletedSince counts the ops that completed at or after t: those that
+// succeeded and those that did not (failed or unknown).
+func (r *Recorder) CompletedSince(t time.Duration) (ok, notOK int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, op := range r.ops {
+		switch {
+		case op.Complete < t:
+		case op.Outcome == history.OK:
+			ok++
+		default:
+			notOK++
+		}
+	}
+	return ok, notOK
+}
+
 // Event records a fault event stamped now, and returns it.
 func (r *Recorder) Event(kind history.EventKind, fault, note string) history.Event {
 	e := history.Event{At: r.clock.Now(), Kind: kind, Fault: fault, Note: note}

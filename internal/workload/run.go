@@ -65,10 +65,17 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 		rec:      rec,
 		req:      req,
 		cap:      cfg.InFlightCap(),
+		end:      cfg.End,
+		duration: cfg.Duration,
 		inFlight: make(map[int]history.Op),
 	}
 	if cfg.Sessions {
 		e.sess = newClientSessions(cfg.Clients)
+	}
+	if cfg.Assets != nil {
+		if e.pages, err = newPageLoader(hc, baseURL, cfg); err != nil {
+			return nil, Stats{}, fmt.Errorf("workload: %w", err)
+		}
 	}
 	e.lsn = make(lsnTokens, cfg.Clients)
 	e.stats = Stats{Seed: sched.Seed(), ScheduledOps: sched.Len(), InFlightCap: e.cap}
@@ -111,10 +118,15 @@ type engine struct {
 	rec   *Recorder
 	req   *requester
 	sess  *clientSessions // nil unless Config.Sessions
+	pages *pageLoader     // nil unless Config.Assets
 	lsn   lsnTokens       // per client: the highest LSNHeader its writes got
 	cap   int
 	start time.Duration // workload start on clock
-	wg    sync.WaitGroup
+	// end and duration are Config.End and Config.Duration: a page load
+	// starts no asset once the workload's end has come.
+	end      *End
+	duration time.Duration
+	wg       sync.WaitGroup
 
 	mu       sync.Mutex
 	inFlight map[int]history.Op // by Decision.Seq: launched, not yet recorded
@@ -193,6 +205,10 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 	go func() {
 		defer e.wg.Done()
 		onSend := func() { e.sent(op.Invoke) }
+		if d.Kind == history.Page {
+			e.loadPage(reqCtx, d, onSend) // records its ops as they complete
+			return
+		}
 		var res result
 		if e.sess != nil {
 			res = e.execSession(reqCtx, d, plan, onSend)
@@ -219,24 +235,40 @@ func (e *engine) sent(invoke time.Duration) {
 // finish records op seq's result, unless the drain deadline already
 // recorded it as abandoned.
 func (e *engine) finish(seq int, res result, complete time.Duration) {
+	e.finishThen(seq, res, complete, nil)
+}
+
+// finishThen is finish that, when next is not nil, puts next in flight in
+// slot seq in the same step: the next op of a page load (an asset), so
+// that the slot never looks free between its ops. It reports false when
+// the drain deadline sealed the engine: then nothing more may be sent.
+func (e *engine) finishThen(seq int, res result, complete time.Duration, next *history.Op) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	op, ok := e.inFlight[seq]
 	if !ok || e.sealed {
-		return
+		return false
 	}
 	delete(e.inFlight, seq)
+	if next != nil {
+		e.inFlight[seq] = *next
+	}
 	op.Outcome, op.Status, op.Error, op.Server = res.outcome, res.status, res.err, res.server
+	if op.Kind == history.Read {
+		op.Cache = res.cache
+	}
 	switch op.Kind {
-	case history.Read, history.Login, history.SessionCheck:
+	case history.Read, history.Login, history.SessionCheck, history.Page, history.Asset:
 		op.Value = res.value
 	}
+	op.Source = res.source
 	if res.err == errLoginFailed || res.err == errLoginWait {
 		e.stats.NotLoggedIn++
 	}
 	op.Version = res.version
 	op.Complete = max(complete, op.Invoke)
 	e.recordLocked(op)
+	return true
 }
 
 func (e *engine) recordLocked(op history.Op) {

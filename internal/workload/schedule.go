@@ -17,9 +17,10 @@ type Decision struct {
 	Seq    int           // index in the schedule, from 0
 	At     time.Duration // offset from the workload start
 	Client int
-	// Kind is history.Read, history.Write, or (with Config.Sessions)
-	// history.SessionCheck. With sessions the engine may turn any decision
-	// into its client's login (see sessions.go).
+	// Kind is history.Read, history.Write, (with Config.Sessions)
+	// history.SessionCheck, or (with Config.Assets) history.Page. With
+	// sessions the engine may turn any decision into its client's login
+	// (see sessions.go).
 	Kind history.Kind
 	// Key is the user id read or written; for a session check, the user the
 	// client logs in as (SessionUser).
@@ -74,7 +75,8 @@ func (s *Schedule) Len() int { return s.n }
 // not when Sessions is on, kind, key, then the content of a write), so the
 // sequence of (time, client, kind, key) depends only on the seed and the
 // config; with Sessions off the draws are exactly those of a run before
-// sessions existed.
+// sessions existed. With Assets only the client is drawn: every decision
+// is a page load.
 func (s *Schedule) Next() (Decision, bool) {
 	if s.next >= s.n {
 		return Decision{}, false
@@ -82,6 +84,11 @@ func (s *Schedule) Next() (Decision, bool) {
 	d := Decision{Seq: s.next, At: scheduledAt(s.next, s.cfg.Rate)}
 	s.next++
 	d.Client = s.rng.IntN(s.cfg.Clients)
+	if s.cfg.Assets != nil {
+		// A page load: what it fetches is the page's to say (assets.go).
+		d.Kind, d.Key = history.Page, PagePath
+		return d, true
+	}
 	if s.cfg.Sessions && s.rng.Float64() < s.cfg.SessionRatio {
 		d.Kind, d.Key = history.SessionCheck, SessionUser(d.Client)
 		return d, true

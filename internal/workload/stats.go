@@ -33,6 +33,10 @@ type Stats struct {
 	// recorded then (writes unknown, reads failed). Non-zero means a request
 	// outlived its own timeout: a client bug worth a look.
 	Abandoned int `json:"abandoned"`
+	// AssetsCut counts, with Config.Assets, the assets of pages loaded
+	// just before the end that were not loaded because the end came (no
+	// op is invoked at or after the history's End).
+	AssetsCut int `json:"assets_cut,omitempty"`
 	// Schedule lag: actual send time minus scheduled time, over sent ops.
 	LagP50 time.Duration `json:"lag_p50_ns"`
 	LagP99 time.Duration `json:"lag_p99_ns"`
@@ -46,13 +50,16 @@ type Stats struct {
 }
 
 func (s Stats) String() string {
-	sessions := ""
+	extra := "" // what only some workloads have
 	if s.Logins > 0 || s.NotLoggedIn > 0 {
-		sessions = fmt.Sprintf("; %d logins, %d not sent for want of a session", s.Logins, s.NotLoggedIn)
+		extra = fmt.Sprintf("; %d logins, %d not sent for want of a session", s.Logins, s.NotLoggedIn)
+	}
+	if s.AssetsCut > 0 {
+		extra += fmt.Sprintf("; %d assets not loaded: the end came", s.AssetsCut)
 	}
 	return fmt.Sprintf("seed %d: %d/%d ops launched, %d sent (%.1f/s), %d overloaded, %d abandoned; ok %d failed %d unknown %d; lag p50 %v p99 %v max %v; peak in-flight %d/%d%s",
 		s.Seed, s.Launched, s.ScheduledOps, s.Sent, s.AchievedRate, s.Overloaded, s.Abandoned,
-		s.OK, s.Failed, s.Unknown, s.LagP50, s.LagP99, s.LagMax, s.PeakInFlight, s.InFlightCap, sessions)
+		s.OK, s.Failed, s.Unknown, s.LagP50, s.LagP99, s.LagMax, s.PeakInFlight, s.InFlightCap, extra)
 }
 
 // setLags fills the lag fields from the samples (sorted in place).
