@@ -9,9 +9,10 @@ import (
 	"github.com/scalelab/scalelab/internal/docker"
 )
 
-// labelled lists the containers and networks that carry every one of the
-// given labels (each "key=value"; Docker ANDs label filters), as
-// "container NAME" / "network NAME", to say what was left behind.
+// labelled lists the containers, networks and volumes that carry every one
+// of the given labels (each "key=value"; Docker ANDs label filters), as
+// "container NAME" / "network NAME" / "volume NAME", to say what was left
+// behind.
 func labelled(ctx context.Context, labels ...string) ([]string, error) {
 	c, err := docker.Client(ctx)
 	if err != nil {
@@ -26,7 +27,14 @@ func labelled(ctx context.Context, labels ...string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list networks labelled %v: %w", labels, err)
 	}
+	vols, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes labelled %v: %w", labels, err)
+	}
 	var out []string
+	for _, v := range vols.Items {
+		out = append(out, "volume "+v.Name)
+	}
 	for _, ct := range ctrs.Items {
 		name := ct.ID[:12]
 		if len(ct.Names) > 0 {

@@ -22,7 +22,8 @@ import (
 // faster than it drained (250-280 clients waiting on each web->db link),
 // and a stack never recovered from a fault that had ended minutes before.
 // A node that is not running has no line: its name then goes to Docker's
-// DNS, which does not know it either.
+// DNS, which does not know it either; the link is silent while the lookup
+// lasts (at most 1 s each, see below), as a dead server's would be.
 func (s *Stack) SyncNames(ctx context.Context) error {
 	s.mu.Lock()
 	noProxy := s.proxy == nil
@@ -56,8 +57,16 @@ func (s *Stack) SyncNames(ctx context.Context) error {
 			fmt.Fprintf(&hosts, "%s\t%s\n", ep.IPAddress, n.Name)
 		}
 	}
-	// /etc/hosts is a file the engine mounts: it is written in place.
-	if _, err := s.Run(ctx, ProxyNode, []string{"sh", "-c", `printf '%s' "$1" > /etc/hosts`, "sync-names", hosts.String()}); err != nil {
+	// /etc/hosts is a file the engine mounts: it is written in place. So
+	// is /etc/resolv.conf, where a lookup is bounded to one try of 1 s: the
+	// name of a node that is not running goes to Docker's DNS server, and
+	// Toxiproxy's accept loop waits for the answer. With the resolver's
+	// default (5 s, twice) a lookup in flight when a killed database came
+	// back held its link for 3.3 s more: nobody reached the restarted
+	// node, and the no-fencing control never saw the second primary.
+	script := `printf '%s' "$1" > /etc/hosts && {
+	grep -qx 'options timeout:1 attempts:1' /etc/resolv.conf || echo 'options timeout:1 attempts:1' >> /etc/resolv.conf; }`
+	if _, err := s.Run(ctx, ProxyNode, []string{"sh", "-c", script, "sync-names", hosts.String()}); err != nil {
 		return fmt.Errorf("names: write %s's /etc/hosts: %w", ProxyNode, err)
 	}
 	return nil

@@ -46,3 +46,20 @@ func TestPGBootScriptParses(t *testing.T) {
 		t.Error("no wal_keep_size: a replica that follows a new primary late could find its WAL gone")
 	}
 }
+
+// The data directory and the replicated role's marker live on a volume: off
+// the container's file system (fuse-overlayfs on some engines), and kept
+// across a restart of the container.
+func TestPostgresDataIsOnAVolume(t *testing.T) {
+	for _, r := range []Role{Postgres(), PostgresReplicated()} {
+		for _, path := range []string{PGDataDir, "/var/lib/postgresql/15/.scalelab-initialized"} {
+			on := false
+			for _, v := range r.Volumes {
+				on = on || strings.HasPrefix(path, v+"/")
+			}
+			if !on {
+				t.Errorf("%s: %s is on none of its volumes %v", r.Kind, path, r.Volumes)
+			}
+		}
+	}
+}

@@ -15,6 +15,15 @@ type Role struct {
 	// Ping is a one-round-trip request in the server's own protocol, sent
 	// through a link to measure it (see Stack.PingLink).
 	Ping Ping
+	// Volumes are directories the server writes as it works, each put on
+	// an anonymous Docker volume: the host's own file system instead of
+	// the container's. On an engine that stores containers with
+	// fuse-overlayfs every write and fsync there goes through a user-space
+	// daemon that takes CPU from the stack itself (a commit's WAL flush, a
+	// checkpoint, a base backup). Docker copies the image's files into the
+	// volume when it creates the container; the volume lives as long as the
+	// container (a restart keeps it) and is removed with it.
+	Volumes []string
 }
 
 // Ping is a request that the server answers with at least Want bytes.
@@ -56,6 +65,8 @@ func Postgres() Role {
 		},
 		Port:  5432,
 		Ready: []string{"pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"},
+		// The data directory (and the replicated role's marker beside it).
+		Volumes: []string{"/var/lib/postgresql"},
 		// An SSLRequest: the server answers with one byte ('N': no TLS here)
 		// before any authentication, so it measures exactly one round trip.
 		Ping: Ping{Send: []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}, Want: 1},

@@ -14,6 +14,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
@@ -223,9 +224,10 @@ func (s *Stack) ID() string { return s.id }
 // loopback-only ports, limits.
 func (s *Stack) request(node string, role Role, ports []string, cmd []string, env map[string]string) []testcontainers.ContainerCustomizer {
 	lim := s.cfg.limits[node]
+	labels := docker.RunLabels(map[string]string{docker.LabelStack: s.Topology.Name, docker.LabelStackID: s.id, docker.LabelNode: node})
 	return []testcontainers.ContainerCustomizer{
 		testcontainers.WithName(s.containerName(node)),
-		testcontainers.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: s.Topology.Name, docker.LabelStackID: s.id, docker.LabelNode: node})),
+		testcontainers.WithLabels(labels),
 		network.WithNetwork([]string{node}, s.Network),
 		testcontainers.WithCmd(cmd...),
 		testcontainers.WithEnv(env),
@@ -245,6 +247,13 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 			}
 			if s.budget != nil {
 				hc.CgroupParent = s.budget.parent
+			}
+			for _, dir := range role.Volumes {
+				// No source: an anonymous volume, filled from the image,
+				// removed with the container; labelled like it, so that a
+				// sweep finds one left behind.
+				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: dir,
+					VolumeOptions: &mount.VolumeOptions{Labels: labels}})
 			}
 		}),
 		testcontainers.WithWaitStrategyAndDeadline(s.cfg.bootWait,

@@ -442,6 +442,20 @@ func reap(ctx context.Context, all bool, me Owner, alive func(int, string) bool,
 	if err != nil {
 		return res, fmt.Errorf("list scalelab networks: %w", err)
 	}
+	// A volume is made with its container and removed with it: one listed
+	// here outlived a removal that failed half-way. One still in use (its
+	// container kept) refuses removal, which is no error.
+	vols, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return res, fmt.Errorf("list scalelab volumes: %w", err)
+	}
+	for _, v := range vols.Items {
+		if _, remove := group(v.Labels); remove {
+			if _, err := c.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !isNotFound(err) && !cerrdefs.IsConflict(err) {
+				errs = append(errs, fmt.Errorf("remove volume %s of run %s: %w", short12(v.Name), v.Labels[LabelRun], err))
+			}
+		}
+	}
 	for _, n := range nets.Items {
 		g, remove := group(n.Labels)
 		if remove {
@@ -507,6 +521,11 @@ func Sweep(ctx context.Context, key, value string, settle time.Duration) (Swept,
 		}
 		if len(ctrs.Items)+len(nets.Items) == 0 {
 			if settled {
+				// Containers go with their anonymous volumes; a volume
+				// whose container's removal failed half-way goes here.
+				if _, err := c.VolumePrune(ctx, client.VolumePruneOptions{Filters: f}); err != nil {
+					return res, fmt.Errorf("remove volumes labelled %s=%s: %w", key, value, err)
+				}
 				return res, nil
 			}
 			settled = true

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -170,7 +171,9 @@ type NodeState struct {
 	// Replayed is a replica's replay position, in bytes.
 	Replayed int64 `json:"replayed"`
 	// Following is the "host:port" of a replica's primary_conninfo.
-	Following string    `json:"following,omitempty"`
+	Following string `json:"following,omitempty"`
+	// Streaming: a replica's WAL receiver streams (pg_stat_wal_receiver).
+	Streaming bool      `json:"streaming,omitempty"`
 	Error     string    `json:"error,omitempty"`
 	At        time.Time `json:"at"`
 }
@@ -203,6 +206,11 @@ type Controller struct {
 	connMu  sync.Mutex
 	conns   map[string]*pgx.Conn // kept, one per node: probes and actions
 	pointed map[string]pointed   // replicas re-pointed, and where
+	// synced: the replicas seen streaming from the current primary since
+	// it became primary, the only ones that may replace it (Candidate).
+	synced map[string]bool
+	// held: a failover is due but no replica may be promoted; said once.
+	held bool
 	// promoting: a promotion is under way; nobody is primary.
 	promoting bool
 }
@@ -212,7 +220,7 @@ func New(cfg Config, log *slog.Logger) *Controller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}, pointed: map[string]pointed{}}
+	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}, pointed: map[string]pointed{}, synced: map[string]bool{}}
 }
 
 // Snapshot is the current State.
@@ -298,14 +306,29 @@ func (c *Controller) step(ctx context.Context) {
 	p := states[primary]
 	if p.Role == "primary" {
 		c.lastOK = now
+		c.held = false
 	}
+	for _, s := range states {
+		if want, ok := c.cfg.Follow[Pair{s.Name, primary}]; ok && s.Role == "replica" && s.Streaming && s.Following == want {
+			c.synced[s.Name] = true
+		}
+	}
+	synced := maps.Clone(c.synced)
 	down := !c.lastOK.IsZero() && now.Sub(c.lastOK) >= c.cfg.FailAfter
 	c.mu.Unlock()
 
 	if down && c.cfg.Promote {
-		if _, ok := Candidate(states, primary); ok {
-			c.failover(ctx, primary, states)
+		if _, ok := Candidate(states, primary, synced); ok {
+			c.failover(ctx, primary, states, synced)
 			return // act on fresh probes next time
+		}
+		c.mu.Lock()
+		say := !c.held
+		c.held = true
+		c.mu.Unlock()
+		if say {
+			c.log.Error("primary unreachable, but no replica that is up has streamed from it since it became primary: not promoting (a replica still on an older timeline would fork the history)",
+				"primary", primary, "down_for", now.Sub(c.lastOK).Round(time.Millisecond))
 		}
 	}
 	for _, s := range states {
@@ -328,13 +351,22 @@ func (c *Controller) step(ctx context.Context) {
 	}
 }
 
-// Candidate is the replica to promote when primary is gone: the one that
+// Candidate is the replica to promote when primary is gone: of the synced
+// ones (seen streaming from primary since it became primary), the one that
 // holds the most WAL (received and flushed), so that a promotion keeps
 // every commit that any replica confirmed. Ties go to the first name.
-func Candidate(states map[string]NodeState, primary string) (string, bool) {
+//
+// A replica that never streamed from primary may still be on the timeline
+// before primary's promotion: promoted, it would start a timeline of its
+// own that forks the history, and no node rebuilt from primary could ever
+// follow it ("requested starting point ... on timeline 2 is not in this
+// server's history"). Seen on a loaded machine: the new primary stalled for
+// a second while the old one took a base backup from it, and the other
+// replica, not yet switched to the new timeline, was promoted.
+func Candidate(states map[string]NodeState, primary string, synced map[string]bool) (string, bool) {
 	var names []string
 	for name, s := range states {
-		if name != primary && s.Up && s.Role == "replica" {
+		if name != primary && s.Up && s.Role == "replica" && synced[name] {
 			names = append(names, name)
 		}
 	}
@@ -362,7 +394,7 @@ func Candidate(states map[string]NodeState, primary string) (string, bool) {
 //
 // While it runs, GET /primary answers 503: a former primary restarting now
 // must not start as one.
-func (c *Controller) failover(ctx context.Context, old string, states map[string]NodeState) {
+func (c *Controller) failover(ctx context.Context, old string, states map[string]NodeState, synced map[string]bool) {
 	c.mu.Lock()
 	c.promoting = true
 	c.mu.Unlock()
@@ -394,7 +426,7 @@ func (c *Controller) failover(ctx context.Context, old string, states map[string
 	// Only the replicas: a probe of the lost primary would wait for its
 	// whole timeout.
 	states = c.probeNodes(ctx, replicas)
-	cand, ok := Candidate(states, old)
+	cand, ok := Candidate(states, old, synced)
 	if !ok {
 		c.log.Error("no replica to promote")
 		return
@@ -416,6 +448,7 @@ func (c *Controller) failover(ctx context.Context, old string, states map[string
 	c.mu.Lock()
 	c.primary = cand
 	c.lastOK = time.Now()
+	clear(c.synced)
 	c.events = append(c.events, Event{At: time.Now(), Action: "promote", Node: cand,
 		Detail: fmt.Sprintf("%s unreachable for %v; promoted at LSN %d in %v", old, c.cfg.FailAfter, states[cand].LSN, took.Round(time.Millisecond))})
 	c.mu.Unlock()
@@ -590,7 +623,8 @@ const probeSQL = `SELECT pg_is_in_recovery(),
 		THEN coalesce(greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0') - '0/0'::pg_lsn
 		ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END,
 	coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn,
-	current_setting('primary_conninfo')`
+	current_setting('primary_conninfo'),
+	exists (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`
 
 func (c *Controller) probeAll(ctx context.Context) map[string]NodeState {
 	return c.probeNodes(ctx, nil)
@@ -654,8 +688,9 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 		recovery, readOnly bool
 		lsn, replayed      float64 // pg_lsn differences are numeric
 		conninfo           string
+		streaming          bool
 	)
-	if err := conn.QueryRow(ctx, probeSQL).Scan(&recovery, &readOnly, &lsn, &replayed, &conninfo); err != nil {
+	if err := conn.QueryRow(ctx, probeSQL).Scan(&recovery, &readOnly, &lsn, &replayed, &conninfo, &streaming); err != nil {
 		return fail(err)
 	}
 	s.Up, s.LSN, s.Replayed = true, int64(lsn), int64(replayed)
@@ -663,6 +698,7 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 	case recovery:
 		s.Role = "replica"
 		s.Following = conninfoAddr(conninfo)
+		s.Streaming = streaming
 	case readOnly:
 		s.Role = "fenced"
 	default:

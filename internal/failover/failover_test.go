@@ -42,14 +42,22 @@ func TestCandidateIsTheMostAdvancedReplica(t *testing.T) {
 		"r3": {Name: "r3", Up: true, Role: "fenced", LSN: 500},
 		"r4": {Name: "r4", Up: false, Role: "down", LSN: 900},
 	}
-	if c, ok := Candidate(states, "p"); !ok || c != "r2" {
+	all := map[string]bool{"r1": true, "r2": true, "r3": true, "r4": true}
+	if c, ok := Candidate(states, "p", all); !ok || c != "r2" {
 		t.Errorf("got %q %v, want r2", c, ok)
 	}
+	// r2 never streamed from p: it may be on an older timeline.
+	if c, ok := Candidate(states, "p", map[string]bool{"r1": true}); !ok || c != "r1" {
+		t.Errorf("r2 not synced: got %q %v, want r1", c, ok)
+	}
+	if c, ok := Candidate(states, "p", map[string]bool{}); ok {
+		t.Errorf("nobody synced: got %q, want none", c)
+	}
 	states["r2"] = NodeState{Name: "r2", Up: true, Role: "replica", LSN: 100}
-	if c, _ := Candidate(states, "p"); c != "r1" {
+	if c, _ := Candidate(states, "p", all); c != "r1" {
 		t.Errorf("tie: got %q, want the first name, r1", c)
 	}
-	if _, ok := Candidate(map[string]NodeState{"p": {Name: "p"}}, "p"); ok {
+	if _, ok := Candidate(map[string]NodeState{"p": {Name: "p"}}, "p", all); ok {
 		t.Error("no replica: want none")
 	}
 }
