@@ -523,10 +523,9 @@ func Sweep(ctx context.Context, key, value string, settle time.Duration) (Swept,
 			if settled {
 				// Containers go with their anonymous volumes; a volume
 				// whose container's removal failed half-way goes here.
-				if _, err := c.VolumePrune(ctx, client.VolumePruneOptions{Filters: f}); err != nil {
-					return res, fmt.Errorf("remove volumes labelled %s=%s: %w", key, value, err)
-				}
-				return res, nil
+				// (Not VolumePrune: the engine runs one prune at a time
+				// and refuses a second, as when runs sweep side by side.)
+				return res, removeVolumes(ctx, c, f)
 			}
 			settled = true
 			if err := sleep(ctx, settle); err != nil {
@@ -574,6 +573,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// removeVolumes removes the volumes that match f and no container uses.
+func removeVolumes(ctx context.Context, c *client.Client, f client.Filters) error {
+	vols, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list volumes: %w", err)
+	}
+	var errs []error
+	for _, v := range vols.Items {
+		if _, err := c.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !isNotFound(err) && !cerrdefs.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", short12(v.Name), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ReapRun removes everything of one run (this process's own teardown backstop).
