@@ -14,8 +14,9 @@ GINKGO := $(GO) tool ginkgo
 # process start is slow (fork+exit 8.5 ms, a PostgreSQL connection 22 ms),
 # and two stacks at once drove the load average to 30-40 and broke recovery
 # guarantees in runs that pass alone (2026-12-02, after the fixes of that
-# day), so specs go one at a time there: about 45 minutes for the suite,
-# hence the timeout.
+# day), so specs go one at a time there: 26-32 minutes for the suite
+# (2026-12-03; two at a time: 18-21 minutes, 1-3 guarantees broken by the
+# load), hence the timeout.
 SPEC_PROCS ?= $(shell docker info -f '{{.Driver}}' 2>/dev/null | grep -qx fuse-overlayfs && echo 1 || echo 2)
 GINKGO_FLAGS ?= --timeout=80m --poll-progress-after=60s --procs=$(SPEC_PROCS)
 ifeq ($(CI),true)
