@@ -443,18 +443,12 @@ func reap(ctx context.Context, all bool, me Owner, alive func(int, string) bool,
 		return res, fmt.Errorf("list scalelab networks: %w", err)
 	}
 	// A volume is made with its container and removed with it: one listed
-	// here outlived a removal that failed half-way. One still in use (its
-	// container kept) refuses removal, which is no error.
-	vols, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-	if err != nil {
-		return res, fmt.Errorf("list scalelab volumes: %w", err)
-	}
-	for _, v := range vols.Items {
-		if _, remove := group(v.Labels); remove {
-			if _, err := c.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !isNotFound(err) && !cerrdefs.IsConflict(err) {
-				errs = append(errs, fmt.Errorf("remove volume %s of run %s: %w", short12(v.Name), v.Labels[LabelRun], err))
-			}
-		}
+	// here outlived a removal that failed half-way.
+	if err := removeVolumes(ctx, c, f, func(labels map[string]string) bool {
+		_, remove := group(labels)
+		return remove
+	}); err != nil {
+		errs = append(errs, err)
 	}
 	for _, n := range nets.Items {
 		g, remove := group(n.Labels)
@@ -525,7 +519,7 @@ func Sweep(ctx context.Context, key, value string, settle time.Duration) (Swept,
 				// whose container's removal failed half-way goes here.
 				// (Not VolumePrune: the engine runs one prune at a time
 				// and refuses a second, as when runs sweep side by side.)
-				return res, removeVolumes(ctx, c, f)
+				return res, removeVolumes(ctx, c, f, nil)
 			}
 			settled = true
 			if err := sleep(ctx, settle); err != nil {
@@ -575,16 +569,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// removeVolumes removes the volumes that match f and no container uses.
-func removeVolumes(ctx context.Context, c *client.Client, f client.Filters) error {
+// removeVolumes removes the volumes that match f, and of those only the
+// ones remove accepts by their labels (nil: all). A volume still in use
+// (its container kept) refuses removal, which is no error.
+func removeVolumes(ctx context.Context, c *client.Client, f client.Filters, remove func(labels map[string]string) bool) error {
 	vols, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
-		return fmt.Errorf("list volumes: %w", err)
+		return fmt.Errorf("list scalelab volumes: %w", err)
 	}
 	var errs []error
 	for _, v := range vols.Items {
+		if remove != nil && !remove(v.Labels) {
+			continue
+		}
 		if _, err := c.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !isNotFound(err) && !cerrdefs.IsConflict(err) {
-			errs = append(errs, fmt.Errorf("remove volume %s: %w", short12(v.Name), err))
+			errs = append(errs, fmt.Errorf("remove volume %s of run %s: %w", short12(v.Name), v.Labels[LabelRun], err))
 		}
 	}
 	return errors.Join(errs...)

@@ -511,7 +511,7 @@ func pollUntil(ctx context.Context, conn *pgx.Conn, within time.Duration, sql, n
 func (c *Controller) onConn(ctx context.Context, node string, timeout time.Duration, fn func(context.Context, *pgx.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := c.keptConn(ctx, node)
+	conn, err := c.keptConn(ctx, node, timeout)
 	if err != nil {
 		return err
 	}
@@ -522,8 +522,9 @@ func (c *Controller) onConn(ctx context.Context, node string, timeout time.Durat
 	return nil
 }
 
-// keptConn is node's kept connection, made when there is none.
-func (c *Controller) keptConn(ctx context.Context, node string) (*pgx.Conn, error) {
+// keptConn is node's kept connection, made within timeout when there is
+// none.
+func (c *Controller) keptConn(ctx context.Context, node string, timeout time.Duration) (*pgx.Conn, error) {
 	c.connMu.Lock()
 	conn := c.conns[node]
 	c.connMu.Unlock()
@@ -536,18 +537,26 @@ func (c *Controller) keptConn(ctx context.Context, node string) (*pgx.Conn, erro
 			dsn = n.DSN
 		}
 	}
-	cc, err := pgx.ParseConfig(dsn)
+	conn, err := connect(ctx, dsn, timeout)
 	if err != nil {
-		return nil, err
-	}
-	cc.RuntimeParams["application_name"] = "pgfailover"
-	if conn, err = pgx.ConnectConfig(ctx, cc); err != nil {
 		return nil, err
 	}
 	c.connMu.Lock()
 	c.conns[node] = conn
 	c.connMu.Unlock()
 	return conn, nil
+}
+
+// connect opens a connection to dsn within timeout, named pgfailover in
+// pg_stat_activity: the probes' and the actions' one way in.
+func connect(ctx context.Context, dsn string, timeout time.Duration) (*pgx.Conn, error) {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cc.ConnectTimeout = timeout
+	cc.RuntimeParams["application_name"] = "pgfailover"
+	return pgx.ConnectConfig(ctx, cc)
 }
 
 // dropConn closes conn and forgets it if it is still node's kept one.
@@ -674,13 +683,8 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 		return s, nil
 	}
 	if conn == nil {
-		cc, err := pgx.ParseConfig(n.DSN)
-		if err != nil {
-			return fail(err)
-		}
-		cc.ConnectTimeout = timeout
-		cc.RuntimeParams["application_name"] = "pgfailover"
-		if conn, err = pgx.ConnectConfig(ctx, cc); err != nil {
+		var err error
+		if conn, err = connect(ctx, n.DSN, timeout); err != nil {
 			return fail(err)
 		}
 	}
