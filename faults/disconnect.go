@@ -11,7 +11,7 @@ import (
 )
 
 // Disconnect cuts a node off the stack's network: a partition. Packets to it
-// go nowhere (its name stops resolving for the others). Recover connects it
+// go nowhere (its links refuse their clients: Stack.SyncUpstreams). Recover connects it
 // again with its alias, or its name would stay unresolvable.
 type Disconnect struct{ Node string }
 
@@ -26,7 +26,7 @@ func (f Disconnect) Inject(ctx context.Context, s *stacks.Stack) error {
 	if _, err := cli.NetworkDisconnect(ctx, s.Network.ID, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
 		return fmt.Errorf("disconnect %s: %w", f.Node, err)
 	}
-	return s.SyncNames(ctx) // its name stops resolving
+	return s.SyncUpstreams(ctx) // its links dial nowhere
 }
 
 func (f Disconnect) Recover(ctx context.Context, s *stacks.Stack) error {
@@ -46,7 +46,7 @@ func (f Disconnect) Recover(ctx context.Context, s *stacks.Stack) error {
 		if err != nil {
 			return fmt.Errorf("reconnect %s: %w", f.Node, err)
 		}
-		if err := s.SyncNames(ctx); err != nil {
+		if err := s.SyncUpstreams(ctx); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -59,11 +60,34 @@ func startNode(ctx context.Context, s *stacks.Stack, node string) error {
 		}
 		// Its address may have changed: Docker gives a restarted container
 		// the first free one.
-		if err := s.SyncNames(ctx); err != nil {
+		if err := s.SyncUpstreams(ctx); err != nil {
 			return err
 		}
 	}
 	return s.WaitReady(ctx, node)
+}
+
+// waitNotRunning polls the engine until a node's container has stopped
+// running, for at most limit.
+func waitNotRunning(ctx context.Context, s *stacks.Stack, node string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := nodeState(ctx, s, node)
+		if err != nil {
+			return err
+		}
+		if !st.Running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still running %s after it was killed", node, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s to stop: %w", node, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // nodeDown is the landed probe of the faults that take a node away.
@@ -99,5 +123,5 @@ func stopNode(ctx context.Context, s *stacks.Stack, node string, grace int) erro
 	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
 		return fmt.Errorf("stop %s: %w", node, err)
 	}
-	return s.SyncNames(ctx)
+	return s.SyncUpstreams(ctx)
 }

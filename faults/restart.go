@@ -33,7 +33,7 @@ func (f *Restart) Inject(ctx context.Context, s *stacks.Stack) error {
 	if _, err := cli.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &grace}); err != nil {
 		return fmt.Errorf("restart %s: %w", f.Node, err)
 	}
-	return s.SyncNames(ctx) // it may have a new address
+	return s.SyncUpstreams(ctx) // it may have a new address
 }
 
 func (f *Restart) Recover(ctx context.Context, s *stacks.Stack) error {

@@ -36,7 +36,9 @@ type Stack struct {
 	nodes   map[string]*testcontainers.DockerContainer
 	proxy   *testcontainers.DockerContainer
 	toxi    *toxiproxy.Client
+	toxiURL string // Toxiproxy's API, for what its client cannot say (setUpstream)
 	proxies map[string]*toxiproxy.Proxy
+	syncMu  sync.Mutex // one SyncUpstreams at a time
 
 	// Teardown against creation: Terminate sets closing (no create starts
 	// after it) and waits for creating (the creates in flight) before it
@@ -161,7 +163,7 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	if err := errors.Join(errs...); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
-	if err := s.SyncNames(ctx); err != nil {
+	if err := s.SyncUpstreams(ctx); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
 	return s, nil
@@ -280,7 +282,8 @@ func (s *Stack) bootProxy(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("toxiproxy API port: %w", err)
 	}
-	s.toxi = toxiproxy.NewClient("127.0.0.1:" + port.Port())
+	s.toxiURL = "http://127.0.0.1:" + port.Port()
+	s.toxi = toxiproxy.NewClient(s.toxiURL)
 	for _, l := range s.Topology.Links {
 		listen, _ := s.Topology.LinkPort(l.Name())
 		to, _ := s.Topology.Node(l.To)
@@ -424,7 +427,7 @@ func (s *Stack) StartStandby(ctx context.Context, node string) error {
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("start standby %s: %w", node, err)
 	}
-	if err := s.SyncNames(ctx); err != nil {
+	if err := s.SyncUpstreams(ctx); err != nil {
 		return fmt.Errorf("start standby %s: %w", node, err)
 	}
 	return s.WaitReady(ctx, node)
