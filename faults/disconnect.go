@@ -23,10 +23,12 @@ func (f Disconnect) Inject(ctx context.Context, s *stacks.Stack) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cli.NetworkDisconnect(ctx, s.Network.ID, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
-		return fmt.Errorf("disconnect %s: %w", f.Node, err)
-	}
-	return s.SyncUpstreams(ctx) // its links dial nowhere
+	return takeAway(ctx, s, f.Node, func() error {
+		if _, err := cli.NetworkDisconnect(ctx, s.Network.ID, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
+			return fmt.Errorf("disconnect %s: %w", f.Node, err)
+		}
+		return nil
+	})
 }
 
 func (f Disconnect) Recover(ctx context.Context, s *stacks.Stack) error {

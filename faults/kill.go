@@ -24,17 +24,15 @@ func (f Kill) Inject(ctx context.Context, s *stacks.Stack) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		return fmt.Errorf("kill %s: %w", f.Node, err)
-	}
-	// The engine answers once the signal is sent, not once the container
-	// has exited: names written before then would keep the dead node's
-	// address, and a link's dial to an address nobody holds hangs for the
-	// kernel's ARP timeout (~3 s) instead of failing at once.
-	if err := waitNotRunning(ctx, s, f.Node, 10*time.Second); err != nil {
-		return err
-	}
-	return s.SyncUpstreams(ctx)
+	return takeAway(ctx, s, f.Node, func() error {
+		if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+			return fmt.Errorf("kill %s: %w", f.Node, err)
+		}
+		// The engine answers once the signal is sent, not once the
+		// container has exited: the links follow the node's state again
+		// only once it is gone.
+		return waitNotRunning(ctx, s, f.Node, 10*time.Second)
+	})
 }
 
 func (f Kill) Recover(ctx context.Context, s *stacks.Stack) error { return startNode(ctx, s, f.Node) }

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -120,8 +121,22 @@ func stopNode(ctx context.Context, s *stacks.Stack, node string, grace int) erro
 	if err != nil {
 		return err
 	}
-	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
-		return fmt.Errorf("stop %s: %w", node, err)
+	return takeAway(ctx, s, node, func() error {
+		if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
+			return fmt.Errorf("stop %s: %w", node, err)
+		}
+		return nil
+	})
+}
+
+// takeAway runs do, which takes a node off the stack's network (a kill, a
+// stop, a restart, a disconnect), with the node's links withdrawn: they
+// refuse its clients from just before it goes until it is back (see
+// Stack.SyncUpstreams for why they cannot follow it there).
+func takeAway(ctx context.Context, s *stacks.Stack, node string, do func() error) error {
+	if err := s.Withdraw(ctx, node); err != nil {
+		return err
 	}
-	return s.SyncUpstreams(ctx)
+	err := do()
+	return errors.Join(err, s.Release(ctx, node))
 }

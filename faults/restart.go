@@ -30,10 +30,12 @@ func (f *Restart) Inject(ctx context.Context, s *stacks.Stack) error {
 	}
 	f.at = time.Now()
 	grace := f.Grace
-	if _, err := cli.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &grace}); err != nil {
-		return fmt.Errorf("restart %s: %w", f.Node, err)
-	}
-	return s.SyncUpstreams(ctx) // it may have a new address
+	return takeAway(ctx, s, f.Node, func() error {
+		if _, err := cli.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &grace}); err != nil {
+			return fmt.Errorf("restart %s: %w", f.Node, err)
+		}
+		return nil
+	})
 }
 
 func (f *Restart) Recover(ctx context.Context, s *stacks.Stack) error {

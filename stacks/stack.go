@@ -39,6 +39,9 @@ type Stack struct {
 	toxiURL string // Toxiproxy's API, for what its client cannot say (setUpstream)
 	proxies map[string]*toxiproxy.Proxy
 	syncMu  sync.Mutex // one SyncUpstreams at a time
+	// withdrawn: nodes whose links dial NoUpstream whatever their state
+	// (Withdraw, Release).
+	withdrawn map[string]bool
 
 	// Teardown against creation: Terminate sets closing (no create starts
 	// after it) and waits for creating (the creates in flight) before it

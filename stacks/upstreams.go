@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/scalelab/scalelab/internal/docker"
@@ -39,14 +40,22 @@ const NoUpstream = "127.0.0.1:1"
 // timeout (~3 s), and a killed node's clients hung instead of being refused
 // (seen in CI: the substrate's kill spec). An address set through
 // Toxiproxy's API takes effect when the call returns.
+//
+// A link is re-pointed only while its old address answers at once: to
+// re-point it Toxiproxy stops it, and the stop waits for the dial its
+// accept loop has in flight; a dial to an address nobody holds any more
+// lasts until the kernel gives up on it (seconds to minutes: SYNs sent to
+// a neighbour the kernel still knows), past the API's 25 s. So a fault that
+// takes a node away withdraws its links first (Withdraw), and a node that
+// comes back is found by links that dial nowhere.
 func (s *Stack) SyncUpstreams(ctx context.Context) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
 	noProxy := s.proxy == nil || s.toxi == nil
-	nodes := make(map[string]string, len(s.nodes))
-	for name, c := range s.nodes {
-		nodes[name] = c.GetContainerID()
+	withdrawn := make(map[string]bool, len(s.withdrawn))
+	for name := range s.withdrawn {
+		withdrawn[name] = true
 	}
 	s.mu.Unlock()
 	if noProxy || s.Network == nil {
@@ -56,21 +65,21 @@ func (s *Stack) SyncUpstreams(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	addrs := map[string]netip.Addr{} // running and attached nodes
-	for _, n := range s.Topology.Nodes {
-		id, ok := nodes[n.Name]
-		if !ok {
+	// One listing of the stack's containers (its run and stack labels)
+	// says every node's state and address.
+	f := make(client.Filters).Add("label", docker.LabelRun+"="+docker.RunID()).Add("label", docker.LabelStackID+"="+s.id)
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("upstreams: list the stack's containers: %w", err)
+	}
+	addrs := map[string]netip.Addr{} // nodes that run (or are paused) on the stack's network
+	for _, ct := range list.Items {
+		node := ct.Labels[docker.LabelNode]
+		if withdrawn[node] || (ct.State != container.StateRunning && ct.State != container.StatePaused) || ct.NetworkSettings == nil {
 			continue
 		}
-		res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-		if err != nil {
-			return fmt.Errorf("upstreams: inspect %s: %w", n.Name, err)
-		}
-		if st := res.Container.State; st == nil || !st.Running || res.Container.NetworkSettings == nil {
-			continue
-		}
-		if ep := res.Container.NetworkSettings.Networks[s.Network.Name]; ep != nil && ep.IPAddress.IsValid() {
-			addrs[n.Name] = ep.IPAddress
+		if ep := ct.NetworkSettings.Networks[s.Network.Name]; ep != nil && ep.IPAddress.IsValid() {
+			addrs[node] = ep.IPAddress
 		}
 	}
 	for _, l := range s.Topology.Links {
@@ -95,6 +104,32 @@ func (s *Stack) SyncUpstreams(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// Withdraw points every link to node at NoUpstream, whatever the node's
+// state, until Release: call it before a node goes away (a kill, a stop, a
+// disconnect), while the links' dials to it still end at once. Its clients
+// are refused from then on, as they are once it is gone.
+func (s *Stack) Withdraw(ctx context.Context, node string) error {
+	s.mu.Lock()
+	if s.withdrawn == nil {
+		s.withdrawn = map[string]bool{}
+	}
+	s.withdrawn[node] = true
+	s.mu.Unlock()
+	if err := s.SyncUpstreams(ctx); err != nil {
+		return fmt.Errorf("withdraw %s's links: %w", node, err)
+	}
+	return nil
+}
+
+// Release ends a Withdraw: the node's links follow its state again (they
+// dial it when it runs on the stack's network).
+func (s *Stack) Release(ctx context.Context, node string) error {
+	s.mu.Lock()
+	delete(s.withdrawn, node)
+	s.mu.Unlock()
+	return s.SyncUpstreams(ctx)
 }
 
 // setUpstream changes only a proxy's upstream: the API takes the fields it
