@@ -11,7 +11,7 @@ import (
 )
 
 // Disconnect cuts a node off the stack's network: a partition. Packets to it
-// go nowhere (its links refuse their clients: Stack.SyncUpstreams). Recover connects it
+// go nowhere (its links swallow what their clients send: Stack.SyncUpstreams). Recover connects it
 // again with its alias, or its name would stay unresolvable.
 type Disconnect struct{ Node string }
 

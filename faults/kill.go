@@ -11,8 +11,8 @@ import (
 )
 
 // Kill sends SIGKILL to a node: no shutdown, no flush, what a power cut does
-// to the process. Its links then dial nowhere
-// and refuse their clients at once (Stack.SyncUpstreams).
+// to the process. Its address vanishes with it: its links swallow what their
+// clients send and never answer (Stack.SyncUpstreams).
 // Recover starts it again and waits until it is ready.
 type Kill struct{ Node string }
 

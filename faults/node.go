@@ -130,8 +130,8 @@ func stopNode(ctx context.Context, s *stacks.Stack, node string, grace int) erro
 }
 
 // takeAway runs do, which takes a node off the stack's network (a kill, a
-// stop, a restart, a disconnect), with the node's links withdrawn: they
-// refuse its clients from just before it goes until it is back (see
+// stop, a restart, a disconnect), with the node's links withdrawn: its
+// clients get no answer from just before it goes until it is back (see
 // Stack.SyncUpstreams for why they cannot follow it there).
 func takeAway(ctx context.Context, s *stacks.Stack, node string, do func() error) error {
 	if err := s.Withdraw(ctx, node); err != nil {

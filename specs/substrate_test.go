@@ -58,9 +58,11 @@ var substrateCases = []substrateCase{
 		labels: Label("fault:down"),
 	},
 	{
-		name:   "a killed node is unreachable, and serves again once restarted",
+		// A killed container's address vanishes: nobody refuses the
+		// client, nobody answers it (stacks.NoUpstream).
+		name:   "a killed node is unreachable: its clients get no answer; it serves again once restarted",
 		fault:  func() faults.Fault { return faults.Kill{Node: "web"} },
-		sees:   clientRefused("client->web", "/healthz"),
+		sees:   clientHangs("client->web", "/healthz"),
 		serves: clientServed("client->web", "/healthz"),
 		labels: Label("fault:kill"),
 	},

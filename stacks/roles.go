@@ -120,7 +120,9 @@ func Toxiproxy() Role {
 		// (stage 6's browsers) that is thousands of lines a second for the
 		// Docker engine to store, enough to slow its API (a heal probe's
 		// container inspect timed out for a minute). Errors only.
-		Cmd:   []string{"env", "LOG_LEVEL=error", "toxiproxy-server", "-host=0.0.0.0", "-port=8474"},
+		// blackhole swallows the connections of links whose node is gone
+		// (NoUpstream).
+		Cmd:   []string{"sh", "-c", "blackhole -listen " + NoUpstream + " & exec env LOG_LEVEL=error toxiproxy-server -host=0.0.0.0 -port=8474"},
 		Port:  8474,
 		Ready: httpReady("http://127.0.0.1:8474/version"),
 	}

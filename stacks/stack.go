@@ -261,8 +261,12 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 					VolumeOptions: &mount.VolumeOptions{Labels: labels}})
 			}
 		}),
-		testcontainers.WithWaitStrategyAndDeadline(s.cfg.bootWait,
-			wait.ForExec(role.Ready).WithPollInterval(50*time.Millisecond).WithStartupTimeout(s.cfg.bootWait)),
+		// First the links to the node are pointed at its address, as soon
+		// as it has one and before it listens (so that no connection is
+		// cut by the re-pointing), then its readiness probe.
+		testcontainers.WithWaitStrategyAndDeadline(s.cfg.bootWait, wait.ForAll(
+			linksTo{s, node},
+			wait.ForExec(role.Ready).WithPollInterval(50*time.Millisecond).WithStartupTimeout(s.cfg.bootWait))),
 	}
 }
 

@@ -12,15 +12,18 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/scalelab/scalelab/internal/docker"
 )
 
 // NoUpstream is where a link dials while its upstream node is not running
-// or is cut off the stack's network: a port of the proxy's own loopback
-// where nothing listens. The dial is refused at once, Toxiproxy closes the
-// client's connection, and the link refuses its clients at once.
-const NoUpstream = "127.0.0.1:1"
+// or is cut off the stack's network: the blackhole on the proxy's own
+// loopback (cmd/blackhole, port 9: the discard service), which accepts and
+// never answers. The link's clients hang until their own timeouts, as the
+// clients of a host that has gone do (a killed container's address
+// vanishes: nobody refuses, nobody answers).
+const NoUpstream = "127.0.0.1:9"
 
 // SyncUpstreams points every link at its upstream node's current address on
 // the stack's network (ip:port), or at NoUpstream when that node is not
@@ -35,11 +38,12 @@ const NoUpstream = "127.0.0.1:1"
 // on a loaded 2-core machine its answers took long enough that a link's
 // accept queue grew faster than it drained (250-280 clients waiting on each
 // web->db link). Names in the proxy's /etc/hosts were no cure: Go's resolver
-// keeps that file for 5 s, so after a kill a link still dialled the dead
-// node's address for up to 5 s, each dial hanging for the kernel's ARP
-// timeout (~3 s), and a killed node's clients hung instead of being refused
-// (seen in CI: the substrate's kill spec). An address set through
-// Toxiproxy's API takes effect when the call returns.
+// keeps that file for 5 s, so after a restart a link could still dial the
+// old address, and what a killed node's clients saw depended on how fast
+// dockerd's DNS server said it knew the name no more (in CI the substrate's
+// kill spec saw a failure after more than a second: neither a refusal nor
+// a hang). An address set through Toxiproxy's API takes effect when the
+// call returns.
 //
 // A link is re-pointed only while its old address answers at once: to
 // re-point it Toxiproxy stops it, and the stop waits for the dial its
@@ -48,7 +52,10 @@ const NoUpstream = "127.0.0.1:1"
 // a neighbour the kernel still knows), past the API's 25 s. So a fault that
 // takes a node away withdraws its links first (Withdraw), and a node that
 // comes back is found by links that dial nowhere.
-func (s *Stack) SyncUpstreams(ctx context.Context) error {
+func (s *Stack) SyncUpstreams(ctx context.Context) error { return s.syncUpstreams(ctx, "") }
+
+// syncUpstreams re-points the links to node, or every link when node is "".
+func (s *Stack) syncUpstreams(ctx context.Context, node string) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	s.mu.Lock()
@@ -83,6 +90,9 @@ func (s *Stack) SyncUpstreams(ctx context.Context) error {
 		}
 	}
 	for _, l := range s.Topology.Links {
+		if node != "" && l.To != node {
+			continue
+		}
 		to, _ := s.Topology.Node(l.To)
 		want := NoUpstream
 		if ip, ok := addrs[l.To]; ok {
@@ -109,7 +119,7 @@ func (s *Stack) SyncUpstreams(ctx context.Context) error {
 // Withdraw points every link to node at NoUpstream, whatever the node's
 // state, until Release: call it before a node goes away (a kill, a stop, a
 // disconnect), while the links' dials to it still end at once. Its clients
-// are refused from then on, as they are once it is gone.
+// get no answer from then on, as once it is gone.
 func (s *Stack) Withdraw(ctx context.Context, node string) error {
 	s.mu.Lock()
 	if s.withdrawn == nil {
@@ -130,6 +140,25 @@ func (s *Stack) Release(ctx context.Context, node string) error {
 	delete(s.withdrawn, node)
 	s.mu.Unlock()
 	return s.SyncUpstreams(ctx)
+}
+
+// linksTo is the first step of a node's readiness wait (Stack.request): it
+// points the links to the node at the address the node has just been given,
+// before the node listens. Links are created before the nodes boot, with the
+// node's name as upstream (Docker's DNS answers for it meanwhile, and
+// refuses while the node is not up); re-pointing them all once the stack is
+// up would cut the connections made by then (seen: a health check of
+// HAProxy's cut, and a server marked failing once).
+type linksTo struct {
+	s    *Stack
+	node string
+}
+
+func (l linksTo) WaitUntilReady(ctx context.Context, _ wait.StrategyTarget) error {
+	if l.node == ProxyNode {
+		return nil
+	}
+	return l.s.syncUpstreams(ctx, l.node)
 }
 
 // setUpstream changes only a proxy's upstream: the API takes the fields it

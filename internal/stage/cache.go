@@ -125,8 +125,9 @@ func init() {
 					return []verdict.Guarantee{cacheFailFast(ev, set), cacheStaysAvailable(ev)}
 				},
 				Controls: []Control{
-					// A killed container's connections hang behind Toxiproxy
-					// (or are refused): without a timeout a lookup waits
+					// A killed container's address is gone: its links lead
+					// to a blackhole (stacks.NoUpstream) and a lookup hangs;
+					// without a timeout it waits
 					// until mysite's database timeout gives up on the request.
 					{Name: "no cache timeout", Set: Values(cacheTimeout.Is(0)), Breaks: []string{FailFast, AvailableHigh}},
 				},

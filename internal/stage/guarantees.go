@@ -23,8 +23,8 @@ func named(name string, g verdict.Guarantee) verdict.Guarantee {
 }
 
 // spofShown: with one box, a dead box means no service at all. 2% leaves room
-// for requests that completed in the instant between the kill and the first
-// refused connection (measured: 0-3 such ops at 100 ops/s).
+// for requests that completed in the instant before the kill (measured: 0-3
+// such ops at 100 ops/s).
 func spofShown(ev Evidence) verdict.Guarantee {
 	return named(SPOFShown, verdict.AvailabilityAtMost("", ev.During, 0.02))
 }

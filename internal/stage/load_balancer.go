@@ -283,11 +283,12 @@ func lbIsWeights(v string) error {
 // interval (2 s with the defaults). Measured (HAProxy's log against the
 // injection, 2 cores): web-1 marked down 1.58-1.60 s after a pause.
 //
-// A killed server is not always faster to detect: behind Toxiproxy, a
-// connection to a dead container either fails at once (Docker's DNS no
-// longer knows the name: the check fails within one interval, down after
-// fall x interval; measured 0.55-0.92 s) or hangs like a frozen server
-// (measured 1.50-1.60 s), so kill-web uses the same bound.
+// A killed server is no faster to detect: its address is gone, and a
+// connection to it hangs like one to a frozen server (the links of a node
+// that is gone lead to a blackhole, stacks.NoUpstream), so kill-web uses
+// the same bound. (When a dead container's connections were refused at
+// once, the check failed within one interval: down after fall x interval,
+// measured 0.55-0.92 s.)
 func lbDetection(set Settings) time.Duration {
 	return time.Duration(2*checkFall.Get(set)) * checkInterval.Get(set)
 }
