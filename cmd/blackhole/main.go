@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"log"
@@ -24,8 +25,16 @@ func main() {
 	if err != nil {
 		log.Fatalf("blackhole: %v", err)
 	}
+	serve(ln)
+}
+
+// serve swallows every connection ln accepts, until ln is closed.
+func serve(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
 		if err != nil {
 			log.Printf("blackhole: accept: %v", err)
 			continue
