@@ -51,7 +51,7 @@ const NoUpstream = "127.0.0.1:9"
 // lasts until the kernel gives up on it (seconds to minutes: SYNs sent to
 // a neighbour the kernel still knows), past the API's 25 s. So a fault that
 // takes a node away withdraws its links first (Withdraw), and a node that
-// comes back is found by links that dial nowhere.
+// comes back is found by links that dial the blackhole.
 func (s *Stack) SyncUpstreams(ctx context.Context) error { return s.syncUpstreams(ctx, "") }
 
 // syncUpstreams re-points the links to node, or every link when node is "".
@@ -81,12 +81,12 @@ func (s *Stack) syncUpstreams(ctx context.Context, node string) error {
 	}
 	addrs := map[string]netip.Addr{} // nodes that run (or are paused) on the stack's network
 	for _, ct := range list.Items {
-		node := ct.Labels[docker.LabelNode]
-		if withdrawn[node] || (ct.State != container.StateRunning && ct.State != container.StatePaused) || ct.NetworkSettings == nil {
+		name := ct.Labels[docker.LabelNode]
+		if withdrawn[name] || (ct.State != container.StateRunning && ct.State != container.StatePaused) || ct.NetworkSettings == nil {
 			continue
 		}
 		if ep := ct.NetworkSettings.Networks[s.Network.Name]; ep != nil && ep.IPAddress.IsValid() {
-			addrs[node] = ep.IPAddress
+			addrs[name] = ep.IPAddress
 		}
 	}
 	for _, l := range s.Topology.Links {
@@ -127,7 +127,7 @@ func (s *Stack) Withdraw(ctx context.Context, node string) error {
 	}
 	s.withdrawn[node] = true
 	s.mu.Unlock()
-	if err := s.SyncUpstreams(ctx); err != nil {
+	if err := s.syncUpstreams(ctx, node); err != nil {
 		return fmt.Errorf("withdraw %s's links: %w", node, err)
 	}
 	return nil
@@ -139,7 +139,7 @@ func (s *Stack) Release(ctx context.Context, node string) error {
 	s.mu.Lock()
 	delete(s.withdrawn, node)
 	s.mu.Unlock()
-	return s.SyncUpstreams(ctx)
+	return s.syncUpstreams(ctx, node)
 }
 
 // linksTo is the first step of a node's readiness wait (Stack.request): it
