@@ -11,8 +11,9 @@ import (
 )
 
 // Disconnect cuts a node off the stack's network: a partition. Packets to it
-// go nowhere (its links swallow what their clients send: Stack.SyncUpstreams). Recover connects it
-// again with its alias, or its name would stay unresolvable.
+// go nowhere (its links swallow what their clients send: Stack.SyncUpstreams).
+// Recover connects it again with its alias, or its name would stay
+// unresolvable.
 type Disconnect struct{ Node string }
 
 func (f Disconnect) Name() string   { return "disconnect " + f.Node }

@@ -68,26 +68,21 @@ func startNode(ctx context.Context, s *stacks.Stack, node string) error {
 	return s.WaitReady(ctx, node)
 }
 
-// waitNotRunning polls the engine until a node's container has stopped
-// running, for at most limit.
+// waitNotRunning waits, at most limit, until the engine says a node's
+// container is not running (its own wait, condition "not-running").
 func waitNotRunning(ctx context.Context, s *stacks.Stack, node string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		st, err := nodeState(ctx, s, node)
-		if err != nil {
-			return err
-		}
-		if !st.Running {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still running %s after it was killed", node, limit)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s to stop: %w", node, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	cli, id, err := nodeID(ctx, s, node)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+		return nil
+	case err := <-w.Error:
+		return fmt.Errorf("wait for %s to stop (at most %s): %w", node, limit, err)
 	}
 }
 

@@ -166,6 +166,9 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	if err := errors.Join(errs...); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
+	// Each started node's links were pointed at it as it started (linksTo);
+	// a standby's still name it, and now lead to the blackhole until it
+	// starts.
 	if err := s.SyncUpstreams(ctx); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
@@ -431,10 +434,9 @@ func (s *Stack) StartStandby(ctx context.Context, node string) error {
 	if err != nil {
 		return err
 	}
+	// Start runs the node's readiness wait, whose first step points its
+	// links at it (linksTo).
 	if err := c.Start(ctx); err != nil {
-		return fmt.Errorf("start standby %s: %w", node, err)
-	}
-	if err := s.SyncUpstreams(ctx); err != nil {
 		return fmt.Errorf("start standby %s: %w", node, err)
 	}
 	return s.WaitReady(ctx, node)

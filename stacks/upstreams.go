@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"strconv"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -181,7 +180,7 @@ func (s *Stack) setUpstream(ctx context.Context, proxy, upstream string) error {
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-		return fmt.Errorf("toxiproxy answered %s: %s", strconv.Itoa(res.StatusCode), bytes.TrimSpace(msg))
+		return fmt.Errorf("toxiproxy answered %s: %s", res.Status, bytes.TrimSpace(msg))
 	}
 	return nil
 }
