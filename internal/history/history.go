@@ -68,7 +68,7 @@ type Op struct {
 	// header), "" when no answer came or it did not say.
 	Server string `json:"server,omitempty"`
 	// Cache is, for a read, how mysite's cache answered its lookup
-	// (mysite's Mysite-Cache header: "hit", "miss", "error"); "" when the
+	// (mysite's Mysite-Cache header: "hit", "miss", "shared", "error"); "" when the
 	// answer did not say (no cache, or no answer).
 	Cache string `json:"cache,omitempty"`
 	// Expect is, for an Asset op, the Asset-Version of the page that named

@@ -74,11 +74,13 @@ const cacheConns = 64
 // Lease timing (-cache-guard lease). A fill takes one database read,
 // normally milliseconds.
 const (
-	// leaseWait is how long a request that found the lease taken waits
-	// for the holder's fill before it reads the database itself: several
-	// times a normal database read, and a small part of the default DB
-	// timeout (2 s), so that a slow or dead holder costs little.
-	leaseWait = 200 * time.Millisecond
+	// leaseWait is how long a request that found the lease taken waits,
+	// in all, for a fill before it reads the database itself: long enough
+	// for a slow fill (the lab's slow-fill failpoint pauses 200 ms between
+	// read and store) and a second one after a write voided the first,
+	// and a quarter of the default DB timeout (2 s), so that a dead holder
+	// costs little.
+	leaseWait = 500 * time.Millisecond
 	// leasePollMin and leasePollMax space a waiter's re-reads of the cache.
 	leasePollMin = 2 * time.Millisecond
 	leasePollMax = 20 * time.Millisecond
@@ -111,6 +113,8 @@ type CacheOptions struct {
 	LoadTimeout time.Duration
 	// Logger receives the cache's up/down lines; nil discards.
 	Logger *slog.Logger
+	// Failpoints: slow-fill delays every fill after its database read; nil: none.
+	Failpoints *Failpoints
 }
 
 // CachedStore is a cache-aside Store: it keeps users in a Redis in front
@@ -155,6 +159,7 @@ type CachedStore struct {
 	guard   string
 	load    time.Duration // bound on a shared database read; 0: none
 	lease   time.Duration // lease lifetime
+	fp      *Failpoints
 
 	group singleflight.Group
 	mon   *StoreMonitor
@@ -197,6 +202,7 @@ func NewCachedStore(db Store, addr string, opt CacheOptions) *CachedStore {
 		guard:   opt.Guard,
 		load:    opt.LoadTimeout,
 		lease:   lease,
+		fp:      opt.Failpoints,
 		mon:     newStoreMonitor(nil, opt.Logger, "cache", "cache", "get, fill, invalidate, lease"),
 	}
 }
@@ -218,6 +224,9 @@ const (
 	lookupHit lookup = iota
 	lookupMiss
 	lookupFailed
+	// lookupShared: a miss answered by another request's database read
+	// (a coalesced read, or a lease holder's fill), not by its own.
+	lookupShared
 )
 
 // Get implements Store: cache first, then the database.
@@ -344,6 +353,7 @@ func (c *CachedStore) getCoalesced(ctx context.Context, id string, fill bool) (U
 		// here is ordered after its write.
 		if !leader {
 			c.stats.coalesced.Add(1)
+			noteCacheAnswer(ctx, lookupShared)
 		}
 		if r.Err != nil {
 			return User{}, r.Err
@@ -355,51 +365,83 @@ func (c *CachedStore) getCoalesced(ctx context.Context, id string, fill bool) (U
 }
 
 // getLeased: the request that takes the user's lease loads and fills; the
-// others wait for its fill (at most leaseWait), then read the database
-// without filling.
+// others wait for its fill. A lease that ends without a fill (a write voided
+// it, or its holder found nothing or failed) is taken again by one of the
+// waiters, so that a write in the middle of a fill costs one more database
+// read, not one per waiter. A request waits at most leaseWait in all, then
+// reads the database without filling.
 func (c *CachedStore) getLeased(ctx context.Context, id string) (User, error) {
-	token := rand.Text()
-	cctx, cancel := c.callCtx(ctx)
-	took, err := c.rdb.SetNX(cctx, CacheLeasePrefix+id, token, c.lease).Result()
-	err = redisError(cctx, "SET NX", c.addr, err)
-	cancel()
-	c.observe(ctx, "lease", err)
-	if err != nil {
+	deadline := time.Now().Add(leaseWait)
+	for {
+		token := rand.Text()
+		cctx, cancel := c.callCtx(ctx)
+		ans, err := takeLeaseScript.Run(cctx, c.rdb, []string{CacheKeyPrefix + id, CacheLeasePrefix + id},
+			token, c.lease.Milliseconds()).Slice()
+		err = redisError(cctx, "take lease", c.addr, err)
+		cancel()
+		c.observe(ctx, "lease", err)
+		if err == nil && len(ans) == 0 {
+			err = errors.New("take lease: empty answer")
+		}
+		if err != nil {
+			return c.readDB(ctx, id)
+		}
+		if s, ok := ans[0].(string); ok {
+			// Filled since this request's lookup (by a holder it did not
+			// wait for).
+			if u, err := decodeCached(id, []byte(s)); err == nil {
+				noteCacheAnswer(ctx, lookupShared)
+				return u, nil
+			}
+			return c.readDB(ctx, id)
+		}
+		if took := ans[0] == int64(1); took {
+			u, err := c.readDB(ctx, id)
+			if err != nil {
+				c.releaseLease(ctx, id, token)
+				return User{}, err
+			}
+			c.fillLeased(ctx, u, token)
+			return u, nil
+		}
+		c.stats.leaseWaits.Add(1)
+		u, res := c.awaitFill(ctx, id, deadline)
+		if res == awaitFilled {
+			noteCacheAnswer(ctx, lookupShared)
+			return u, nil
+		}
+		if res == awaitVoided && time.Now().Before(deadline) {
+			continue
+		}
+		c.stats.leaseMisses.Add(1)
 		return c.readDB(ctx, id)
 	}
-	if took {
-		u, err := c.readDB(ctx, id)
-		if err != nil {
-			c.releaseLease(ctx, id, token)
-			return User{}, err
-		}
-		c.fillLeased(ctx, u, token)
-		return u, nil
-	}
-	c.stats.leaseWaits.Add(1)
-	if u, ok := c.awaitFill(ctx, id); ok {
-		return u, nil
-	}
-	c.stats.leaseMisses.Add(1)
-	return c.readDB(ctx, id)
 }
+
+// awaitResult is how a wait for a lease holder's fill ended.
+type awaitResult int
+
+const (
+	awaitFilled awaitResult = iota // the entry is there
+	awaitVoided                    // the lease is gone and no entry came: it may be taken again
+	awaitGaveUp                    // the deadline passed, the request ended, or a cache call failed
+)
 
 // awaitFill re-reads the user's entry until it is filled, the lease is gone
 // without a fill (the holder found nothing, failed, or lost the lease to a
-// write), leaseWait passes, or a cache call fails.
-func (c *CachedStore) awaitFill(ctx context.Context, id string) (User, bool) {
-	deadline := time.Now().Add(leaseWait)
+// write), the deadline passes, or a cache call fails.
+func (c *CachedStore) awaitFill(ctx context.Context, id string, deadline time.Time) (User, awaitResult) {
 	pause := leasePollMin
 	for {
 		wait := min(pause, time.Until(deadline))
 		if wait <= 0 {
-			return User{}, false
+			return User{}, awaitGaveUp
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return User{}, false
+			return User{}, awaitGaveUp
 		case <-t.C:
 		}
 		pause = min(2*pause, leasePollMax)
@@ -411,22 +453,43 @@ func (c *CachedStore) awaitFill(ctx context.Context, id string) (User, bool) {
 		cancel()
 		c.observe(ctx, "lease", err)
 		if err != nil || len(vals) != 2 {
-			return User{}, false
+			return User{}, awaitGaveUp
 		}
 		if s, ok := vals[0].(string); ok {
 			u, err := decodeCached(id, []byte(s))
 			if err != nil {
 				c.countError(err)
 				c.mon.errors.WithLabelValues("lease").Inc()
-				return User{}, false
+				return User{}, awaitGaveUp
 			}
-			return u, true
+			return u, awaitFilled
 		}
 		if vals[1] == nil {
-			return User{}, false
+			return User{}, awaitVoided
 		}
 	}
 }
+
+// takeLeaseScript answers the user's entry if it is there, else takes the
+// lease if nobody holds it. In one step: a fill that lands between a
+// separate read and take would otherwise let this request take a new lease
+// and read the database again for an entry that is already there.
+//
+//	KEYS[1] the user's entry, KEYS[2] its lease
+//	ARGV[1] the lease token, ARGV[2] the lease's lifetime in ms
+//
+// Returns {entry} when the entry is there, {1} when the lease is now the
+// caller's, {0} when another request holds it.
+var takeLeaseScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+	return {v}
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return {1}
+end
+return {0}
+`)
 
 // fillLeasedScript sets the user's entry only if the caller's lease is still
 // the current one, and ends the lease. Checking and setting in one script
@@ -457,6 +520,7 @@ return 0
 
 // fill stores the user read from the database (guards none and coalesce).
 func (c *CachedStore) fill(ctx context.Context, u User) {
+	c.fp.pauseFill(ctx) // the slow-fill failpoint: a pause between the read and the store
 	b, err := json.Marshal(u)
 	if err != nil {
 		c.observe(ctx, "fill", fmt.Errorf("encode user %s: %w", u.ID, err))
@@ -473,6 +537,7 @@ func (c *CachedStore) fill(ctx context.Context, u User) {
 
 // fillLeased stores the user if the lease token is still the user's lease.
 func (c *CachedStore) fillLeased(ctx context.Context, u User, token string) {
+	c.fp.pauseFill(ctx) // the slow-fill failpoint
 	b, err := json.Marshal(u)
 	if err != nil {
 		c.observe(ctx, "fill", fmt.Errorf("encode user %s: %w", u.ID, err))
@@ -801,13 +866,15 @@ func (c *CachedStore) Status() CacheStatus {
 
 // CacheHeader is the header of a GET /users/{id} answer that says how the
 // cache answered its lookup: "hit" (the user came from the cache), "miss"
-// (not there: it came from the database) or "error" (the lookup failed or
-// timed out: from the database). Absent without a cache. The lab's client
+// (not there: this request read it from the database), "shared" (not
+// there: another request's database read answered it, a coalesced read or
+// a lease holder's fill) or "error" (the lookup failed or timed out: from
+// the database). Absent without a cache. The lab's client
 // records it, so that the share of reads the cache served is measured per
 // request, on the client's clock.
 const CacheHeader = "Mysite-Cache"
 
-var cacheAnswers = [...]string{lookupHit: "hit", lookupMiss: "miss", lookupFailed: "error"}
+var cacheAnswers = [...]string{lookupHit: "hit", lookupMiss: "miss", lookupFailed: "error", lookupShared: "shared"}
 
 // cacheAnswer carries a lookup's answer from the store back to the handler
 // (through the request's context: the Store interface returns users, not

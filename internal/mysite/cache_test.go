@@ -382,6 +382,79 @@ func TestCacheReadMissWriteRace(t *testing.T) {
 	}
 }
 
+// A write in the middle of a leased fill voids the lease: the holder's
+// fill is dropped, and one of the requests waiting for it takes the lease
+// again and reads the database, once for all of them (not once each). The
+// waiters say so: their answer is "shared", another request's read.
+func TestCacheLeaseVoidedByWriteIsTakenAgain(t *testing.T) {
+	const waiters = 5
+	ctx := context.Background()
+	m := startFakeRedis(t)
+	db := &gateStore{countingStore: newCountingStore(), read: make(chan struct{}), release: make(chan struct{})}
+	db.seed("42", "a", 1)
+	cs := newTestCache(t, db, m.Addr(), CacheOptions{TTL: time.Minute, Timeout: time.Second, Guard: CacheGuardLease, LoadTimeout: 5 * time.Second})
+
+	db.armed.Store(true)
+	holder := make(chan User, 1)
+	go func() {
+		u, err := cs.Get(ctx, "42")
+		if err != nil {
+			t.Errorf("holder: %v", err)
+		}
+		holder <- u
+	}()
+	<-db.read // the holder has its lease and version 1
+
+	answers := make([]cacheAnswer, waiters)
+	versions := make([]int64, waiters)
+	var wg sync.WaitGroup
+	for i := range waiters {
+		wg.Go(func() {
+			u, err := cs.Get(withCacheAnswer(ctx, &answers[i]), "42")
+			if err != nil {
+				t.Errorf("waiter %d: %v", i, err)
+			}
+			versions[i] = u.Version
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for cs.Status().LeaseWaits < waiters {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiters never waited: %+v", cs.Status())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if u, err := cs.Put(ctx, User{ID: "42", FirstName: "b"}); err != nil || u.Version != 2 {
+		t.Fatalf("writer: %+v %v", u, err)
+	}
+	close(db.release)
+	if u := <-holder; u.Version != 1 {
+		t.Errorf("holder read version %d, want 1 (it read before the write)", u.Version)
+	}
+	wg.Wait()
+
+	for i, v := range versions {
+		if v != 2 {
+			t.Errorf("waiter %d read version %d, want 2 (its wait began before the write, its answer came after)", i, v)
+		}
+	}
+	if got := db.gets.Load(); got != 2 {
+		t.Errorf("%d database reads, want 2 (the holder's, and one after the write)", got)
+	}
+	shared := 0
+	for i := range answers {
+		if answers[i].String() == "shared" {
+			shared++
+		}
+	}
+	if shared != waiters-1 {
+		t.Errorf("%d waiters answered \"shared\", want %d (one of them read the database)", shared, waiters-1)
+	}
+	if st := cs.Status(); st.FillsSuppressed != 1 || st.LeaseFallbacks != 0 {
+		t.Errorf("status %+v: want 1 fill suppressed, no fallback", st)
+	}
+}
+
 // Coalescing never makes a read that starts after a write acknowledged
 // wait for, and share, a database read that started before it.
 func TestCacheCoalesceDoesNotJoinOlderRead(t *testing.T) {

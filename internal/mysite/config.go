@@ -101,6 +101,9 @@ type Config struct {
 	// StaticUnversioned: GET /page names the assets without ?v=N
 	// (-static-versioned=false, the lab's negative control).
 	StaticUnversioned bool
+	// Failpoints serves /failpoints, where the lab turns failpoints on
+	// and off while mysite runs (-failpoints; see Failpoints).
+	Failpoints bool
 }
 
 // Read routing modes (-reads).
@@ -333,6 +336,9 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		"stampede guard for concurrent misses of one user: none (each reads the database: the lab's negative control), "+
 			"coalesce (one database read per key in this server), or lease (a lease in Redis: one read for the whole web tier, "+
 			"and fills that raced a write are dropped) (env "+EnvCacheGuard+")")
+	fs.BoolVar(&cfg.Failpoints, "failpoints", cfg.Failpoints,
+		"serve /failpoints, where a test can make mysite misbehave on purpose while it runs (e.g. PUT /failpoints/slow-fill 150ms); "+
+			"for the lab, never for real use")
 	staticFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

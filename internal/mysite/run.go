@@ -65,12 +65,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		front = behind
 		log.Warn("writes are acknowledged before they are stored (write-behind): a slow or unreachable database loses them (negative-control mode)")
 	}
+	var failpoints *Failpoints
+	if cfg.Failpoints {
+		failpoints = &Failpoints{}
+		log.Warn("failpoints are served at /failpoints: anyone who reaches this server can make it misbehave (lab mode)")
+	}
 	var cache *CachedStore
 	if cfg.Cache != "" {
 		cache = NewCachedStore(front, cfg.Cache, CacheOptions{
 			TTL: cfg.CacheTTL, Timeout: cfg.CacheTimeout,
 			Invalidation: cfg.CacheInvalidation, Guard: cfg.CacheGuard,
-			LoadTimeout: cfg.DBTimeout, Logger: log,
+			LoadTimeout: cfg.DBTimeout, Logger: log, Failpoints: failpoints,
 		})
 		front = cache
 	}
@@ -78,6 +83,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		Store: front, DBTimeout: cfg.DBTimeout,
 		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
 		Name: name, Replicas: replicas, Static: cfg.staticOptions(), Metrics: metrics, Logger: log,
+		Failpoints: failpoints,
 	})
 	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
 	if cfg.DBTimeout > 0 {

@@ -58,6 +58,8 @@ type Options struct {
 	Metrics *Metrics
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Failpoints, when not nil, are served at /failpoints.
+	Failpoints *Failpoints
 }
 
 // Server is the mysite HTTP API. It is an http.Handler.
@@ -106,6 +108,9 @@ func NewServer(opts Options) *Server {
 		s.metrics.registerCache(c)
 	}
 	m := s.mux
+	if opts.Failpoints != nil {
+		opts.Failpoints.register(m)
+	}
 	m.HandleFunc("POST /users", s.withSession(true, s.createUser))
 	m.HandleFunc("/users", methodNotAllowed("POST"))
 	m.HandleFunc("GET /users/{id}", s.withSession(false, s.getUser))

@@ -16,6 +16,7 @@ import (
 const (
 	CacheNoStaleReads = "no-stale-reads"     // no read returns a value older than a write acknowledged before it began
 	CacheHitRatioBack = "hit-ratio-recovers" // after the cache restarts empty, half the reads hit it again within a derived time
+	CacheNoStampede   = "no-stampede"        // while fills are slow, each user is read from the database once per fill, not once per reader
 )
 
 // Stage 5's workload: a cache is for a read-heavy load of users that
@@ -48,6 +49,9 @@ var (
 		"mysite's bound on every cache call; past it the read goes to the database. 0: no bound (a slow cache holds requests)")
 	// cache-latency's
 	cacheLatency = Duration("latency", "1s", "round-trip latency added to every web-N->cache link")
+	// slow-fills'
+	cacheSlowFill = Duration("slow_fill", "200ms",
+		"the pause mysite's slow-fill failpoint puts between a fill's database read and its store into the cache")
 )
 
 // Stage 5: a cache. A Redis between the web tier and the database holds the
@@ -133,13 +137,9 @@ func init() {
 				},
 			},
 			{
-				ID:   "cache-flush",
-				Help: "empty the cache under load (redis-cli FLUSHALL): every read misses until the cache fills again",
-				Inject: func(Settings) []faults.Fault {
-					return []faults.Fault{faults.Command{Node: "cache", What: "flush the cache",
-						Cmd:   []string{"redis-cli", "FLUSHALL"},
-						Probe: []string{"redis-cli", "INFO", "commandstats"}, Want: "cmdstat_flushall:calls="}}
-				},
+				ID:     "cache-flush",
+				Help:   "empty the cache under load (redis-cli FLUSHALL): every read misses until the cache fills again",
+				Inject: func(Settings) []faults.Fault { return []faults.Fault{cacheFlush} },
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{cacheNoStaleReads(ev)}
 				},
@@ -158,6 +158,49 @@ func init() {
 					// its user (hit ratio about 1 - e^(-0.09), 9%),
 					// before the loss as after it.
 					{Name: "entries expire before they are read again", Set: Values(cacheTTL.Is(20 * time.Millisecond)), Breaks: []string{CacheHitRatioBack}},
+				},
+			},
+			{
+				ID:       "slow-fills",
+				Help:     "every cache fill pauses slow_fill between its database read and its store (mysite's slow-fill failpoint: a GC pause, a busy CPU), then the cache is emptied: reads of a user arrive while its fill is under way, and writes land during fills",
+				Settings: []Setting{cacheSlowFill.Setting},
+				Inject: func(set Settings) []faults.Fault {
+					var out []faults.Fault
+					d := cacheSlowFill.Get(set).String()
+					for i := 1; i <= cacheServers; i++ {
+						out = append(out, faults.Command{Node: stacks.WebName(i), What: "slow every cache fill by " + d,
+							Cmd:   []string{"curl", "-fsS", "-X", "PUT", "--max-time", "2", "--data", d, cacheFailpointURL},
+							Undo:  []string{"curl", "-fsS", "-X", "DELETE", "--max-time", "2", cacheFailpointURL},
+							Probe: []string{"curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8080/failpoints"}, Want: "slow-fill=" + d})
+					}
+					return append(out, cacheFlush)
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					stampede, stale := cacheNoStampede(ev, set), cacheNoStaleReads(ev)
+					if d := cacheSlowFill.Get(set); d < cacheSlowFillFloor {
+						why := fmt.Sprintf("slow_fill=%v is below %v: a fill that short is rarely met by a second read or a write of its user, so neither the stampede nor the race would show without a guard", d, cacheSlowFillFloor)
+						stampede.Vacuous, stale.Vacuous = why, why
+					}
+					return []verdict.Guarantee{stampede, stale}
+				},
+				Controls: []Control{
+					// Every read of a user that arrives while its fill
+					// pauses reads the database too: at 4.5 reads a second
+					// per user and fills of 200 ms, about 0.9 more per
+					// fill, some 3.5 fills per user in the 5 s (3.2 more
+					// reads on average): two or more beyond its allowance
+					// for four users in five.
+					{Name: "no stampede guard", Set: Values(cacheGuard.Is("none")), Breaks: []string{CacheNoStampede}},
+					// The read-miss/write race: a fill that read before a
+					// write commits stores after the write deleted the
+					// entry, and the old value stays until the next write
+					// or the TTL. A write of the user lands in a 200 ms
+					// fill with probability 0.5/s x 0.2 s = 10%; some 70
+					// fills in the 5 s (one per user after the flush, one
+					// after each of 50 writes) make 7 such races a run on
+					// average, none in 0.1% of runs: a second attempt for
+					// those. At 100 ms one run showed 14 stale reads.
+					{Name: "per-server coalescing, no lease", Set: Values(cacheGuard.Is("coalesce")), Breaks: []string{CacheNoStaleReads}, Attempts: 2},
 				},
 			},
 			{
@@ -180,6 +223,55 @@ func init() {
 			},
 		},
 	})
+}
+
+// cacheFlush empties the cache with Redis's own FLUSHALL; landed once
+// Redis counts the command.
+var cacheFlush = faults.Command{Node: "cache", What: "flush the cache",
+	Cmd:   []string{"redis-cli", "FLUSHALL"},
+	Probe: []string{"redis-cli", "INFO", "commandstats"}, Want: "cmdstat_flushall:calls="}
+
+// cacheFailpointURL is mysite's slow-fill failpoint, on each web server's
+// own loopback (its -failpoints endpoint).
+const cacheFailpointURL = "http://127.0.0.1:8080/failpoints/slow-fill"
+
+// cacheSlowFillFloor: below it a fill is too seldom met by another read
+// or a write of its user (4.5 reads and 0.5 writes a second per user) for
+// the controls of slow-fills to break their guarantees in every run: such a
+// value is refused as vacuous. At 100 ms the control without a guard put 3
+// users of 20 over their allowance, by one read (one run): too close.
+const cacheSlowFillFloor = 150 * time.Millisecond
+
+// cacheNoStampede: each user is read from the database at most once per
+// fill while fills are slow, counted per request from mysite's answers
+// ("miss" and "error" read the database; "hit" and "shared" did not), over
+// the fault's window. A user's fills in the window: one after the flush,
+// one after each write of it that overlaps the window (the write deletes
+// the entry, and with the lease voids a fill under way), and one for an
+// entry already missing as the window opened (a write just before it).
+// The lease makes that one read for the whole web tier; coalescing one per
+// server (x cacheServers). Without a guard there is no such promise: the
+// lease's is judged, and every reader that arrives during a fill breaks it.
+func cacheNoStampede(ev Evidence, set Settings) verdict.Guarantee {
+	per := 1
+	if cacheGuard.Get(set) == "coalesce" {
+		per = cacheServers
+	}
+	allowed := func(k check.KeyDBReads) int { return per * (2 + k.Writes) }
+	g := verdict.Guarantee{Name: CacheNoStampede,
+		Threshold: fmt.Sprintf("no user read from the database more than %d x (2 + its writes) times during the fault", per)}
+	d := check.DBReadsIn(ev.History, ev.Windows.During)
+	if d.Reads == 0 {
+		return verdict.NotJudgedBecause(g, "no read during the fault said how the cache answered (mysite's Mysite-Cache header)")
+	}
+	over := d.Over(allowed)
+	g.Measured = d.String()
+	g.Value = float64(len(over))
+	g.Holds = len(over) == 0
+	if len(over) > 0 {
+		g.Measured += fmt.Sprintf("; %d of %d users over, the worst %s", len(over), len(d.ByKey), over[0])
+	}
+	return g
 }
 
 // cacheSqueezeScript sets Redis's maxmemory to its memory in use less half
@@ -351,6 +443,8 @@ func cacheStack(set Settings) stacks.Topology {
 				"-cache-timeout", cacheTimeout.Arg(set),
 				"-cache-invalidation", cacheInvalidation.Get(set),
 				"-cache-guard", cacheGuard.Get(set),
+				// slow-fills turns a failpoint on through it.
+				"-failpoints",
 				"-name", name,
 			}
 		},
