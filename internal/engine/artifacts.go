@@ -3,9 +3,13 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -49,5 +53,62 @@ func (res *Result) keep(ctx context.Context, stack *stacks.Stack) (string, error
 			return "", err
 		}
 	}
+	if res.Spec.KeepArtifacts {
+		// Asked for: never pruned (pruneArtifacts).
+		if err := os.WriteFile(filepath.Join(dir, keptMarker), []byte("scalelab run --keep: pruning leaves this folder alone\n"), 0o644); err != nil {
+			return "", err
+		}
+	}
 	return dir, nil
+}
+
+// KeepLastArtifacts is how many artifact folders of failed runs results/
+// keeps: a lab's worth of failed controls and broken runs (18 folders,
+// 26 MB after one lab, before pruning). Folders of runs with --keep stay.
+const KeepLastArtifacts = 20
+
+// keptMarker marks an artifact folder written by a run with --keep.
+const keptMarker = "KEPT"
+
+// pruneArtifacts removes the oldest artifact folders under root (those
+// with a run.json, by its modification time) beyond the newest keep,
+// except those marked kept. It returns how many it removed.
+func pruneArtifacts(root string, keep int) (int, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return 0, err
+	}
+	type folder struct {
+		path string
+		mod  time.Time
+	}
+	var folders []folder
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		info, err := os.Stat(filepath.Join(dir, "run.json"))
+		if err != nil {
+			continue // not a run's artifacts (e.g. a matrix), or being written
+		}
+		if _, err := os.Stat(filepath.Join(dir, keptMarker)); err == nil {
+			continue
+		}
+		folders = append(folders, folder{dir, info.ModTime()})
+	}
+	if len(folders) <= keep {
+		return 0, nil
+	}
+	slices.SortFunc(folders, func(a, b folder) int { return b.mod.Compare(a.mod) })
+	removed := 0
+	var errs []error
+	for _, f := range folders[keep:] {
+		if err := os.RemoveAll(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed++
+	}
+	return removed, errors.Join(errs...)
 }

@@ -488,6 +488,11 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		} else {
 			res.Artifacts = dir
 			say("artifacts in " + dir)
+			if n, err := pruneArtifacts(spec.Results, KeepLastArtifacts); err != nil {
+				say(fmt.Sprintf("warning: pruning %s: %v", spec.Results, err))
+			} else if n > 0 {
+				say(fmt.Sprintf("removed the %d oldest artifact folders of %s: it keeps the last %d (and every run's with --keep)", n, spec.Results, KeepLastArtifacts))
+			}
 		}
 	}
 	return res, nil
