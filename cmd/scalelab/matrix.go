@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,7 +54,8 @@ Examples:
   scalelab matrix
   scalelab matrix --stages single-server --report /tmp/matrix
   scalelab matrix --shard 1/3 --report shard-1     # on machine 1; 2/3 and 3/3 on the others,
-  scalelab merge --out results/matrix shard-1 shard-2 shard-3   # then join them`
+  scalelab merge --out results/matrix shard-1 shard-2 shard-3   # then join them
+  scalelab matrix --stages cache --junit results/junit.xml       # and JUnit XML for CI`
 
 // maxParallel bounds --parallel: past a few runs per core the generator
 // cannot keep its schedule.
@@ -79,6 +81,7 @@ func runMatrix(ctx context.Context, args []string) error {
 	shardFlag := fs.String("shard", "", "run only the i-th of n shards of the cells, as i/n (e.g. 2/3); join the shards with scalelab merge")
 	parallel := fs.Int("parallel", defaultParallel(), "how many runs at a time, each stack capped at its share of the CPUs (1: one after the other)")
 	dir := fs.String("report", "results/matrix", "where index.html, matrix.md, cells.json and the runs' reports go")
+	junit := fs.String("junit", "", "also write the cells as JUnit XML to this file (a test case per cell; for CI)")
 	pos, err := parseWithPositional(fs, args)
 	if err != nil {
 		return err
@@ -244,6 +247,13 @@ feed:
 		case runErr = <-errs:
 		default:
 		}
+	}
+	if *junit != "" {
+		// Also after an interrupt: what ran is reported, the rest skipped.
+		if err := report.WriteJUnit(*junit, mx); err != nil {
+			return errors.Join(runErr, err)
+		}
+		fmt.Printf("junit: %s\n", *junit)
 	}
 	if runErr != nil {
 		return runErr

@@ -26,11 +26,13 @@ Examples:
   scalelab matrix --shard 1/2 --report shard-1     # on one machine
   scalelab matrix --shard 2/2 --report shard-2     # on another
   scalelab merge --out results/matrix shard-1 shard-2
-  scalelab merge --out merged shards/*             # CI: every shard's downloaded artifact`
+  scalelab merge --out merged shards/*             # CI: every shard's downloaded artifact
+  scalelab merge --out merged --junit merged/junit.xml shards/*   # and JUnit XML for the CI's test view`
 
 func runMerge(_ context.Context, args []string) error {
 	fs := flags("merge")
 	out := fs.String("out", "", "where the merged index.html, matrix.md, cells.json and runs/ go (required)")
+	junit := fs.String("junit", "", "also write the merged cells as JUnit XML to this file (a test case per cell; for CI)")
 	dirs, err := parseWithPositional(fs, args)
 	if err != nil {
 		return err
@@ -47,6 +49,12 @@ func runMerge(_ context.Context, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *junit != "" {
+		if err := report.WriteJUnit(*junit, m); err != nil {
+			return err
+		}
+		fmt.Printf("junit: %s\n", *junit)
 	}
 	good, all := m.AsExpected()
 	missing := 0

@@ -71,6 +71,15 @@ func TestMergeExitCodes(t *testing.T) {
 	if !strings.Contains(string(md), "4 of 4 runs as they should be") {
 		t.Errorf("matrix.md:\n%s", md)
 	}
+	// --junit: one test case per cell; the missing ones skipped.
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	if err := runMerge(context.Background(), []string{"--out", filepath.Join(t.TempDir(), "C"), "--junit", junit, a, bStopped}); !errors.As(err, new(errBroke)) {
+		t.Errorf("merge with --junit, a shard stopped: %v, want errBroke", err)
+	}
+	x, _ := os.ReadFile(junit)
+	if !strings.Contains(string(x), `tests="4"`) || !strings.Contains(string(x), "<skipped") {
+		t.Errorf("junit.xml:\n%s", x)
+	}
 	for _, args := range [][]string{
 		{"--out", filepath.Join(t.TempDir(), "C"), a},           // shard 2/2 not given
 		{"--out", filepath.Join(t.TempDir(), "C"), a, bStopped}, // shard 2/2 stopped after one run
