@@ -41,6 +41,7 @@ var commands = []command{
 	{"run", "run one experiment: boot, warm up, inject, heal, cool down, check", usageRun, runRun},
 	{"matrix", "run every stage x fault, controls included, and write the matrix", usageMatrix, runMatrix},
 	{"merge", "join the directories of matrix shards (--shard i/n) into one matrix", usageMerge, runMerge},
+	{"diff", "set a matrix against an earlier one: changed verdicts and figures; exit 1 on a regression", usageDiff, runDiff},
 	{"up", "boot a stage's stack and keep it up until Ctrl-C", usageUp, runUp},
 	{"fault", "inject a fault into the stack that `scalelab up` keeps", usageFault, runFault},
 	{"heal", "heal the faults injected with `scalelab fault`", usageHeal, runHeal},

@@ -47,15 +47,20 @@ boot), longest first, each to the shard with the least so far, so that the shard
 about equally long. Every cell is in exactly one shard. Give every shard the same
 --stages.
 
+With --baseline DIR the matrix is also set against an earlier one at the end, as
+scalelab diff does (a table in the terminal, matrix.md and index.html).
+
 Exit 0 when every cell is as it should be (faults: every guarantee held; controls:
-the named guarantees broke), 1 otherwise, 2 for bad usage or a setup failure.
+the named guarantees broke) and, with --baseline, nothing regressed; 1 otherwise; 2
+for bad usage or a setup failure.
 
 Examples:
   scalelab matrix
   scalelab matrix --stages single-server --report /tmp/matrix
   scalelab matrix --shard 1/3 --report shard-1     # on machine 1; 2/3 and 3/3 on the others,
   scalelab merge --out results/matrix shard-1 shard-2 shard-3   # then join them
-  scalelab matrix --stages cache --junit results/junit.xml       # and JUnit XML for CI`
+  scalelab matrix --stages cache --junit results/junit.xml       # and JUnit XML for CI
+  scalelab matrix --baseline last-green --report results/matrix  # exit 1 on a regression (scalelab diff)`
 
 // maxParallel bounds --parallel: past a few runs per core the generator
 // cannot keep its schedule.
@@ -82,12 +87,20 @@ func runMatrix(ctx context.Context, args []string) error {
 	parallel := fs.Int("parallel", defaultParallel(), "how many runs at a time, each stack capped at its share of the CPUs (1: one after the other)")
 	dir := fs.String("report", "results/matrix", "where index.html, matrix.md, cells.json and the runs' reports go")
 	junit := fs.String("junit", "", "also write the cells as JUnit XML to this file (a test case per cell; for CI)")
+	baselineDir := fs.String("baseline", "", "an earlier matrix's directory: compare with it at the end (as scalelab diff) and exit 1 on a regression")
 	pos, err := parseWithPositional(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q (use --stages %s)", pos[0], pos[0])
+	}
+	var baseline report.Matrix
+	if *baselineDir != "" {
+		// Read first: a wrong directory should fail before an hour of runs.
+		if baseline, err = report.ReadMatrix(*baselineDir); err != nil {
+			return fmt.Errorf("--baseline: %w", err)
+		}
 	}
 	if *parallel < 1 || *parallel > maxParallel {
 		return fmt.Errorf("--parallel %d: want 1 to %d runs at a time", *parallel, maxParallel)
@@ -248,6 +261,13 @@ feed:
 		default:
 		}
 	}
+	if *baselineDir != "" && runErr == nil {
+		c := report.Compare(*baselineDir, baseline, mx)
+		mx.Baseline = &c
+		if err := report.WriteMatrix(*dir, mx); err != nil {
+			return fmt.Errorf("write matrix: %w", err)
+		}
+	}
 	if *junit != "" {
 		// Also after an interrupt: what ran is reported, the rest skipped.
 		if err := report.WriteJUnit(*junit, mx); err != nil {
@@ -263,7 +283,7 @@ feed:
 	if md, err := os.ReadFile(filepath.Join(*dir, "matrix.md")); err == nil {
 		fmt.Println(string(md))
 	}
-	if bad > 0 {
+	if bad > 0 || (mx.Baseline != nil && mx.Baseline.Regressions() > 0) {
 		return errBroke{}
 	}
 	return nil

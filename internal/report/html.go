@@ -25,6 +25,7 @@ var templateFiles embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"n":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"join": strings.Join,
 	"pct":  pct,
 	"ptrf": func(v float64) *float64 { return &v },
 	"ms":   msOrNone,

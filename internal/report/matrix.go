@@ -209,6 +209,9 @@ type Matrix struct {
 	// Cells are this directory's cells in the order they run: those not run
 	// (yet) have Missing set.
 	Cells []Cell `json:"cells"`
+	// Baseline is the matrix set against an earlier one (scalelab matrix
+	// --baseline DIR); nil without one.
+	Baseline *Comparison `json:"baseline,omitempty"`
 }
 
 // CellsFile is the name of a matrix directory's cells, as JSON.
@@ -237,6 +240,7 @@ func WriteMatrix(dir string, mx Matrix) error {
 	m := arrange(mx.Cells)
 	page := matrixView(dir, m)
 	page.Shard = mx.Shard
+	page.Baseline = mx.Baseline
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, "matrix.html.tmpl", page); err != nil {
 		return fmt.Errorf("matrix: render index.html: %w", err)
@@ -578,6 +582,7 @@ func relPath(dir, path string) string {
 // matrixPage is what matrix.html.tmpl and the markdown render.
 type matrixPage struct {
 	Shard     string // "i/n" for one shard's directory
+	Baseline  *Comparison
 	Stages    []stageView
 	Good, All int
 }
@@ -720,6 +725,9 @@ func matrixMarkdown(p matrixPage) string {
 			}
 			b.WriteString("\n")
 		}
+	}
+	if p.Baseline != nil {
+		b.WriteString("\n" + p.Baseline.Markdown())
 	}
 	return b.String()
 }
