@@ -28,13 +28,6 @@ var _ = Describe("The matrix in shards", Label("cli"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		return s
 	}
-	cellsOf := func(dir string) report.Matrix {
-		data, err := os.ReadFile(filepath.Join(dir, report.CellsFile))
-		Expect(err).NotTo(HaveOccurred())
-		var m report.Matrix
-		Expect(json.Unmarshal(data, &m)).To(Succeed())
-		return m
-	}
 
 	DescribeTable("refuses a bad --shard in one line, with exit code 2, before running anything",
 		func(shard string) {
@@ -163,3 +156,12 @@ func overlapping(out string) bool {
 }
 
 var stepLine = regexp.MustCompile(`(?m)^(\d\d:\d\d:\d\d\.\d{3}) \[(\d+/\d+)\] `)
+
+// cellsOf is a matrix directory's cells.json.
+func cellsOf(dir string) report.Matrix {
+	data, err := os.ReadFile(filepath.Join(dir, report.CellsFile))
+	Expect(err).NotTo(HaveOccurred())
+	var m report.Matrix
+	Expect(json.Unmarshal(data, &m)).To(Succeed())
+	return m
+}

@@ -19,7 +19,7 @@ func TestDiffExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := matrixJobs([]stage.Stage{st})
+	jobs, err := matrixJobs([]stage.Stage{st}, report.Matrix{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

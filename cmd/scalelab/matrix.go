@@ -19,7 +19,8 @@ import (
 	"github.com/scalelab/scalelab/internal/stage"
 )
 
-const usageMatrix = `scalelab matrix [--stages a,b,...] [--parallel N] [--shard i/n] [--report DIR]
+const usageMatrix = `scalelab matrix [--stages a,b,...] [--faults f,g,...] [--controls=false] [--set k=v ...]
+                [--parallel N] [--shard i/n] [--report DIR] [--junit FILE] [--baseline DIR]
 
 Runs every stage under each of its faults and each negative control, and writes
 DIR/index.html and DIR/matrix.md (a table per stage, a row per fault: the fault run,
@@ -47,8 +48,14 @@ boot), longest first, each to the shard with the least so far, so that the shard
 about equally long. Every cell is in exactly one shard. Give every shard the same
 --stages.
 
+--faults narrows the matrix to some faults of its stages, --controls=false to the fault
+runs without their controls; --set gives every run a setting (each control still sets
+its own), refused before anything runs where a stage lacks it or where it would make a
+check vacuous. A merge expects only the cells a directory selected.
+
 With --baseline DIR the matrix is also set against an earlier one at the end, as
-scalelab diff does (a table in the terminal, matrix.md and index.html).
+scalelab diff does (a table in the terminal, matrix.md and index.html); when the two
+ran with different --set values, the comparison says so.
 
 Exit 0 when every cell is as it should be (faults: every guarantee held; controls:
 the named guarantees broke) and, with --baseline, nothing regressed; 1 otherwise; 2
@@ -60,7 +67,9 @@ Examples:
   scalelab matrix --shard 1/3 --report shard-1     # on machine 1; 2/3 and 3/3 on the others,
   scalelab merge --out results/matrix shard-1 shard-2 shard-3   # then join them
   scalelab matrix --stages cache --junit results/junit.xml       # and JUnit XML for CI
-  scalelab matrix --baseline last-green --report results/matrix  # exit 1 on a regression (scalelab diff)`
+  scalelab matrix --baseline last-green --report results/matrix  # exit 1 on a regression (scalelab diff)
+  scalelab matrix --stages load-balancer --faults kill-web --controls=false --set check_interval=1s \
+      --baseline last-green --report /tmp/slower-checks   # what a slower health check costs`
 
 // maxParallel bounds --parallel: past a few runs per core the generator
 // cannot keep its schedule.
@@ -83,6 +92,10 @@ type job struct {
 func runMatrix(ctx context.Context, args []string) error {
 	fs := flags("matrix")
 	only := fs.String("stages", "", "comma-separated stage ids (default: every stage)")
+	onlyFaults := fs.String("faults", "", "comma-separated fault ids: only these faults' cells of the stages (default: every fault)")
+	withControls := fs.Bool("controls", true, "also run each fault's negative controls (--controls=false: the fault runs only)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "a setting as key=value for every run, beside each control's own (repeatable; every stage of the matrix must have it)")
 	shardFlag := fs.String("shard", "", "run only the i-th of n shards of the cells, as i/n (e.g. 2/3); join the shards with scalelab merge")
 	parallel := fs.Int("parallel", defaultParallel(), "how many runs at a time, each stack capped at its share of the CPUs (1: one after the other)")
 	dir := fs.String("report", "results/matrix", "where index.html, matrix.md, cells.json and the runs' reports go")
@@ -105,12 +118,6 @@ func runMatrix(ctx context.Context, args []string) error {
 	if *parallel < 1 || *parallel > maxParallel {
 		return fmt.Errorf("--parallel %d: want 1 to %d runs at a time", *parallel, maxParallel)
 	}
-	if !flagSet(fs, "parallel") && *parallel > 1 {
-		if d, err := docker.StorageDriver(ctx); err == nil && docker.SlowStorage(d) {
-			fmt.Printf("one run at a time: the Docker engine stores containers with %s, too slow for two stacks at once (BENCHMARKS.md); --parallel N overrides\n", d)
-			*parallel = 1
-		}
-	}
 	shardI, shardN := 1, 1
 	if *shardFlag != "" {
 		if shardI, shardN, err = parseShardFlag(*shardFlag); err != nil {
@@ -130,12 +137,30 @@ func runMatrix(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	all, err := matrixJobs(stages)
+	set, err := stage.ParseSet(sets)
 	if err != nil {
 		return err
 	}
+	mx := report.Matrix{NoControls: !*withControls, Set: set}
+	if *onlyFaults != "" {
+		if mx.Faults, err = faultsOf(stages, *onlyFaults); err != nil {
+			return err
+		}
+	}
+	all, err := matrixJobs(stages, mx, set)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return errors.New("no cells: --faults and --controls=false leave nothing to run")
+	}
 	jobs := all
-	mx := report.Matrix{}
+	if !flagSet(fs, "parallel") && *parallel > 1 {
+		if d, err := docker.StorageDriver(ctx); err == nil && docker.SlowStorage(d) {
+			fmt.Printf("one run at a time: the Docker engine stores containers with %s, too slow for two stacks at once (BENCHMARKS.md); --parallel N overrides\n", d)
+			*parallel = 1
+		}
+	}
 	for _, st := range stages {
 		mx.Stages = append(mx.Stages, st.ID)
 	}
@@ -172,7 +197,7 @@ func runMatrix(ctx context.Context, args []string) error {
 	bad := 0
 	runJob := func(i int, j job) error {
 		cell := j.cell
-		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control, CPUs: cpus}
+		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control, Set: set, CPUs: cpus}
 		title := fmt.Sprintf("[%d/%d] %s under %s", i+1, len(jobs), j.st.ID, j.cell.Fault)
 		if j.control != nil {
 			title += fmt.Sprintf(" (control: %s)", j.control.Name)
@@ -293,12 +318,46 @@ feed:
 // merge reads cells.json's shard with).
 func parseShardFlag(s string) (i, n int, err error) { return report.ParseShard(s) }
 
-// matrixJobs is every cell of the stages, in the matrix's order
-// (report.StageCells), with its expected cost.
-func matrixJobs(stages []stage.Stage) ([]job, error) {
+// faultsOf reads --faults: each id must be a fault of one of the stages.
+func faultsOf(stages []stage.Stage, list string) ([]string, error) {
+	var ids, known []string
+	for _, st := range stages {
+		for _, f := range st.Faults {
+			if !slices.Contains(known, f.ID) {
+				known = append(known, f.ID)
+			}
+		}
+	}
+	for _, id := range strings.Split(list, ",") {
+		id = strings.TrimSpace(id)
+		if !slices.Contains(known, id) {
+			return nil, fmt.Errorf("--faults: no stage of the matrix has a fault %q (faults: %s)", id, strings.Join(known, ", "))
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// matrixJobs is every cell of the stages that the matrix selects, in the
+// matrix's order (report.StageCells), with its expected cost. Each is
+// planned with the matrix's settings first (engine.Resolve, no Docker), so
+// that a setting a stage does not have, or one that makes a check vacuous,
+// fails before anything runs.
+func matrixJobs(stages []stage.Stage, mx report.Matrix, set stage.Settings) ([]job, error) {
 	var jobs []job
 	for _, st := range stages {
 		for _, c := range report.StageCells(st) {
+			if !mx.Selects(c) {
+				continue
+			}
+			if _, err := engine.Resolve(engine.Spec{Stage: st.ID, Fault: c.Fault, Control: c.Control, Set: set}); err != nil {
+				if c.Control != "" {
+					err = fmt.Errorf("with its control %q: %w", c.Control, err)
+				}
+				return nil, err
+			}
 			j := job{cell: c, st: st}
 			if c.Control != "" {
 				f, err := st.Fault(c.Fault)
@@ -309,7 +368,7 @@ func matrixJobs(stages []stage.Stage) ([]job, error) {
 					return nil, err
 				}
 			}
-			j.cost = expectedCost(engine.Spec{Stage: st.ID, Fault: c.Fault, Control: c.Control})
+			j.cost = expectedCost(engine.Spec{Stage: st.ID, Fault: c.Fault, Control: c.Control, Set: set})
 			jobs = append(jobs, j)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalelab/scalelab/internal/report"
 	"github.com/scalelab/scalelab/internal/stage"
 )
 
@@ -25,11 +26,11 @@ func jobNames(jobs []job) []string {
 // another machine), each shard in the matrix's order, the shards' expected
 // durations within one cell's of each other.
 func TestShardSplitIsADeterministicPartition(t *testing.T) {
-	all, err := matrixJobs(stage.All())
+	all, err := matrixJobs(stage.All(), report.Matrix{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := matrixJobs(stage.All())
+	again, err := matrixJobs(stage.All(), report.Matrix{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestShardSplitIsADeterministicPartition(t *testing.T) {
 // one more), so that a stage slower than its expected cost slows every
 // shard alike.
 func TestShardSplitSharesEveryStage(t *testing.T) {
-	all, err := matrixJobs(stage.All())
+	all, err := matrixJobs(stage.All(), report.Matrix{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +145,46 @@ func TestMatrixRefusesABadShardBeforeRunning(t *testing.T) {
 		if _, statErr := os.Stat(dir); statErr == nil {
 			t.Errorf("--shard %s: wrote %s", s, dir)
 		}
+	}
+}
+
+// --faults and --controls=false narrow the cells; --set reaches every run
+// and is checked against every cell's plan before anything runs.
+func TestMatrixSelection(t *testing.T) {
+	st, err := stage.Get("load-balancer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := []stage.Stage{st}
+	ids, err := faultsOf(stages, "kill-web, pause-web,kill-web")
+	if err != nil || !slices.Equal(ids, []string{"kill-web", "pause-web"}) {
+		t.Fatalf("faultsOf = %v, %v; want kill-web, pause-web", ids, err)
+	}
+	if _, err := faultsOf(stages, "kill-db"); err == nil || !strings.Contains(err.Error(), `no stage of the matrix has a fault "kill-db" (faults: kill-web,`) {
+		t.Errorf("an unknown fault: %v", err)
+	}
+
+	jobs, err := matrixJobs(stages, report.Matrix{Faults: []string{"kill-web"}, NoControls: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jobNames(jobs); !slices.Equal(got, []string{report.CellName("load-balancer", "kill-web", "")}) {
+		t.Errorf("kill-web without controls: %v", got)
+	}
+	jobs, err = matrixJobs(stages, report.Matrix{Faults: []string{"kill-web"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := st.Fault("kill-web")
+	if len(jobs) != 1+len(f.Controls) {
+		t.Errorf("kill-web with its controls: %d cells, want %d", len(jobs), 1+len(f.Controls))
+	}
+
+	set := stage.Settings{"check_interval": "1s"}
+	if _, err := matrixJobs(stages, report.Matrix{Faults: []string{"kill-web"}}, set); err != nil {
+		t.Errorf("a setting of the stage: %v", err)
+	}
+	if _, err := matrixJobs(stages, report.Matrix{}, stage.Settings{"ttl": "5s"}); err == nil || !strings.Contains(err.Error(), `no setting "ttl"`) {
+		t.Errorf("a setting the stage does not have: %v", err)
 	}
 }

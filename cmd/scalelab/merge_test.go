@@ -48,7 +48,7 @@ func TestMergeExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := matrixJobs([]stage.Stage{st})
+	jobs, err := matrixJobs([]stage.Stage{st}, report.Matrix{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

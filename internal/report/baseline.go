@@ -30,6 +30,10 @@ type Comparison struct {
 	Compared int      `json:"compared"`
 	New      []string `json:"new"`
 	Gone     []string `json:"gone"`
+	// Settings says how the two matrices' --set values differ ("" when
+	// they are the same): a change a setting made is what such a
+	// comparison is for, and the reader should know it was one.
+	Settings string `json:"settings,omitempty"`
 }
 
 // Change is one way a cell moved.
@@ -57,6 +61,9 @@ func (c Comparison) Regressions() int {
 // is a verdict change like any other.
 func Compare(baseDir string, base, now Matrix) Comparison {
 	cmp := Comparison{Baseline: baseDir, Changes: []Change{}, New: []string{}, Gone: []string{}}
+	if b, n := base.SetText(), now.SetText(); b != n {
+		cmp.Settings = fmt.Sprintf("the baseline ran with %s, this matrix with %s", orDefaults(b), orDefaults(n))
+	}
 	old := map[string]Cell{}
 	for _, c := range base.Cells {
 		old[c.Name] = c
@@ -138,6 +145,9 @@ func (c Comparison) Markdown() string {
 	}
 	fmt.Fprintf(&b, " (tolerances: recovery up by more than %.0f%% and %.0f s, availability during the fault down by more than %.0f points, any more lost writes, stale reads or lost sessions).\n",
 		RecoveryWorseShare*100, RecoveryWorseBy, AvailabilityWorseBy*100)
+	if c.Settings != "" {
+		fmt.Fprintf(&b, "\nSettings: %s.\n", mdEscape(c.Settings))
+	}
 	if len(c.Changes) == 0 {
 		b.WriteString("\nNo cell changed.\n")
 		return b.String()
@@ -156,4 +166,11 @@ func (c Comparison) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+func orDefaults(set string) string {
+	if set == "" {
+		return "the defaults"
+	}
+	return set
 }

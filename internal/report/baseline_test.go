@@ -88,3 +88,18 @@ func TestCompare(t *testing.T) {
 		t.Errorf("a matrix against itself: %+v", same)
 	}
 }
+
+// A comparison says when the two matrices ran with different --set values.
+func TestCompareSettings(t *testing.T) {
+	base, now := Matrix{}, Matrix{Set: map[string]string{"check_interval": "1s"}}
+	c := Compare("old", base, now)
+	if want := "the baseline ran with the defaults, this matrix with check_interval=1s"; c.Settings != want {
+		t.Errorf("settings %q, want %q", c.Settings, want)
+	}
+	if !strings.Contains(c.Markdown(), "Settings: the baseline ran with the defaults") {
+		t.Errorf("markdown does not say the settings:\n%s", c.Markdown())
+	}
+	if c := Compare("old", now, now); c.Settings != "" {
+		t.Errorf("same settings: %q", c.Settings)
+	}
+}

@@ -212,6 +212,34 @@ type Matrix struct {
 	// Baseline is the matrix set against an earlier one (scalelab matrix
 	// --baseline DIR); nil without one.
 	Baseline *Comparison `json:"baseline,omitempty"`
+	// Faults and NoControls narrow the stages' cells to some faults, or to
+	// the fault runs without their controls (scalelab matrix --faults,
+	// --controls=false): a merge expects only the cells selected.
+	Faults     []string `json:"faults,omitempty"`
+	NoControls bool     `json:"no_controls,omitempty"`
+	// Set are settings given to every run of the matrix (--set), beside
+	// each stage's defaults and each control's own.
+	Set map[string]string `json:"set,omitempty"`
+}
+
+// Selects says whether the matrix's selection (Faults, NoControls) takes
+// the cell.
+func (m Matrix) Selects(c Cell) bool {
+	if m.NoControls && c.Control != "" {
+		return false
+	}
+	return len(m.Faults) == 0 || slices.Contains(m.Faults, c.Fault)
+}
+
+// SetText is the matrix's --set values as "k=v k=v", keys sorted; "" when
+// none.
+func (m Matrix) SetText() string {
+	var kv []string
+	for k, v := range m.Set {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, " ")
 }
 
 // CellsFile is the name of a matrix directory's cells, as JSON.
@@ -241,6 +269,7 @@ func WriteMatrix(dir string, mx Matrix) error {
 	page := matrixView(dir, m)
 	page.Shard = mx.Shard
 	page.Baseline = mx.Baseline
+	page.Set = mx.SetText()
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, "matrix.html.tmpl", page); err != nil {
 		return fmt.Errorf("matrix: render index.html: %w", err)
@@ -370,6 +399,12 @@ func Merge(out string, dirs []string) (Matrix, []string, error) {
 	}
 	seen := map[string]bool{}
 	shards := map[int]map[int]string{} // n -> i -> dir
+	// A cell is expected when a merged directory's selection takes it
+	// (scalelab matrix --faults, --controls=false).
+	var selections []Matrix
+	selected := func(c Cell) bool {
+		return slices.ContainsFunc(selections, func(m Matrix) bool { return m.Selects(c) })
+	}
 	for _, dir := range dirs {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
@@ -401,6 +436,7 @@ func Merge(out string, dirs []string) (Matrix, []string, error) {
 		for _, id := range m.Stages {
 			addStage(id)
 		}
+		selections = append(selections, m)
 		for _, c := range m.Cells {
 			addStage(c.Stage)
 			key := [3]string{c.Stage, c.Fault, c.Control}
@@ -463,6 +499,9 @@ func Merge(out string, dirs []string) (Matrix, []string, error) {
 			continue
 		}
 		for _, e := range StageCells(st) {
+			if !selected(e) {
+				continue
+			}
 			if err := take([3]string{e.Stage, e.Fault, e.Control}, &e); err != nil {
 				return Matrix{}, notes, err
 			}
@@ -481,6 +520,20 @@ func Merge(out string, dirs []string) (Matrix, []string, error) {
 		}
 	}
 	merged := Matrix{Stages: ordered, Cells: cells}
+	if len(selections) > 0 {
+		first := selections[0]
+		same := func(m Matrix) bool {
+			return slices.Equal(m.Faults, first.Faults) && m.NoControls == first.NoControls
+		}
+		if !slices.ContainsFunc(selections, func(m Matrix) bool { return !same(m) }) {
+			merged.Faults, merged.NoControls = first.Faults, first.NoControls
+		}
+		if slices.ContainsFunc(selections, func(m Matrix) bool { return m.SetText() != first.SetText() }) {
+			notes = append(notes, "the directories ran with different --set values: their cells are not comparable")
+		} else {
+			merged.Set = first.Set
+		}
+	}
 	if err := WriteMatrix(out, merged); err != nil {
 		return merged, notes, err
 	}
@@ -582,6 +635,7 @@ func relPath(dir, path string) string {
 // matrixPage is what matrix.html.tmpl and the markdown render.
 type matrixPage struct {
 	Shard     string // "i/n" for one shard's directory
+	Set       string // the matrix's --set values, "k=v k=v"
 	Baseline  *Comparison
 	Stages    []stageView
 	Good, All int
@@ -704,6 +758,9 @@ func matrixMarkdown(p matrixPage) string {
 	}
 	b.WriteString("\n\n")
 	fmt.Fprintf(&b, "%d of %d runs as they should be: fault runs hold their guarantees, controls break the ones they name.\n", p.Good, p.All)
+	if p.Set != "" {
+		fmt.Fprintf(&b, "\nEvery run with %s (besides each control's own settings).\n", mdEscape(p.Set))
+	}
 	for _, st := range p.Stages {
 		fmt.Fprintf(&b, "\n## %d. %s", st.Number, mdEscape(st.Stage))
 		if st.Title != "" {

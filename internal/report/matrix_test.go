@@ -446,3 +446,52 @@ func TestMergeDuplicates(t *testing.T) {
 		t.Errorf("%d cells, want 4", len(m.Cells))
 	}
 }
+
+// A matrix of some cells (--controls=false, --faults) merges without the
+// cells it never meant to run showing as missing, keeps its selection and
+// its --set, and says so in matrix.md.
+func TestMergeSelection(t *testing.T) {
+	st, err := stage.Get("single-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := StageCells(st)
+	run := all[0]
+	run.Report = rep("", true, nil, map[string]bool{"spof-shown": true, "recovers": true, "no-lost-writes": true})
+	dir := filepath.Join(t.TempDir(), "A")
+	mx := Matrix{Stages: []string{"single-server"}, Cells: []Cell{run}, NoControls: true, Set: map[string]string{"timeout": "3s", "durability": "sync"}}
+	r := *run.Report
+	r.Stage, r.Fault = run.Stage, run.Fault
+	if err := WriteReport(filepath.Join(dir, "runs", run.Name), r); err != nil {
+		t.Fatal(err)
+	}
+	mx.Cells[0].ReportPath = filepath.Join("runs", run.Name, "report.html")
+	mx.Cells[0].ReportJSON = filepath.Join("runs", run.Name, "report.json")
+	if err := WriteMatrix(dir, mx); err != nil {
+		t.Fatal(err)
+	}
+	if !mx.Selects(all[0]) || mx.Selects(all[1]) {
+		t.Errorf("--controls=false selects the fault run only")
+	}
+	if (Matrix{Faults: []string{"kill-db"}}).Selects(all[0]) {
+		t.Errorf("--faults kill-db selects a cell of kill-server")
+	}
+	out := filepath.Join(t.TempDir(), "C")
+	m, notes, err := Merge(out, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 0 || len(m.Cells) != 1 || m.Cells[0].Missing != "" {
+		t.Fatalf("merged %d cells (%v), notes %v: want the one run, nothing missing", len(m.Cells), m.Cells, notes)
+	}
+	if !m.NoControls || m.SetText() != "durability=sync timeout=3s" {
+		t.Errorf("merged selection: no controls %v, set %q", m.NoControls, m.SetText())
+	}
+	md, err := os.ReadFile(filepath.Join(out, "matrix.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "Every run with durability=sync timeout=3s") {
+		t.Errorf("matrix.md does not say the settings:\n%s", md)
+	}
+}
