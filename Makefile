@@ -18,7 +18,10 @@ GINKGO := $(GO) tool ginkgo
 # (2026-12-03; two at a time: 18-21 minutes, 1-3 guarantees broken by the
 # load), hence the timeout.
 SPEC_PROCS ?= $(shell docker info -f '{{.Driver}}' 2>/dev/null | grep -qx fuse-overlayfs && echo 1 || echo 2)
-GINKGO_FLAGS ?= --timeout=80m --poll-progress-after=60s --procs=$(SPEC_PROCS)
+# Every run of the specs also leaves results/specs.junit.xml, for a CI
+# system's test view (one test case per spec, the failure's text in it).
+GINKGO_FLAGS ?= --timeout=80m --poll-progress-after=60s --procs=$(SPEC_PROCS) \
+	--output-dir=$(CURDIR)/results --junit-report=specs.junit.xml
 ifeq ($(CI),true)
 GINKGO_FLAGS += --no-color
 endif

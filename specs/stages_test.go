@@ -21,15 +21,20 @@ var _ = Describe("Stages", func() {
 	for _, st := range stage.All() {
 		Describe(fmt.Sprintf("stage %d, %s (%s)", st.Number, st.ID, st.Adds), Label("stage:"+st.ID), func() {
 			for _, f := range st.Faults {
-				It(fmt.Sprintf("keeps its guarantees under %s: %s", f.ID, f.Help), Label("fault:"+f.ID), func(ctx SpecContext) {
+				// The lab page's claims on this very run are checked on it
+				// (lab_test.go): the spec then carries the label lab too.
+				runClaims := cellClaims(st.ID, f.ID, "")
+				It(fmt.Sprintf("keeps its guarantees under %s: %s", f.ID, f.Help), withLab(runClaims, "fault:"+f.ID), func(ctx SpecContext) {
 					res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Progress: narrate, CPUs: stackCPUs()})
 					Expect(err).NotTo(HaveOccurred())
 					Expect(res).To(expect.HoldEveryGuarantee())
+					checkRunClaims(res, runClaims)
 				}, SpecTimeout(4*time.Minute))
 
 				for _, c := range f.Controls {
+					controlClaims := cellClaims(st.ID, f.ID, c.Name)
 					It(fmt.Sprintf("sees %s break under %s with the control %q", strings.Join(c.Breaks, ", "), f.ID, c.Name),
-						Label("fault:"+f.ID, "control"), func(ctx SpecContext) {
+						withLab(controlClaims, "fault:"+f.ID, "control"), func(ctx SpecContext) {
 							res, attempts, err := engine.RunControl(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate, CPUs: stackCPUs()})
 							Expect(err).NotTo(HaveOccurred())
 							// A breach that happens by chance may take more than one run: say which.
@@ -37,6 +42,7 @@ var _ = Describe("Stages", func() {
 							for _, g := range c.Breaks {
 								Expect(res).To(expect.Break(g))
 							}
+							checkRunClaims(res, controlClaims)
 						}, SpecTimeout(time.Duration(max(c.Attempts, 1))*4*time.Minute))
 				}
 			}

@@ -45,6 +45,13 @@ func (r Recovery) String() string {
 	if !r.Recovered {
 		return "not recovered: " + r.Reason
 	}
+	switch {
+	case r.SinceInject == 0:
+		return fmt.Sprintf("never below %.4g: the fault did not hurt availability", r.Threshold)
+	case r.SinceHeal < 0:
+		// Routed around the fault: say so, not "-3s after heal".
+		return fmt.Sprintf("recovered %v after inject, while the fault was still in place (%v before the heal)", r.SinceInject, -r.SinceHeal)
+	}
 	return fmt.Sprintf("recovered %v after inject (%v after heal)", r.SinceInject, r.SinceHeal)
 }
 

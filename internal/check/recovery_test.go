@@ -81,3 +81,21 @@ func TestRecoveryTimeErrors(t *testing.T) {
 		t.Error("zero width: want error")
 	}
 }
+
+// How a recovery reads: a fault that did no harm, one routed around before
+// the heal, one that lasted past it.
+func TestRecoveryString(t *testing.T) {
+	for _, tc := range []struct {
+		r    Recovery
+		want string
+	}{
+		{Recovery{Recovered: true, Threshold: 0.99}, "never below 0.99: the fault did not hurt availability"},
+		{Recovery{Recovered: true, SinceInject: time.Second, SinceHeal: -4 * time.Second}, "recovered 1s after inject, while the fault was still in place (4s before the heal)"},
+		{Recovery{Recovered: true, SinceInject: 7 * time.Second, SinceHeal: 2 * time.Second}, "recovered 7s after inject (2s after heal)"},
+		{Recovery{Reason: "availability still below 0.99"}, "not recovered: availability still below 0.99"},
+	} {
+		if got := tc.r.String(); got != tc.want {
+			t.Errorf("%q, want %q", got, tc.want)
+		}
+	}
+}

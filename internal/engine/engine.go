@@ -578,7 +578,13 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 func (res *Result) heal(ctx context.Context, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) (lastHeal time.Duration, err error) {
 	waitErr := waitUntil(ctx, rec.Clock(), max(res.injectAt, spec.Warmup)+spec.FaultFor)
 	err = faults.HealAll(ctx, ins, func(in *faults.Injection) {
-		say("healing: " + in.Fault.Name())
+		if nr, ok := in.Fault.(faults.NeverRecovered); ok {
+			// The window ends (the history's heal event) but nothing is
+			// undone: say so, not "healing".
+			say(fmt.Sprintf("the fault window ends; %s stays: this control never recovers it", nr.Fault.Name()))
+		} else {
+			say("healing: " + in.Fault.Name())
+		}
 		lastHeal = rec.Event(history.FaultHealed, in.Fault.Name(), "").At
 	})
 	return lastHeal, errors.Join(err, waitErr)
