@@ -26,7 +26,7 @@ ifeq ($(CI),true)
 GINKGO_FLAGS += --no-color
 endif
 
-.PHONY: all run test unit specs images tools build down bench clean help
+.PHONY: all run test unit specs example images tools build down bench clean help
 
 all: test
 
@@ -59,12 +59,19 @@ images: build tools
 
 unit:
 	$(GO) vet ./...
-	$(GO) test ./internal/... ./stacks/... ./faults/... ./cmd/...
+	$(GO) test . ./internal/... ./stacks/... ./faults/... ./cmd/...
 
 specs: images
 	$(GINKGO) $(GINKGO_FLAGS) ./specs
 
-test: images unit specs
+# examples/gate-your-service: a service of its own (not mysite) gated by
+# three specs through the public scalelab package, its own module.
+example: images
+	cd examples/gate-your-service && $(GO) vet ./... && \
+	  $(GO) test -count=1 -timeout=15m ./... -ginkgo.v $(if $(filter true,$(CI)),-ginkgo.no-color) \
+	    -ginkgo.junit-report=$(CURDIR)/results/example.junit.xml
+
+test: images unit specs example
 
 # The main job: every stage under each of its faults and negative controls;
 # writes results/matrix/index.html and matrix.md.

@@ -1,6 +1,10 @@
 package stacks
 
-import "strings"
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
 
 // Role is what a node runs: the same image serves every role, so a role is a
 // command, the port others reach it on, and how to tell it is ready.
@@ -24,6 +28,10 @@ type Role struct {
 	// volume when it creates the container; the volume lives as long as the
 	// container (a restart keeps it) and is removed with it.
 	Volumes []string
+	// Binary, when set, is a program on this machine copied into the node
+	// before it starts, at ProgramDir/<its file name> (a user's own
+	// server: Program).
+	Binary string
 }
 
 // Ping is a request that the server answers with at least Want bytes.
@@ -108,6 +116,26 @@ func Mysite() Role {
 		Port:  8080,
 		Ready: httpReady("http://127.0.0.1:8080/readyz"),
 		Ping:  httpPing("/healthz"),
+	}
+}
+
+// ProgramDir is where a role's Binary is put in its node.
+const ProgramDir = "/usr/local/bin"
+
+// Program runs a server of your own: binary is a Linux program on this
+// machine (build it static, CGO_ENABLED=0: the node is Debian bookworm),
+// copied into the node and started with the node's Args. It serves HTTP on
+// port, and is ready once GET readyPath answers 2xx. It runs as nobody.
+func Program(binary string, port int, readyPath string) Role {
+	name := filepath.Base(binary)
+	return Role{
+		Kind:   "program " + name,
+		Cmd:    []string{ProgramDir + "/" + name},
+		User:   "nobody",
+		Port:   port,
+		Ready:  httpReady(fmt.Sprintf("http://127.0.0.1:%d%s", port, readyPath)),
+		Ping:   httpPing(readyPath),
+		Binary: binary,
 	}
 }
 

@@ -141,3 +141,20 @@ func checkWithNginx(t *testing.T, conf, dir string) {
 		t.Errorf("nginx -t: %v\n%s\n%s", err, out, conf)
 	}
 }
+
+// A program of the user's own runs from where Program puts it, probed on
+// its own port and path, and a topology with it is valid data.
+func TestProgramRole(t *testing.T) {
+	r := Program("/tmp/build/shop-api", 9090, "/healthz")
+	if r.Binary != "/tmp/build/shop-api" || r.Cmd[0] != ProgramDir+"/shop-api" || r.Port != 9090 {
+		t.Fatalf("Program: %+v", r)
+	}
+	if got := r.Ready[len(r.Ready)-1]; got != "http://127.0.0.1:9090/healthz" {
+		t.Errorf("ready probe %q", got)
+	}
+	topo := Topology{Name: "shop", Nodes: []Node{{Name: "db", Role: Postgres()}, {Name: "api", Role: r, Args: []string{"-db", PostgresDSN("${db}")}}},
+		Links: []Link{{From: Client, To: "api"}, {From: "api", To: "db"}}}
+	if err := topo.Validate(); err != nil {
+		t.Error(err)
+	}
+}

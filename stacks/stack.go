@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -322,6 +324,14 @@ func (s *Stack) bootNode(ctx context.Context, n Node) error {
 	for path, content := range n.Files {
 		opts = append(opts, testcontainers.WithFiles(testcontainers.ContainerFile{
 			Reader: strings.NewReader(s.Topology.expand(n, content)), ContainerFilePath: path, FileMode: 0o644,
+		}))
+	}
+	if b := n.Role.Binary; b != "" {
+		if fi, err := os.Stat(b); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("node %s: its program %s: not a file on this machine (%v)", n.Name, b, err)
+		}
+		opts = append(opts, testcontainers.WithFiles(testcontainers.ContainerFile{
+			HostFilePath: b, ContainerFilePath: ProgramDir + "/" + filepath.Base(b), FileMode: 0o755,
 		}))
 	}
 	if n.Standby {

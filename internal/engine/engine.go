@@ -386,8 +386,12 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := workload.WaitServing(ctx, base+"/readyz", 60*time.Second); err != nil {
-		return nil, fmt.Errorf("stack %s never served %s/readyz: %w", st.ID, base, err)
+	ready := st.Ready
+	if ready == "" {
+		ready = "/readyz"
+	}
+	if err := workload.WaitServing(ctx, base+ready, 60*time.Second); err != nil {
+		return nil, fmt.Errorf("stack %s never served %s%s: %w", st.ID, base, ready, err)
 	}
 	res.Phases.Boot = time.Since(bootStart)
 
@@ -416,6 +420,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		say(fmt.Sprintf("workload: %.0f ops/s, %d clients, %d keys, %.0f%% reads, %s",
 			wcfg.Rate, wcfg.Clients, wcfg.Keys, wcfg.ReadRatio*100, wcfg.Duration))
 	}
+	wcfg.Service = st.Service
 	wcfg.Duration += faults.HealedWithin + steadyWithin
 	wcfg.End = &workload.End{}
 	go func() {
@@ -448,7 +453,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 
 	say("reading every written key back")
 	readStart := time.Now()
-	final, err := workload.ReadBack(ctx, base, rec.WrittenKeys(), readBackTimeout, readBackRetries)
+	final, err := workload.ReadBackService(ctx, base, st.Service, rec.WrittenKeys(), readBackTimeout, readBackRetries)
 	res.Phases.ReadBack = time.Since(readStart)
 	if err != nil {
 		problems = append(problems, "read-back after the run failed, so lost writes cannot be judged: "+err.Error())

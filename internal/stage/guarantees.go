@@ -98,3 +98,30 @@ var asyncCommitControl = Control{
 	Breaks:   []string{NoLostWrites},
 	Attempts: 3,
 }
+
+// The shared guarantees, for a stage of a user's own (the public scalelab
+// package): the same constructors the lab's stages judge with.
+
+// RecoversWithin is Recovers: steady again within d of the heal.
+func RecoversWithin(ev Evidence, d time.Duration) verdict.Guarantee { return recovers(ev, d) }
+
+// KeepsAcknowledgedWrites is NoLostWrites.
+func KeepsAcknowledgedWrites(ev Evidence) verdict.Guarantee { return noLostWrites(ev) }
+
+// FailsFastWithin is FailFast: p99 latency during the fault below bound.
+func FailsFastWithin(ev Evidence, bound time.Duration) verdict.Guarantee {
+	return failFast(ev, bound)
+}
+
+// StaysAvailable is AvailableHigh: availability during the fault at least min.
+func StaysAvailable(ev Evidence, min float64) verdict.Guarantee {
+	return named(AvailableHigh, verdict.AvailabilityAtLeast("", ev.During, min))
+}
+
+// ErrorsDuring is DownDuring: the fault shows as errors (availability
+// during it below 50%); the control of a fault that must not be hidden.
+func ErrorsDuring(ev Evidence) verdict.Guarantee { return downDuring(ev) }
+
+// LateRecovery is the control of a RecoversWithin(d) guarantee: every
+// fault recovers 2 s after d.
+func LateRecovery(d time.Duration) Control { return lateRecovery(d) }

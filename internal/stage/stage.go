@@ -54,6 +54,14 @@ type Stage struct {
 	// (the edge timeout, the fallback to the origin).
 	PageLoads func(Settings) workload.AssetsConfig
 	EdgeLink  string
+	// Service, when set, is the adapter through which the workload reads
+	// and writes keys of a system that is not mysite (a user's own
+	// service); nil: mysite's API.
+	Service workload.NewService
+	// Ready is the HTTP path of the entry that answers 2xx once the
+	// system serves (the engine waits for it before the workload starts);
+	// "": mysite's /readyz.
+	Ready string
 }
 
 // Fault is one fault of a stage, with what it must (not) do to clients.

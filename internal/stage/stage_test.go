@@ -6,59 +6,15 @@ import (
 	"testing"
 )
 
+// Every stage passes Validate: its topology, and every guarantee a fault
+// judges broken by one of its controls (no exemptions).
 func TestStagesAreValidData(t *testing.T) {
 	if len(All()) == 0 {
 		t.Fatal("no stages registered")
 	}
 	for _, st := range All() {
-		if err := st.Stack(Defaults(st)).Validate(); err != nil {
-			t.Errorf("stage %s: %v", st.ID, err)
-		}
-		if _, ok := st.Stack(Defaults(st)).LinkPort(st.Entry); !ok {
-			t.Errorf("stage %s: entry %q is not a link", st.ID, st.Entry)
-		}
-		for _, f := range st.Faults {
-			if len(f.Controls) == 0 {
-				t.Errorf("stage %s fault %s has no negative control", st.ID, f.ID)
-			}
-			set, err := st.Resolve(nil, f)
-			if err != nil {
-				t.Fatalf("stage %s fault %s: %v", st.ID, f.ID, err)
-			}
-			names := map[string]bool{}
-			for _, g := range f.Guarantees(Evidence{}, set) {
-				names[g.Name] = true
-			}
-			for _, c := range f.Controls {
-				fs := []Fault{f}
-				judged := map[string]bool{}
-				for n := range names {
-					judged[n] = true
-				}
-				for _, id := range c.With {
-					w, err := st.Fault(id)
-					if err != nil {
-						t.Errorf("stage %s control %q: %v", st.ID, c.Name, err)
-						continue
-					}
-					fs = append(fs, w)
-				}
-				cset, err := st.Resolve(c.Set, fs...)
-				if err != nil {
-					t.Errorf("stage %s control %q: %v", st.ID, c.Name, err)
-					continue
-				}
-				for _, w := range fs {
-					for _, g := range w.Guarantees(Evidence{}, cset) {
-						judged[g.Name] = true
-					}
-				}
-				for _, b := range c.Breaks {
-					if !judged[b] {
-						t.Errorf("stage %s control %q expects %q to break, but the fault judges no such guarantee", st.ID, c.Name, b)
-					}
-				}
-			}
+		if err := st.Validate(); err != nil {
+			t.Error(err)
 		}
 	}
 }
@@ -80,54 +36,6 @@ func TestBadInputIsNamed(t *testing.T) {
 	}
 	if _, err := ParseSet([]string{"timeout"}); err == nil || !strings.Contains(err.Error(), "want key=value") {
 		t.Errorf("ParseSet: %v", err)
-	}
-}
-
-// Every guarantee a fault judges has a negative control of that fault under
-// which it must break: a check that cannot fail proves nothing. Some
-// guarantees are judged only under a control's settings (the lesson a
-// control shows, e.g. that in-memory sessions are lost): each of those must
-// be broken by some control of the stage.
-func TestEveryGuaranteeHasANegativeControl(t *testing.T) {
-	for _, st := range All() {
-		brokenInStage := map[string]bool{}
-		for _, f := range st.Faults {
-			for _, c := range f.Controls {
-				for _, b := range c.Breaks {
-					brokenInStage[b] = true
-				}
-			}
-		}
-		for _, f := range st.Faults {
-			set, err := st.Resolve(nil, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			broken := map[string]bool{}
-			for _, c := range f.Controls {
-				for _, b := range c.Breaks {
-					broken[b] = true
-				}
-			}
-			judged := map[string]bool{}
-			for _, g := range f.Guarantees(Evidence{}, set) {
-				judged[g.Name] = true
-				if !broken[g.Name] {
-					t.Errorf("stage %s fault %s judges %q, but none of its controls breaks it", st.ID, f.ID, g.Name)
-				}
-			}
-			for _, c := range f.Controls {
-				cset, err := st.Resolve(c.Set, f)
-				if err != nil {
-					continue // a control with settings of its With faults; TestStagesAreValidData covers it
-				}
-				for _, g := range f.Guarantees(Evidence{}, cset) {
-					if !judged[g.Name] && !brokenInStage[g.Name] {
-						t.Errorf("stage %s fault %s judges %q under the control %q, but no control of the stage breaks it", st.ID, f.ID, g.Name, c.Name)
-					}
-				}
-			}
-		}
 	}
 }
 

@@ -54,6 +54,10 @@ type Config struct {
 	// CDN) instead of a read or a write: the page from the origin, then the
 	// assets it names from the edge cache. See assets.go.
 	Assets *AssetsConfig `json:"assets,omitempty"`
+	// Service, when set, is the system's own adapter for reads and writes
+	// (a user's service, not mysite): every op goes through it. Not with
+	// Sessions or Assets, which speak mysite's protocol.
+	Service NewService `json:"-"`
 }
 
 // Limits that keep a config from exhausting memory or the timer resolution.
@@ -106,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.Assets != nil {
 		errs = append(errs, c.Assets.validate(c)...)
+	}
+	if c.Service != nil && (c.Sessions || c.Assets != nil) {
+		bad("a service adapter reads and writes keys only: not with sessions or page loads")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid workload config: %w", errors.Join(errs...))

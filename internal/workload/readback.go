@@ -30,6 +30,12 @@ import (
 // lost it", so the caller must fail the run's assumptions instead of
 // claiming lost writes it never observed.
 func ReadBack(ctx context.Context, baseURL string, keys []string, timeout time.Duration, retries int) (map[string]string, error) {
+	return ReadBackService(ctx, baseURL, nil, keys, timeout, retries)
+}
+
+// ReadBackService is ReadBack through the system's own adapter (nil:
+// mysite's API): every key read with newService's Read.
+func ReadBackService(ctx context.Context, baseURL string, newService NewService, keys []string, timeout time.Duration, retries int) (map[string]string, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("read-back: timeout must be > 0, got %v", timeout)
 	}
@@ -39,13 +45,27 @@ func ReadBack(ctx context.Context, baseURL string, keys []string, timeout time.D
 	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
 	hc := newHTTPClient(readBackWorkers, timeout)
 	defer hc.CloseIdleConnections()
-	q, err := newRequester(hc, baseURL, timeout)
-	if err != nil {
-		return nil, fmt.Errorf("read-back: %w", err)
+	var read func(ctx context.Context, key string) result
+	if newService != nil {
+		svc, err := newService(baseURL, hc)
+		if err != nil {
+			return nil, fmt.Errorf("read-back: the service adapter: %w", err)
+		}
+		read = func(ctx context.Context, key string) result {
+			return call(ctx, svc, history.Read, key, "", timeout, nil)
+		}
+	} else {
+		q, err := newRequester(hc, baseURL, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("read-back: %w", err)
+		}
+		// What the system holds is what its primary holds: with read replicas,
+		// a replica may not have replayed the last writes yet.
+		q.header = http.Header{ReadFromHeader: {"primary"}}
+		read = func(ctx context.Context, key string) result {
+			return q.exec(ctx, history.Read, key, nil, nil)
+		}
 	}
-	// What the system holds is what its primary holds: with read replicas,
-	// a replica may not have replayed the last writes yet.
-	q.header = http.Header{ReadFromHeader: {"primary"}}
 
 	var (
 		mu     sync.Mutex
@@ -59,7 +79,7 @@ func ReadBack(ctx context.Context, baseURL string, keys []string, timeout time.D
 	for range min(readBackWorkers, len(keys)) {
 		wg.Go(func() {
 			for key := range work {
-				value, err := readKey(ctx, q, key, retries)
+				value, err := readKey(ctx, read, key, retries)
 				mu.Lock()
 				if err != nil {
 					failed[key] = err.Error()
@@ -89,7 +109,7 @@ const (
 )
 
 // readKey reads one key, retrying transient failures.
-func readKey(ctx context.Context, q *requester, key string, retries int) (string, error) {
+func readKey(ctx context.Context, read func(context.Context, string) result, key string, retries int) (string, error) {
 	backoff := readBackBackoff
 	var last string
 	for attempt := 0; ; attempt++ {
@@ -99,7 +119,7 @@ func readKey(ctx context.Context, q *requester, key string, retries int) (string
 			}
 			return "", fmt.Errorf("%s; gave up: %w", last, context.Cause(ctx))
 		}
-		res := q.exec(ctx, history.Read, key, nil, nil)
+		res := read(ctx, key)
 		if res.outcome == history.OK {
 			return res.value, nil
 		}

@@ -60,10 +60,19 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 		return nil, Stats{}, fmt.Errorf("workload: %w", err)
 	}
 
+	var svc Service
+	if cfg.Service != nil {
+		if svc, err = cfg.Service(baseURL, hc); err != nil {
+			return nil, Stats{}, fmt.Errorf("workload: the service adapter: %w", err)
+		}
+	}
+
 	e := &engine{
 		clock:    clock,
 		rec:      rec,
 		req:      req,
+		svc:      svc,
+		timeout:  cfg.Timeout,
 		cap:      cfg.InFlightCap(),
 		end:      cfg.End,
 		duration: cfg.Duration,
@@ -117,11 +126,14 @@ type engine struct {
 	clock *Clock
 	rec   *Recorder
 	req   *requester
-	sess  *clientSessions // nil unless Config.Sessions
-	pages *pageLoader     // nil unless Config.Assets
-	lsn   lsnTokens       // per client: the highest LSNHeader its writes got
-	cap   int
-	start time.Duration // workload start on clock
+	svc   Service // nil: mysite, through req
+	// timeout bounds a Service's call (req bounds its own).
+	timeout time.Duration
+	sess    *clientSessions // nil unless Config.Sessions
+	pages   *pageLoader     // nil unless Config.Assets
+	lsn     lsnTokens       // per client: the highest LSNHeader its writes got
+	cap     int
+	start   time.Duration // workload start on clock
 	// end and duration are Config.End and Config.Duration: a page load
 	// starts no asset once the workload's end has come.
 	end      *End
@@ -210,9 +222,12 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 			return
 		}
 		var res result
-		if e.sess != nil {
+		switch {
+		case e.sess != nil:
 			res = e.execSession(reqCtx, d, plan, onSend)
-		} else {
+		case e.svc != nil:
+			res = call(reqCtx, e.svc, d.Kind, d.Key, d.WriteID, e.timeout, onSend)
+		default:
 			res = e.req.execMin(reqCtx, d.Kind, d.Key, d.user, e.lsn.get(d.Client), onSend)
 			// Before the op is stamped complete: a read invoked after this
 			// write completed carries its token.
