@@ -68,7 +68,7 @@ specs: images
 # three specs through the public scalelab package, its own module.
 example: images
 	cd examples/gate-your-service && $(GO) vet ./... && \
-	  $(GO) test -count=1 -timeout=15m ./... -ginkgo.v $(if $(filter true,$(CI)),-ginkgo.no-color) \
+	  $(GO) test -count=1 -timeout=15m -v ./... -ginkgo.v $(if $(filter true,$(CI)),-ginkgo.no-color) \
 	    -ginkgo.junit-report=$(CURDIR)/results/example.junit.xml
 
 test: images unit specs example
