@@ -65,7 +65,7 @@ specs: images
 	$(GINKGO) $(GINKGO_FLAGS) ./specs
 
 # examples/gate-your-service: a service of its own (not mysite) gated by
-# three specs through the public scalelab package, its own module.
+# five specs through the public scalelab package, its own module.
 example: images
 	cd examples/gate-your-service && $(GO) vet ./... && \
 	  $(GO) test -count=1 -timeout=15m -v ./... -ginkgo.v $(if $(filter true,$(CI)),-ginkgo.no-color) \

@@ -68,6 +68,11 @@ const firstLinkPort = 20000
 
 var nodeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
+// ValidName tells whether name may name a node or a stack (and so a
+// stage): lowercase letters, digits and dashes, a letter first, at most
+// 31 characters.
+func ValidName(name string) bool { return nodeName.MatchString(name) }
+
 // Validate checks a topology before anything is booted, naming every problem.
 func (t Topology) Validate() error {
 	var problems []string

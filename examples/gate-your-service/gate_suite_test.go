@@ -1,5 +1,5 @@
 // Package gate_test gates kvservice, a service of its own, with scalelab:
-// three specs that CI runs on every change (`go test ./...` here, or
+// five specs that CI runs on every change (`go test ./...` here, or
 // `make test` in the scalelab checkout).
 package gate_test
 

@@ -412,7 +412,7 @@ func cacheFailFastBound(set Settings) time.Duration {
 // with it slow or gone, reads go to the database. 99% leaves room for a
 // request caught in the instant of a kill.
 func cacheStaysAvailable(ev Evidence) verdict.Guarantee {
-	return named(AvailableHigh, verdict.AvailabilityAtLeast("", ev.During, 0.99))
+	return StaysAvailable(ev, 0.99)
 }
 
 // cacheNoStaleReads: a write deletes the cached copy after the database has

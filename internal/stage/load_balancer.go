@@ -322,7 +322,7 @@ func staysAvailable(ev Evidence, set Settings) verdict.Guarantee {
 	if d := ev.Windows.During.Duration(); d > 0 {
 		min = 1 - lbShare(set)*float64(lbDetection(set)+lbDetectionMargin)/float64(d)
 	}
-	g := named(AvailableHigh, verdict.AvailabilityAtLeast("", ev.During, lbRoundDown(min)))
+	g := StaysAvailable(ev, lbRoundDown(min))
 	if ev.Windows.During.Duration() > 0 && min <= 0 {
 		// Detection alone outlasts the fault window: any availability,
 		// even 0, would pass.

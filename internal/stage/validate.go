@@ -3,6 +3,8 @@ package stage
 import (
 	"fmt"
 	"strings"
+
+	"github.com/scalelab/scalelab/stacks"
 )
 
 // Register adds a stage to the registry, after Validate: a user's own
@@ -29,7 +31,7 @@ func Register(s Stage) error {
 func (st Stage) Validate() error {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if !nodeName(st.ID) {
+	if !stacks.ValidName(st.ID) {
 		bad("id %q: use lowercase letters, digits and dashes", st.ID)
 	}
 	if st.Stack == nil {
@@ -37,10 +39,13 @@ func (st Stage) Validate() error {
 	} else if len(st.Faults) > 0 || st.Entry != "" {
 		if _, err := st.Resolve(nil); err != nil {
 			bad("%v", err)
-		} else if topo := st.Stack(Defaults(st)); topo.Validate() != nil {
-			bad("%v", topo.Validate())
-		} else if _, ok := topo.LinkPort(st.Entry); !ok {
-			bad("entry %q is not a link of the stack (links: %s)", st.Entry, strings.Join(topo.LinkNames(), ", "))
+		} else {
+			topo := st.Stack(Defaults(st))
+			if err := topo.Validate(); err != nil {
+				bad("%v", err)
+			} else if _, ok := topo.LinkPort(st.Entry); !ok {
+				bad("entry %q is not a link of the stack (links: %s)", st.Entry, strings.Join(topo.LinkNames(), ", "))
+			}
 		}
 	}
 	if len(st.Faults) == 0 {
@@ -120,17 +125,4 @@ func (st Stage) Validate() error {
 		return fmt.Errorf("stage %q is invalid:\n  %s", st.ID, strings.Join(problems, "\n  "))
 	}
 	return nil
-}
-
-func nodeName(s string) bool {
-	if s == "" || len(s) > 31 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
