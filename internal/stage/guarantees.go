@@ -89,14 +89,16 @@ func failFast(ev Evidence, bound time.Duration) verdict.Guarantee {
 //
 // The loss happens by chance: the WAL writer is woken whenever a full 8 KB
 // page of async commits is waiting, so what a kill can lose is the last,
-// partial page: 0 to ~16 writes, about uniformly. Measured over 16 runs at
-// 100 ops/s (half writes): 5-15 writes lost in 15 runs, 0 in one. Three
-// attempts make a control that sees nothing in all of them a ~1 in 4000 event.
+// partial page: 0 to ~16 writes, about uniformly. Measured at 100 ops/s
+// (half writes): 5-15 writes lost in 15 of 16 runs, 0 in one (2026-12-02);
+// 2-13 in 11 of 12, 0 in one (separate-db, 2026-12-04). Yet one pass of the lab specs
+// on 2026-12-04, beside other work on the machine, saw 0 in three attempts
+// in a row: five attempts, which cost nothing when the first one shows it.
 var asyncCommitControl = Control{
 	Name:     "commits acknowledged before they are durable",
 	Set:      Values(durability.Is("async")),
 	Breaks:   []string{NoLostWrites},
-	Attempts: 3,
+	Attempts: 5,
 }
 
 // The shared guarantees, for a stage of a user's own (the public scalelab
