@@ -10,7 +10,7 @@ import (
 	"github.com/scalelab/scalelab/stacks"
 )
 
-// Disconnect cuts a node off the stack's network: a partition. Packets to it
+// Disconnect cuts a node off its home network (Stack.HomeNetwork): a partition. Packets to it
 // go nowhere (its links swallow what their clients send: Stack.SyncUpstreams).
 // Recover connects it again with its alias, or its name would stay
 // unresolvable.
@@ -25,7 +25,7 @@ func (f Disconnect) Inject(ctx context.Context, s *stacks.Stack) error {
 		return err
 	}
 	return takeAway(ctx, s, f.Node, func() error {
-		if _, err := cli.NetworkDisconnect(ctx, s.Network.ID, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
+		if _, err := cli.NetworkDisconnect(ctx, s.HomeNetwork(f.Node).ID, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
 			return fmt.Errorf("disconnect %s: %w", f.Node, err)
 		}
 		return nil
@@ -42,7 +42,7 @@ func (f Disconnect) Recover(ctx context.Context, s *stacks.Stack) error {
 		return err
 	}
 	if !on {
-		_, err := cli.NetworkConnect(ctx, s.Network.ID, client.NetworkConnectOptions{
+		_, err := cli.NetworkConnect(ctx, s.HomeNetwork(f.Node).ID, client.NetworkConnectOptions{
 			Container:      id,
 			EndpointConfig: &network.EndpointSettings{Aliases: []string{f.Node}},
 		})
@@ -68,7 +68,7 @@ func (f Disconnect) attached(ctx context.Context, s *stacks.Stack) (bool, error)
 	if res.Container.NetworkSettings == nil {
 		return false, nil
 	}
-	_, on := res.Container.NetworkSettings.Networks[s.Network.Name]
+	_, on := res.Container.NetworkSettings.Networks[s.HomeNetwork(f.Node).Name]
 	return on, nil
 }
 
@@ -78,7 +78,7 @@ func (f Disconnect) Landed(ctx context.Context, s *stacks.Stack) error {
 		return err
 	}
 	if on {
-		return fmt.Errorf("node %s is still on network %s", f.Node, s.Network.Name)
+		return fmt.Errorf("node %s is still on network %s", f.Node, s.HomeNetwork(f.Node).Name)
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (f Disconnect) Healed(ctx context.Context, s *stacks.Stack) error {
 		return err
 	}
 	if !on {
-		return fmt.Errorf("node %s is not on network %s", f.Node, s.Network.Name)
+		return fmt.Errorf("node %s is not on network %s", f.Node, s.HomeNetwork(f.Node).Name)
 	}
 	return s.WaitReady(ctx, f.Node)
 }

@@ -19,7 +19,7 @@ func TestPGNodeEnvNamesItsLinks(t *testing.T) {
 		{Name: "p", Role: PostgresReplicated(), Env: PGNode{Name: "p", BootPrimary: "p", Peers: []string{"r1"}, Controller: "ctl"}.Env()},
 		{Name: "r1", Role: PostgresReplicated(), Env: PGNode{Name: "r1", BootPrimary: "p", Peers: []string{"p"}, Controller: "ctl"}.Env()},
 		{Name: "ctl", Role: Failover()},
-	}, Links: []Link{{"p", "r1"}, {"r1", "p"}, {"p", "ctl"}}}
+	}, Links: []Link{{From: "p", To: "r1"}, {From: "r1", To: "p"}, {From: "p", To: "ctl"}}}
 	err := topo.Validate()
 	if err == nil || !strings.Contains(err.Error(), `"r1" refers to ${ctl} but there is no link r1->ctl`) {
 		t.Errorf("want the missing link r1->ctl named, got %v", err)

@@ -1,13 +1,16 @@
 package stacks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +34,8 @@ import (
 type Stack struct {
 	Topology Topology
 	Network  *testcontainers.DockerNetwork
+	// Nets are the topology's named networks (Node.Networks), by name.
+	Nets map[string]*testcontainers.DockerNetwork
 
 	cfg     config
 	id      string // the docker.LabelStackID of everything this stack creates
@@ -125,18 +130,26 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 		cfg.progress(fmt.Sprintf("removed %d containers and %d networks left by dead runs %v", left.Containers, left.Networks, left.Runs))
 	}
 
-	s := &Stack{Topology: t, cfg: cfg, id: docker.RandomID(6), nodes: map[string]*testcontainers.DockerContainer{}, proxies: map[string]*toxiproxy.Proxy{}}
-	err = s.create(ctx, func(cctx context.Context) error {
-		nw, err := network.New(cctx, network.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: t.Name, docker.LabelStackID: s.id})))
-		if nw != nil {
-			s.Network = nw
-		} else if err != nil {
-			s.lostCreate = true
+	s := &Stack{Topology: t, cfg: cfg, id: docker.RandomID(6), nodes: map[string]*testcontainers.DockerContainer{}, proxies: map[string]*toxiproxy.Proxy{},
+		Nets: map[string]*testcontainers.DockerNetwork{}}
+	for _, name := range append([]string{""}, t.Networks()...) {
+		err = s.create(ctx, func(cctx context.Context) error {
+			nw, err := network.New(cctx, network.WithLabels(docker.RunLabels(map[string]string{docker.LabelStack: t.Name, docker.LabelStackID: s.id})))
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			switch {
+			case nw != nil && name == "":
+				s.Network = nw
+			case nw != nil:
+				s.Nets[name] = nw
+			case err != nil:
+				s.lostCreate = true
+			}
+			return err
+		})
+		if err != nil {
+			return s, fmt.Errorf("boot %s: create network %s: %w", t.Name, cmp.Or(name, "of the stack"), err)
 		}
-		return err
-	})
-	if err != nil {
-		return s, fmt.Errorf("boot %s: create network: %w", t.Name, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
@@ -238,7 +251,7 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 	return []testcontainers.ContainerCustomizer{
 		testcontainers.WithName(s.containerName(node)),
 		testcontainers.WithLabels(labels),
-		network.WithNetwork([]string{node}, s.Network),
+		s.withNetworks(node),
 		testcontainers.WithCmd(cmd...),
 		testcontainers.WithEnv(env),
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.User = role.User }),
@@ -275,6 +288,56 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 	}
 }
 
+// withNetworks attaches a node to its networks (Node.Networks, or the
+// stack's own), its name an alias on each; Toxiproxy to all of them, also as
+// EntryHost on each named one.
+func (s *Stack) withNetworks(node string) testcontainers.CustomizeRequestOption {
+	return func(req *testcontainers.GenericContainerRequest) error {
+		type on struct {
+			nw      *testcontainers.DockerNetwork
+			aliases []string
+		}
+		var nets []on
+		if n, ok := s.Topology.Node(node); ok && len(n.Networks) > 0 {
+			for _, name := range n.Networks {
+				nets = append(nets, on{s.Nets[name], []string{node}})
+			}
+		} else {
+			nets = append(nets, on{s.Network, []string{node}})
+		}
+		if node == ProxyNode {
+			for _, name := range s.Topology.Networks() {
+				nets = append(nets, on{s.Nets[name], []string{node, EntryHost(name)}})
+			}
+		}
+		for _, n := range nets {
+			if n.nw == nil {
+				return fmt.Errorf("node %s: a network it is on was not created", node)
+			}
+			if err := network.WithNetwork(n.aliases, n.nw).Customize(req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// home is the Docker network a node's links dial it on.
+func (s *Stack) home(node string) *testcontainers.DockerNetwork {
+	if n, ok := s.Topology.Node(node); ok && n.Home() != "" {
+		return s.Nets[n.Home()]
+	}
+	return s.Network
+}
+
+// HomeNetwork is the Docker network a node's links dial it on (its first
+// Node.Networks, or the stack's own), nil before boot made it.
+func (s *Stack) HomeNetwork(node string) *testcontainers.DockerNetwork {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.home(node)
+}
+
 func (s *Stack) bootProxy(ctx context.Context) error {
 	role := Toxiproxy()
 	// Docker cannot add port mappings to a running container, so every link's
@@ -282,6 +345,9 @@ func (s *Stack) bootProxy(ctx context.Context) error {
 	// and can probe any link from outside.
 	ports := []string{fmt.Sprintf("%d/tcp", role.Port)}
 	for _, l := range s.Topology.Links {
+		if l.ListenOn != "" {
+			continue // reached on its network's address (Link.ListenOn)
+		}
 		p, _ := s.Topology.LinkPort(l.Name())
 		ports = append(ports, fmt.Sprintf("%d/tcp", p))
 	}
@@ -297,11 +363,26 @@ func (s *Stack) bootProxy(ctx context.Context) error {
 	s.toxiURL = "http://127.0.0.1:" + port.Port()
 	s.toxi = toxiproxy.NewClient(s.toxiURL)
 	for _, l := range s.Topology.Links {
-		listen, _ := s.Topology.LinkPort(l.Name())
+		port, _ := s.Topology.LinkPort(l.Name())
+		listen := fmt.Sprintf("0.0.0.0:%d", port)
+		if l.ListenOn != "" {
+			// Toxiproxy resolves its own alias to its address on that
+			// network (Docker's DNS answers each network's aliases there).
+			listen = fmt.Sprintf("%s:%d", EntryHost(l.ListenOn), l.ListenPort)
+		}
 		to, _ := s.Topology.Node(l.To)
-		p, err := s.toxi.CreateProxy(proxyName(l.Name()), fmt.Sprintf("0.0.0.0:%d", listen), fmt.Sprintf("%s:%d", l.To, to.Role.Port))
+		p, err := s.toxi.CreateProxy(proxyName(l.Name()), listen, fmt.Sprintf("%s:%d", l.To, to.Role.Port))
 		if err != nil {
 			return fmt.Errorf("create link %s: %w", l.Name(), err)
+		}
+		if l.Distance > 0 {
+			// Half each way: one latency toxic delays one direction.
+			attrs := toxiproxy.Attributes{"latency": int(l.Distance / 2 / time.Millisecond)}
+			for _, stream := range []string{"upstream", "downstream"} {
+				if _, err := p.AddToxic("distance_"+stream, "latency", stream, 1.0, attrs); err != nil {
+					return fmt.Errorf("link %s: its distance (%v): %w", l.Name(), l.Distance, err)
+				}
+			}
 		}
 		s.proxies[l.Name()] = p
 	}
@@ -498,12 +579,15 @@ func (s *Stack) Terminate(ctx context.Context) error {
 		ctrs = append(ctrs, s.proxy)
 	}
 	s.nodes, s.proxy = map[string]*testcontainers.DockerContainer{}, nil
-	nw, lost := s.Network, s.lostCreate
-	s.Network = nil
+	nws, lost := []*testcontainers.DockerNetwork{s.Network}, s.lostCreate
+	for _, name := range slices.Sorted(maps.Keys(s.Nets)) {
+		nws = append(nws, s.Nets[name])
+	}
+	s.Network, s.Nets = nil, map[string]*testcontainers.DockerNetwork{}
 	s.mu.Unlock()
 
 	var wg sync.WaitGroup
-	errs := make([]error, len(ctrs)+2)
+	errs := make([]error, len(ctrs)+1)
 	for i, c := range ctrs {
 		wg.Add(1)
 		go func() {
@@ -514,9 +598,12 @@ func (s *Stack) Terminate(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if nw != nil {
+	for _, nw := range nws {
+		if nw == nil {
+			continue
+		}
 		if err := nw.Remove(ctx); err != nil {
-			errs[len(ctrs)] = fmt.Errorf("remove network %s: %w", nw.Name, err)
+			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
 		}
 	}
 	// A lost create may show up only later: then wait and look again.
@@ -526,7 +613,7 @@ func (s *Stack) Terminate(ctx context.Context) error {
 	}
 	swept, err := docker.Sweep(ctx, docker.LabelStackID, s.id, settle)
 	if err != nil {
-		errs[len(ctrs)+1] = fmt.Errorf("remove stack %s: %w", s.Topology.Name, err)
+		errs[len(ctrs)] = fmt.Errorf("remove stack %s: %w", s.Topology.Name, err)
 	} else if swept.Containers+swept.Networks > 0 && s.cfg.progress != nil {
 		s.cfg.progress(fmt.Sprintf("removed %d containers and %d networks the stack had no handle on", swept.Containers, swept.Networks))
 	}
@@ -601,11 +688,38 @@ func (s *Stack) Addr(ctx context.Context, link string) (string, error) {
 	if s.proxy == nil {
 		return "", errors.New("stack has no toxiproxy node")
 	}
+	if l, _ := s.Topology.link(link); l.ListenOn != "" {
+		ip, err := s.EntryAddr(ctx, l.ListenOn)
+		if err != nil {
+			return "", err
+		}
+		return netip.AddrPortFrom(ip, uint16(l.ListenPort)).String(), nil
+	}
 	p, err := s.proxy.MappedPort(ctx, strconv.Itoa(port)+"/tcp")
 	if err != nil {
 		return "", fmt.Errorf("published port of link %s: %w", link, err)
 	}
 	return "127.0.0.1:" + p.Port(), nil
+}
+
+// EntryAddr is Toxiproxy's address on a named network (EntryHost(net)):
+// where the links that listen on that network are reached, from this
+// machine too (Docker routes its bridge networks on the host).
+func (s *Stack) EntryAddr(ctx context.Context, net string) (netip.Addr, error) {
+	s.mu.Lock()
+	proxy, nw := s.proxy, s.Nets[net]
+	s.mu.Unlock()
+	if proxy == nil || nw == nil {
+		return netip.Addr{}, fmt.Errorf("stack %s has no network %q with toxiproxy on it", s.Topology.Name, net)
+	}
+	info, err := proxy.Inspect(ctx)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("toxiproxy's address on %s: %w", net, err)
+	}
+	if ep := info.NetworkSettings.Networks[nw.Name]; ep != nil && ep.IPAddress.IsValid() {
+		return ep.IPAddress, nil
+	}
+	return netip.Addr{}, fmt.Errorf("toxiproxy has no address on network %s", net)
 }
 
 // URL is http://Addr(link).

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Client is the pseudo-node for the machine the lab runs on: a link
@@ -43,13 +44,43 @@ type Node struct {
 	// Standby nodes are created with the stack but not started: a fault
 	// (faults.AddNode) brings them in later, e.g. a web server added under load.
 	Standby bool
+	// Networks are the named networks the node is on (a data center's,
+	// "east"), each a Docker network of its own; the first is its home,
+	// where its links dial it. Empty: the stack's own network. Toxiproxy is
+	// on every network, so links cross them; nothing else does.
+	Networks []string
+}
+
+// Home is the named network a node's links dial it on, "" for the
+// stack's own network.
+func (n Node) Home() string {
+	if len(n.Networks) == 0 {
+		return ""
+	}
+	return n.Networks[0]
 }
 
 // Link is a connection from one node to another, through Toxiproxy. Every
 // connection between two nodes is one.
 type Link struct {
 	From, To string
+	// ListenOn, when set, names a network: the link listens there on
+	// Toxiproxy's own address (EntryHost(ListenOn), an address the machine
+	// running the lab can reach) at ListenPort, instead of on a port of
+	// its own on every address. How a site with several entries (one per
+	// data center) is reached by its DNS answers: an answer is an address,
+	// and the port is the site's. Such a link is not published on
+	// 127.0.0.1.
+	ListenOn   string
+	ListenPort int
+	// Distance is a round-trip latency the link always has, from boot:
+	// the distance between two data centers. Faults add to it.
+	Distance time.Duration
 }
+
+// EntryHost is Toxiproxy's name (a network alias) on network net: the
+// address of the links that listen on that network (Link.ListenOn).
+func EntryHost(net string) string { return "entry-" + net }
 
 // Name is the link's name, "from->to", used by faults and reports.
 func (l Link) Name() string { return l.From + "->" + l.To }
@@ -94,8 +125,30 @@ func (t Topology) Validate() error {
 			problems = append(problems, fmt.Sprintf("node %q has no role", n.Name))
 		}
 	}
+	nets := map[string]bool{}
+	for _, n := range t.Nodes {
+		for _, net := range n.Networks {
+			if !nodeName.MatchString(net) {
+				problems = append(problems, fmt.Sprintf("node %q: network name %q: use lowercase letters, digits and dashes", n.Name, net))
+			}
+			nets[net] = true
+		}
+	}
 	links := map[string]bool{}
+	listens := map[string]string{}
 	for _, l := range t.Links {
+		if l.ListenOn != "" {
+			at := fmt.Sprintf("%s:%d", l.ListenOn, l.ListenPort)
+			switch {
+			case !nets[l.ListenOn]:
+				problems = append(problems, fmt.Sprintf("link %s listens on network %q, which no node is on", l.Name(), l.ListenOn))
+			case l.ListenPort < 1 || l.ListenPort > 65535:
+				problems = append(problems, fmt.Sprintf("link %s: listen port %d: want 1-65535", l.Name(), l.ListenPort))
+			case listens[at] != "":
+				problems = append(problems, fmt.Sprintf("links %s and %s both listen on %s", listens[at], l.Name(), at))
+			}
+			listens[at] = l.Name()
+		}
 		if l.From != Client && !seen[l.From] {
 			problems = append(problems, fmt.Sprintf("link %s: no node %q", l.Name(), l.From))
 		}
@@ -148,6 +201,32 @@ func (t Topology) LinkPort(link string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// Networks lists the named networks of the topology's nodes, sorted.
+func (t Topology) Networks() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range t.Nodes {
+		for _, net := range n.Networks {
+			if !seen[net] {
+				seen[net] = true
+				out = append(out, net)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// link finds a link by name.
+func (t Topology) link(name string) (Link, bool) {
+	for _, l := range t.Links {
+		if l.Name() == name {
+			return l, true
+		}
+	}
+	return Link{}, false
 }
 
 // LinkNames lists the links in declaration order.

@@ -67,6 +67,14 @@ func (s *Stack) syncUpstreams(ctx context.Context, node string) error {
 	if noProxy || s.Network == nil {
 		return nil
 	}
+	s.mu.Lock()
+	homes := map[string]string{} // node -> the Docker network its links dial it on
+	for _, n := range s.Topology.Nodes {
+		if nw := s.home(n.Name); nw != nil {
+			homes[n.Name] = nw.Name
+		}
+	}
+	s.mu.Unlock()
 	cli, err := docker.Client(ctx)
 	if err != nil {
 		return err
@@ -78,13 +86,13 @@ func (s *Stack) syncUpstreams(ctx context.Context, node string) error {
 	if err != nil {
 		return fmt.Errorf("upstreams: list the stack's containers: %w", err)
 	}
-	addrs := map[string]netip.Addr{} // nodes that run (or are paused) on the stack's network
+	addrs := map[string]netip.Addr{} // nodes that run (or are paused) on their home network
 	for _, ct := range list.Items {
 		name := ct.Labels[docker.LabelNode]
 		if withdrawn[name] || (ct.State != container.StateRunning && ct.State != container.StatePaused) || ct.NetworkSettings == nil {
 			continue
 		}
-		if ep := ct.NetworkSettings.Networks[s.Network.Name]; ep != nil && ep.IPAddress.IsValid() {
+		if ep := ct.NetworkSettings.Networks[homes[name]]; ep != nil && ep.IPAddress.IsValid() {
 			addrs[name] = ep.IPAddress
 		}
 	}

@@ -140,6 +140,18 @@ func runUp(ctx context.Context, args []string) error {
 			fmt.Printf("  %-16s %s\n", l.Name(), url)
 		}
 	}
+	if st.Site != nil {
+		// A site reached by name: the entry link is its DNS server (TCP).
+		dns, _ := stack.Addr(ctx, st.Entry)
+		host, port, _ := strings.Cut(dns, ":")
+		site := st.Site(set)
+		fmt.Printf("\nThe site is %s: ask its DNS server as a client of a region, e.g.\n", site.Name)
+		// The first client and the last: with the default split, one of
+		// each region.
+		for _, c := range []int{0, 15} {
+			fmt.Printf("  dig +tcp -p %s @%s +subnet=%s %s\n", port, host, site.Subnet(c), site.Name)
+		}
+	}
 	fmt.Printf("\nLinks (each through Toxiproxy): %s\n\nBreak it from another terminal:\n", strings.Join(stack.Topology.LinkNames(), ", "))
 	for _, f := range st.Faults {
 		fmt.Printf("  scalelab fault %-12s # %s\n", f.ID, f.Help)
@@ -151,7 +163,8 @@ func runUp(ctx context.Context, args []string) error {
 
 func firstEntry(ctx context.Context, s *stacks.Stack) string {
 	for _, l := range s.Topology.Links {
-		if l.From == stacks.Client {
+		// A DNS server's link (client->dns) serves no HTTP.
+		if to, _ := s.Topology.Node(l.To); l.From == stacks.Client && to.Role.Port != stacks.DNSPort {
 			u, _ := s.URL(ctx, l.Name())
 			return u
 		}

@@ -386,11 +386,26 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A site reached by name: the clients resolve it through the DNS
+	// server behind Entry; the engine's own requests (the readiness wait,
+	// the read-back) through a resolver of client 0's network, unrecorded.
+	var resolve *workload.Resolve
+	var dial workload.DialFunc
+	if st.Site != nil {
+		site := st.Site(set)
+		dns, err := stack.Addr(ctx, st.Entry)
+		if err != nil {
+			return nil, err
+		}
+		resolve = &workload.Resolve{Server: dns, Subnet: site.Subnet, NoCache: site.NoCache}
+		dial = workload.NewResolver(*resolve, 0, nil, nil).DialContext
+		base = "http://" + site.Name
+	}
 	ready := st.Ready
 	if ready == "" {
 		ready = "/readyz"
 	}
-	if err := workload.WaitServing(ctx, base+ready, 60*time.Second); err != nil {
+	if err := workload.WaitServingVia(ctx, base+ready, 60*time.Second, dial); err != nil {
 		return nil, fmt.Errorf("stack %s never served %s%s: %w", st.ID, base, ready, err)
 	}
 	res.Phases.Boot = time.Since(bootStart)
@@ -421,6 +436,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 			wcfg.Rate, wcfg.Clients, wcfg.Keys, wcfg.ReadRatio*100, wcfg.Duration))
 	}
 	wcfg.Service = st.Service
+	wcfg.Resolve = resolve
 	wcfg.Duration += faults.HealedWithin + steadyWithin
 	wcfg.End = &workload.End{}
 	go func() {
@@ -453,13 +469,16 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 
 	say("reading every written key back")
 	readStart := time.Now()
-	final, err := workload.ReadBackService(ctx, base, st.Service, rec.WrittenKeys(), readBackTimeout, readBackRetries)
+	final, err := workload.ReadBackVia(ctx, base, st.Service, dial, rec.WrittenKeys(), readBackTimeout, readBackRetries)
 	res.Phases.ReadBack = time.Since(readStart)
 	if err != nil {
 		problems = append(problems, "read-back after the run failed, so lost writes cannot be judged: "+err.Error())
 	}
 	rec.SetFinal(final)
 	res.History = rec.History()
+	if st.Site != nil {
+		nameAnswers(ctx, stack, res.History.Lookups)
+	}
 
 	judgeStart := time.Now()
 	res.judge(all, set, problems, counters)
@@ -734,6 +753,20 @@ func waitSteady(ctx context.Context, rec *workload.Recorder) (string, error) {
 		if err := waitUntil(ctx, c, c.Now()+50*time.Millisecond); err != nil {
 			return "", err
 		}
+	}
+}
+
+// nameAnswers fills in each lookup's DC: the network whose entry (Toxiproxy's
+// address there) the answer is.
+func nameAnswers(ctx context.Context, stack *stacks.Stack, lookups []history.Lookup) {
+	dc := map[string]string{}
+	for _, net := range stack.Topology.Networks() {
+		if a, err := stack.EntryAddr(ctx, net); err == nil {
+			dc[a.String()] = net
+		}
+	}
+	for i := range lookups {
+		lookups[i].DC = dc[lookups[i].Answer]
 	}
 }
 

@@ -114,4 +114,26 @@ type History struct {
 	// Final is the read-back after the run: for every key written, the value
 	// the system holds once everything healed ("" when the key is missing).
 	Final map[string]string `json:"final,omitempty"`
+	// Lookups are the clients' DNS lookups, when clients reach the site by
+	// name (stage 8): what each client's resolver asked, and when.
+	Lookups []Lookup `json:"lookups,omitempty"`
+}
+
+// Lookup is one DNS lookup of a client's stub resolver. A request reuses a
+// cached answer without a lookup until its TTL ends.
+type Lookup struct {
+	Client int    `json:"client"`
+	Name   string `json:"name"`
+	// Answer is the address the client will use, "" when the lookup failed
+	// (Error says why: no answer in time, a server failure, no address).
+	Answer string        `json:"answer,omitempty"`
+	TTL    time.Duration `json:"ttl_ns,omitempty"`
+	Error  string        `json:"error,omitempty"`
+	// DC is the data center whose entry Answer is (the engine fills it
+	// in: it knows each entry's address), "" when unknown.
+	DC string `json:"dc,omitempty"`
+	// Invoke and Complete are on the ops' clock; the answer is used until
+	// Complete + TTL.
+	Invoke   time.Duration `json:"invoke_ns"`
+	Complete time.Duration `json:"complete_ns"`
 }

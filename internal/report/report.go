@@ -85,6 +85,34 @@ type Report struct {
 	// window, for runs whose workload loads pages (stage 6, the CDN);
 	// absent when the history has no asset load.
 	Assets *Assets `json:"assets,omitempty"`
+	// DC is where the traffic went, by data center, for runs whose clients
+	// reach the site by name (stage 8); absent otherwise.
+	DC *DC `json:"dc,omitempty"`
+}
+
+// DC is a multi-data-center run's traffic and DNS answers. A server's data
+// center is its node's home network (stacks.Node.Home).
+type DC struct {
+	// Split is the share of the requests served before the fault that the
+	// first data center (east) served; null when none was.
+	Split *float64 `json:"split"`
+	// Served counts the requests that succeeded, by data center, in each
+	// window.
+	Served map[string]DCServed `json:"served"`
+	// DNSAnswers counts the clients' lookups in the whole run by the data
+	// center their answer named ("failed": no answer).
+	DNSAnswers map[string]int `json:"dns_answers"`
+	// FailoverS is how long after the injection the last request that did
+	// not succeed was sent, within the fault window: how long clients were
+	// hurt; null for a run without a fault window, 0 when none failed.
+	FailoverS *float64 `json:"failover_s"`
+}
+
+// DCServed is one data center's successful requests in each window.
+type DCServed struct {
+	Before int `json:"before"`
+	During int `json:"during"`
+	After  int `json:"after"`
 }
 
 // Assets is the asset loads before, during and after the fault.
@@ -364,8 +392,63 @@ func FromResult(r *engine.Result) Report {
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
+	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows)
 	rep.Outcome = r.Outcome()
 	return rep
+}
+
+// dcWork is the dc section: nil unless the clients looked the site up.
+func dcWork(h history.History, t stacks.Topology, w check.FaultWindows) *DC {
+	if len(h.Lookups) == 0 {
+		return nil
+	}
+	dcOf := func(server string) string {
+		if n, ok := t.Node(server); ok {
+			return n.Home()
+		}
+		return ""
+	}
+	nets := t.Networks()
+	first := ""
+	if len(nets) > 0 {
+		first = nets[0]
+	}
+	d := &DC{Served: map[string]DCServed{}, DNSAnswers: map[string]int{}}
+	before := check.RegionsIn(h, w.Before, first, dcOf, func(int) string { return "" }, func(string) string { return "" })
+	if before.Total > 0 {
+		d.Split = ptr(round(before.Share, 3))
+	}
+	for _, op := range h.Ops {
+		dc := dcOf(op.Server)
+		if op.Outcome != history.OK || dc == "" {
+			continue
+		}
+		s := d.Served[dc]
+		switch {
+		case w.Before.Contains(op.Invoke):
+			s.Before++
+		case w.During.Contains(op.Invoke):
+			s.During++
+		case w.After.Contains(op.Invoke):
+			s.After++
+		}
+		d.Served[dc] = s
+	}
+	for _, l := range h.Lookups {
+		switch {
+		case l.Answer == "":
+			d.DNSAnswers["failed"]++
+		case l.DC == "":
+			d.DNSAnswers["unknown"]++
+		default:
+			d.DNSAnswers[l.DC]++
+		}
+	}
+	if w.Heal > w.Inject {
+		m := check.MovedAfter(h, w.Inject, w.Heal, 0)
+		d.FailoverS = ptr(seconds(m.LastFailed))
+	}
+	return d
 }
 
 // sampled summarises the stack's samples per fault window, names sorted.

@@ -8,6 +8,7 @@ package stage
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,8 +34,14 @@ type Stage struct {
 	Settings []Setting
 	// Stack builds the stage's topology for the given settings.
 	Stack func(Settings) stacks.Topology
-	// Entry is the link the workload uses, e.g. "client->web".
+	// Entry is the link the workload uses, e.g. "client->web"; with Site,
+	// the link to the site's DNS server.
 	Entry string
+	// Site, when set, makes the workload's clients reach the stage by name,
+	// as users do (stage 8, several data centers): each client's resolver
+	// asks the DNS server behind Entry for the site's name as a client of
+	// its own network, and goes where the answer says.
+	Site func(Settings) Site
 	// ClientTimeout is how long the workload's clients wait for an answer:
 	// what "unavailable" means to a user of this stage (0: the engine's default).
 	ClientTimeout time.Duration
@@ -62,6 +69,17 @@ type Stage struct {
 	// system serves (the engine waits for it before the workload starts);
 	// "": mysite's /readyz.
 	Ready string
+}
+
+// Site is a stage's name and where its clients are (Stage.Site).
+type Site struct {
+	Name string // "www.mysite.test"; the site listens on port 80
+	// Subnet is a client's network: what the DNS server decides its
+	// region by (sent as its EDNS Client Subnet).
+	Subnet func(client int) netip.Prefix
+	// NoCache: clients ignore the answers' TTL and ask for every
+	// connection (a client without a DNS cache).
+	NoCache bool
 }
 
 // Fault is one fault of a stage, with what it must (not) do to clients.

@@ -131,6 +131,21 @@ func newHTTPClient(idlePerHost int, timeout time.Duration) *http.Client {
 	}
 }
 
+// newResolvingClient is newHTTPClient for one client that reaches the site
+// by name through its own resolver (Config.Resolve): a transport of its own,
+// so that its connections go where its DNS answers sent it, not where
+// another client's did. Every request is a new visit on a new connection,
+// which resolves the name (from the cache while its TTL lasts): so what
+// DNS answers decides where each request goes, rather than a connection
+// kept open from before (a site's clients are many short visits).
+func newResolvingClient(timeout time.Duration, r *Resolver) *http.Client {
+	hc := newHTTPClient(1, timeout)
+	tr := hc.Transport.(*http.Transport)
+	tr.DialContext = r.DialContext
+	tr.DisableKeepAlives = true
+	return hc
+}
+
 // requester performs single operations against one mysite.
 type requester struct {
 	client  *http.Client

@@ -58,6 +58,10 @@ type Config struct {
 	// (a user's service, not mysite): every op goes through it. Not with
 	// Sessions or Assets, which speak mysite's protocol.
 	Service NewService `json:"-"`
+	// Resolve, when set, makes each client reach the base URL's host by
+	// name through its own stub resolver (resolver.go): the site's DNS
+	// decides where each client goes (stage 8).
+	Resolve *Resolve `json:"-"`
 }
 
 // Limits that keep a config from exhausting memory or the timer resolution.
@@ -110,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.Assets != nil {
 		errs = append(errs, c.Assets.validate(c)...)
+	}
+	if c.Resolve != nil {
+		errs = append(errs, c.Resolve.validate(c)...)
 	}
 	if c.Service != nil && (c.Sessions || c.Assets != nil) {
 		bad("a service adapter reads and writes keys only: not with sessions or page loads")

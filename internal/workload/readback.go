@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,6 +37,15 @@ func ReadBack(ctx context.Context, baseURL string, keys []string, timeout time.D
 // ReadBackService is ReadBack through the system's own adapter (nil:
 // mysite's API): every key read with newService's Read.
 func ReadBackService(ctx context.Context, baseURL string, newService NewService, keys []string, timeout time.Duration, retries int) (map[string]string, error) {
+	return ReadBackVia(ctx, baseURL, newService, nil, keys, timeout, retries)
+}
+
+// DialFunc dials a connection, as http.Transport's DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// ReadBackVia is ReadBackService with the given dial (nil: the default),
+// e.g. a Resolver's, for a site reached by name.
+func ReadBackVia(ctx context.Context, baseURL string, newService NewService, dial DialFunc, keys []string, timeout time.Duration, retries int) (map[string]string, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("read-back: timeout must be > 0, got %v", timeout)
 	}
@@ -44,6 +54,9 @@ func ReadBackService(ctx context.Context, baseURL string, newService NewService,
 	}
 	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
 	hc := newHTTPClient(readBackWorkers, timeout)
+	if dial != nil {
+		hc.Transport.(*http.Transport).DialContext = dial
+	}
 	defer hc.CloseIdleConnections()
 	var read func(ctx context.Context, key string) result
 	if newService != nil {

@@ -14,12 +14,13 @@ import (
 type Recorder struct {
 	clock *Clock
 
-	mu     sync.Mutex
-	ops    []history.Op
-	events []history.Event
-	end    time.Duration
-	final  map[string]string
-	keys   map[string]struct{} // every key a write was attempted on
+	mu      sync.Mutex
+	ops     []history.Op
+	events  []history.Event
+	end     time.Duration
+	final   map[string]string
+	keys    map[string]struct{} // every key a write was attempted on
+	lookups []history.Lookup
 }
 
 // NewRecorder records on clock (a new one when nil).
@@ -42,6 +43,13 @@ func (r *Recorder) Op(op history.Op) {
 	if op.Kind == history.Write {
 		r.keys[op.Key] = struct{}{}
 	}
+}
+
+// Lookup records a client's DNS lookup.
+func (r *Recorder) Lookup(l history.Lookup) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lookups = append(r.lookups, l)
 }
 
 // CompletedSince counts the ops that completed at or after t: those that
@@ -111,9 +119,10 @@ func (r *Recorder) History() history.History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return history.History{
-		Ops:    slices.Clone(r.ops),
-		Events: slices.Clone(r.events),
-		End:    r.end,
-		Final:  maps.Clone(r.final),
+		Ops:     slices.Clone(r.ops),
+		Events:  slices.Clone(r.events),
+		End:     r.end,
+		Final:   maps.Clone(r.final),
+		Lookups: slices.Clone(r.lookups),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,21 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("workload: %w", err)
 	}
+	// Clients that resolve the site's name each get their own transport
+	// and resolver (newResolvingClient).
+	var reqs []*requester
+	if cfg.Resolve != nil {
+		for c := range cfg.Clients {
+			res := NewResolver(*cfg.Resolve, c, clock, rec)
+			// Spread the clients' answers over the TTL (Resolver.Age),
+			// from the run's seed.
+			res.Age(rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(c))).Float64())
+			chc := newResolvingClient(cfg.Timeout, res)
+			defer chc.CloseIdleConnections()
+			q, _ := newRequester(chc, baseURL, cfg.Timeout)
+			reqs = append(reqs, q)
+		}
+	}
 
 	var svc Service
 	if cfg.Service != nil {
@@ -71,6 +87,7 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 		clock:    clock,
 		rec:      rec,
 		req:      req,
+		reqs:     reqs,
 		svc:      svc,
 		timeout:  cfg.Timeout,
 		cap:      cfg.InFlightCap(),
@@ -126,7 +143,8 @@ type engine struct {
 	clock *Clock
 	rec   *Recorder
 	req   *requester
-	svc   Service // nil: mysite, through req
+	reqs  []*requester // per client, when clients resolve the site's name
+	svc   Service      // nil: mysite, through req
 	// timeout bounds a Service's call (req bounds its own).
 	timeout time.Duration
 	sess    *clientSessions // nil unless Config.Sessions
@@ -145,6 +163,15 @@ type engine struct {
 	sealed   bool               // drain deadline passed: late results are dropped
 	lags     []time.Duration
 	stats    Stats
+}
+
+// reqFor is the requester of a client: its own when clients resolve the
+// site's name, else the one all share.
+func (e *engine) reqFor(client int) *requester {
+	if client < len(e.reqs) {
+		return e.reqs[client]
+	}
+	return e.req
 }
 
 // launchAll launches every decision at its scheduled time. It returns nil
@@ -228,7 +255,7 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 		case e.svc != nil:
 			res = call(reqCtx, e.svc, d.Kind, d.Key, d.WriteID, e.timeout, onSend)
 		default:
-			res = e.req.execMin(reqCtx, d.Kind, d.Key, d.user, e.lsn.get(d.Client), onSend)
+			res = e.reqFor(d.Client).execMin(reqCtx, d.Kind, d.Key, d.user, e.lsn.get(d.Client), onSend)
 			// Before the op is stamped complete: a read invoked after this
 			// write completed carries its token.
 			e.lsn.observe(d.Client, res.lsn)

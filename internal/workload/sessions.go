@@ -158,7 +158,7 @@ const (
 // execSession runs op d for a logged-in client according to plan.
 func (e *engine) execSession(ctx context.Context, d Decision, plan sessionPlan, onSend func()) result {
 	if plan.login != nil {
-		res := e.req.execWith(ctx, history.Login, SessionUser(d.Client), nil, "", e.sess.jar(d.Client), onSend)
+		res := e.reqFor(d.Client).execWith(ctx, history.Login, SessionUser(d.Client), nil, "", e.sess.jar(d.Client), onSend)
 		e.sess.keep(d.Client, "", res.cookies)
 		id := ""
 		if res.outcome == history.OK {
@@ -183,7 +183,7 @@ func (e *engine) execSession(ctx context.Context, d Decision, plan sessionPlan, 
 		}
 		id, ctx = plan.wait.id, wctx
 	}
-	res := e.req.execWith(ctx, d.Kind, d.Key, d.user, id, e.sess.jar(d.Client), onSend)
+	res := e.reqFor(d.Client).execWith(ctx, d.Kind, d.Key, d.user, id, e.sess.jar(d.Client), onSend)
 	e.sess.keep(d.Client, id, res.cookies)
 	if res.status == http.StatusUnauthorized {
 		e.sess.loggedOut(d.Client, id)

@@ -17,6 +17,12 @@ const waitPollInterval = 50 * time.Millisecond
 // a hung server cannot stretch the wait. The error says what the last probe
 // saw.
 func WaitServing(ctx context.Context, url string, timeout time.Duration) error {
+	return WaitServingVia(ctx, url, timeout, nil)
+}
+
+// WaitServingVia is WaitServing with the given dial (nil: the default),
+// e.g. a Resolver's, for a site reached by name.
+func WaitServingVia(ctx context.Context, url string, timeout time.Duration, dial DialFunc) error {
 	if timeout <= 0 {
 		return fmt.Errorf("wait for %s: timeout must be > 0, got %v", url, timeout)
 	}
@@ -25,7 +31,11 @@ func WaitServing(ctx context.Context, url string, timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hc := &http.Client{Transport: newTransport(1, timeout)}
+	tr := newTransport(1, timeout)
+	if dial != nil {
+		tr.DialContext = dial
+	}
+	hc := &http.Client{Transport: tr}
 	defer hc.CloseIdleConnections()
 
 	last := "not probed"
