@@ -137,6 +137,11 @@ func runUp(ctx context.Context, args []string) error {
 	for _, l := range stack.Topology.Links {
 		if l.From == stacks.Client {
 			url, _ := stack.URL(ctx, l.Name())
+			if to, _ := stack.Topology.Node(l.To); to.Role.Port == stacks.DNSPort {
+				// A DNS server (stage 8) answers DNS over TCP, not HTTP.
+				addr, _ := stack.Addr(ctx, l.Name())
+				url = addr + " (DNS over TCP)"
+			}
 			fmt.Printf("  %-16s %s\n", l.Name(), url)
 		}
 	}
