@@ -1,6 +1,8 @@
 package report
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +47,58 @@ func TestDCSectionCountsTrafficByTheServersDataCenter(t *testing.T) {
 	}
 	if dcWork(history.History{Ops: h.Ops}, topo, w) != nil {
 		t.Error("a run without lookups has a dc section")
+	}
+}
+
+// The multi-dc stack's diagram frames each data center, and the frames
+// neither overlap nor leave a node of theirs outside.
+func TestDiagramFramesEachDataCenterApart(t *testing.T) {
+	topo := Topology{Proxy: "toxiproxy", Links: []string{
+		"client->dns", "client->east-lb", "client->west-lb",
+		"east-lb->east-web-1", "east-lb->east-web-2", "west-lb->west-web-1", "west-lb->west-web-2",
+		"east-web-1->east-db", "east-web-2->east-db", "west-web-1->east-db", "west-web-2->east-db",
+	}}
+	for _, n := range []struct{ name, net string }{
+		{"dns", ""}, {"east-db", "east"}, {"east-web-1", "east"}, {"east-web-2", "east"}, {"east-lb", "east"},
+		{"west-web-1", "west"}, {"west-web-2", "west"}, {"west-lb", "west"},
+	} {
+		topo.Nodes = append(topo.Nodes, Node{Name: n.name, Kind: "k", Network: n.net})
+	}
+	s := stackDiagram(topo, nil)
+	frames := map[string]el{}
+	nodes := map[string]el{}
+	var texts []el
+	for _, e := range s.Els {
+		switch {
+		case e.Kind == "rect" && e.Class == "network":
+			frames[strings.TrimPrefix(e.Title, "network ")] = e
+		case e.Kind == "rect" && strings.HasPrefix(e.Class, "node"):
+			nodes[fmt.Sprint(e.X, e.Y)] = e
+		case e.Kind == "text" && e.Class == "node-name":
+			texts = append(texts, e)
+		}
+	}
+	if len(frames) != 2 {
+		t.Fatalf("frames: %v", frames)
+	}
+	e, w := frames["east"], frames["west"]
+	if e.Y+e.H > w.Y && w.Y+w.H > e.Y && e.X+e.W > w.X && w.X+w.W > e.X {
+		t.Errorf("the frames overlap: east %+v, west %+v", e, w)
+	}
+	for _, tx := range texts {
+		net := ""
+		for _, n := range topo.Nodes {
+			if n.Name == tx.Text {
+				net = n.Network
+			}
+		}
+		f, framed := frames[net]
+		inside := func(f el) bool { return tx.X > f.X && tx.X < f.X+f.W && tx.Y > f.Y && tx.Y < f.Y+f.H }
+		switch {
+		case framed && !inside(f):
+			t.Errorf("%s is outside its frame %s", tx.Text, net)
+		case !framed && (inside(e) || inside(w)):
+			t.Errorf("%s, of no data center, is inside a frame", tx.Text)
+		}
 	}
 }

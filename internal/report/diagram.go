@@ -65,6 +65,22 @@ func stackDiagram(t Topology, events []Event) svg {
 		perCol[col[name]] = append(perCol[col[name]], name)
 		ncols = max(ncols, col[name]+1)
 	}
+	// Nodes on named networks (data centers) are drawn in one horizontal
+	// band per network, framed and named; the others in a band above them.
+	netOf := map[string]string{}
+	var bands []string
+	for _, n := range t.Nodes {
+		netOf[n.Name] = n.Network
+		if n.Network != "" && !slices.Contains(bands, n.Network) {
+			bands = append(bands, n.Network)
+		}
+	}
+	slices.Sort(bands)
+	bands = append([]string{""}, bands...)
+	bandOf := func(name string) int { return slices.Index(bands, netOf[name]) }
+	for c := range perCol {
+		slices.SortStableFunc(perCol[c], func(a, b string) int { return bandOf(a) - bandOf(b) })
+	}
 
 	// Widths from the longest text, so names never overflow their boxes and
 	// link labels fit between the columns.
@@ -93,23 +109,53 @@ func stackDiagram(t Topology, events []Event) svg {
 			gaps[c] = math.Max(gaps[c], 64+9+textWidth(l+"  "+faultTag(linkFaults[l]), 12)+16)
 		}
 	}
-	rows := 0
-	for _, names := range perCol {
-		rows = max(rows, len(names))
-	}
 	top := diagPad
 	if len(nodeFaults) > 0 {
 		top += 24 // room for the fault tag above a box
 	}
-	height := float64(rows)*boxH + float64(rows-1)*boxGapY
+	// Each band is as tall as its tallest column; a column's nodes are
+	// centred in their band. Bands of networks are apart by bandGap, which
+	// holds their frames and names.
+	const bandGap = 64.0
+	span := func(n int) float64 { return float64(n)*boxH + float64(max(n-1, 0))*boxGapY }
+	bandTop := make([]float64, len(bands))
+	bandH := make([]float64, len(bands))
+	height := 0.0
+	for b := range bands {
+		rows := 0
+		for _, names := range perCol {
+			n := 0
+			for _, name := range names {
+				if bandOf(name) == b {
+					n++
+				}
+			}
+			rows = max(rows, n)
+		}
+		if rows == 0 {
+			continue
+		}
+		if height > 0 {
+			height += bandGap
+		}
+		bandTop[b], bandH[b] = height, span(rows)
+		height += bandH[b]
+	}
 	boxes := map[string]box{}
 	x := diagPad
 	for c := 0; c < ncols; c++ {
 		names := perCol[c]
-		h := float64(len(names))*boxH + float64(len(names)-1)*boxGapY
-		for i, name := range names {
-			boxes[name] = box{name: name, kind: kinds[name], w: bw, faulted: nodeFaults[name],
-				x: x, y: top + (height-h)/2 + float64(i)*(boxH+boxGapY)}
+		for b := range bands {
+			var in []string
+			for _, name := range names {
+				if bandOf(name) == b {
+					in = append(in, name)
+				}
+			}
+			for i, name := range in {
+				boxes[name] = box{name: name, kind: kinds[name], w: bw, faulted: nodeFaults[name],
+					x: x, y: top + bandTop[b] + (bandH[b]-span(len(in)))/2 + float64(i)*(boxH+boxGapY)}
+			}
 		}
 		x += bw
 		if c < ncols-1 || sameColumnLinks(t, col, c) {
@@ -117,6 +163,24 @@ func stackDiagram(t Topology, events []Event) svg {
 		}
 	}
 	s := svg{W: x + diagPad, H: top + height + diagPad + 4}
+	// The networks' frames, under everything else.
+	for _, net := range bands {
+		if net == "" {
+			continue
+		}
+		x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+		for name, bx := range boxes {
+			if netOf[name] == net {
+				x0, x1 = math.Min(x0, bx.x), math.Max(x1, bx.x+bx.w)
+				y0, y1 = math.Min(y0, bx.y), math.Max(y1, bx.y+boxH)
+			}
+		}
+		if math.IsInf(x0, 0) {
+			continue
+		}
+		s.add(el{Kind: "rect", X: x0 - 14, Y: y0 - 30, W: x1 - x0 + 28, H: y1 - y0 + 44, Rx: 12, Class: "network", Title: "network " + net})
+		s.text(x0-4, y0-12, "start", "network-name", net)
+	}
 
 	// Arrows under the boxes.
 	below := top + height + 16 // where backward links loop under the boxes

@@ -302,6 +302,9 @@ type Topology struct {
 type Node struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+	// Network is the named network the node lives on (a data center's,
+	// stage 8), "" for the stack's own.
+	Network string `json:"network,omitempty"`
 }
 
 // defaultBucket is the chart's bucket width when the run's evidence does
@@ -576,7 +579,7 @@ func singleQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\'
 func topologyOf(t stacks.Topology) Topology {
 	out := Topology{Nodes: []Node{}, Links: t.LinkNames(), Proxy: stacks.ProxyNode}
 	for _, n := range t.Nodes {
-		out.Nodes = append(out.Nodes, Node{Name: n.Name, Kind: n.Role.Kind})
+		out.Nodes = append(out.Nodes, Node{Name: n.Name, Kind: n.Role.Kind, Network: n.Home()})
 	}
 	return out
 }
