@@ -17,6 +17,7 @@ import (
 
 	"github.com/scalelab/scalelab/faults"
 	"github.com/scalelab/scalelab/internal/stage"
+	"github.com/scalelab/scalelab/internal/workload"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -153,7 +154,7 @@ func runUp(ctx context.Context, args []string) error {
 		fmt.Printf("\nThe site is %s: ask its DNS server as a client of a region, e.g.\n", site.Name)
 		// The first client and the last: with the default split, one of
 		// each region.
-		for _, c := range []int{0, 15} {
+		for _, c := range []int{0, workload.DefaultClients - 1} {
 			fmt.Printf("  dig +tcp -p %s @%s +subnet=%s %s\n", port, host, site.Subnet(c), site.Name)
 		}
 	}

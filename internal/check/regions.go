@@ -9,8 +9,7 @@ import (
 )
 
 // Regions is where the traffic of a site with several data centers went
-// (stage 8), and what its clients' DNS lookups answered. The region of a
-// server and of a client are the caller's (regionOf, clientRegion).
+// (stage 8). The region of a server is the caller's (regionOf).
 type Regions struct {
 	Window Window `json:"window"`
 	// Served counts the OK ops of the window by the region of the server
@@ -20,19 +19,11 @@ type Regions struct {
 	Region string  `json:"region"`
 	Share  float64 `json:"share"`
 	Total  int     `json:"total"`
-	// Answers counts the successful lookups of the window by the region
-	// of the client and the region of the answer: "west->east" is a west
-	// client sent to east.
-	Answers map[string]int `json:"answers,omitempty"`
-	// LookupsFailed counts the failed lookups of the window.
-	LookupsFailed int `json:"lookups_failed"`
 }
 
-// RegionsIn counts the window's traffic by region. answerRegion maps a DNS
-// answer (an address) to its region; "" when unknown.
-func RegionsIn(h history.History, w Window, region string, regionOf func(server string) string,
-	clientRegion func(client int) string, answerRegion func(addr string) string) Regions {
-	r := Regions{Window: w, Region: region, Served: map[string]int{}, Answers: map[string]int{}}
+// RegionsIn counts the window's traffic by region.
+func RegionsIn(h history.History, w Window, region string, regionOf func(server string) string) Regions {
+	r := Regions{Window: w, Region: region, Served: map[string]int{}}
 	for _, op := range h.Ops {
 		if !w.Contains(op.Invoke) || op.Outcome != history.OK || op.Server == "" {
 			continue
@@ -43,16 +34,6 @@ func RegionsIn(h history.History, w Window, region string, regionOf func(server 
 	if r.Total > 0 {
 		r.Share = float64(r.Served[region]) / float64(r.Total)
 	}
-	for _, l := range h.Lookups {
-		if !w.Contains(l.Invoke) {
-			continue
-		}
-		if l.Answer == "" {
-			r.LookupsFailed++
-			continue
-		}
-		r.Answers[clientRegion(l.Client)+"->"+answerRegion(l.Answer)]++
-	}
 	return r
 }
 
@@ -60,8 +41,7 @@ func RegionsIn(h history.History, w Window, region string, regionOf func(server 
 // requests sent from From on (the fault's injection plus the bound the
 // site promises) until the heal must all succeed.
 type Moved struct {
-	Inject, Heal time.Duration `json:"-"`
-	From         time.Duration `json:"from_ns"`
+	From time.Duration `json:"from_ns"`
 	// Sent and Failed count the ops sent in [From, Heal); Failed are
 	// those that did not succeed (failed or unknown), the first few kept.
 	Sent, Failed int
@@ -74,7 +54,7 @@ type Moved struct {
 
 // MovedAfter judges the requests of [inject+bound, heal).
 func MovedAfter(h history.History, inject, heal, bound time.Duration) Moved {
-	m := Moved{Inject: inject, Heal: heal, From: inject + bound}
+	m := Moved{From: inject + bound}
 	for _, op := range h.Ops {
 		if op.Invoke < inject || op.Invoke >= heal {
 			continue

@@ -65,7 +65,7 @@ func DefaultSpec(s Spec) Spec {
 		w.Rate = 100
 	}
 	if w.Clients == 0 {
-		w.Clients = 16
+		w.Clients = workload.DefaultClients
 	}
 	if w.Keys == 0 {
 		w.Keys = 100

@@ -417,25 +417,14 @@ func dcWork(h history.History, t stacks.Topology, w check.FaultWindows) *DC {
 		first = nets[0]
 	}
 	d := &DC{Served: map[string]DCServed{}, DNSAnswers: map[string]int{}}
-	before := check.RegionsIn(h, w.Before, first, dcOf, func(int) string { return "" }, func(string) string { return "" })
+	before, during, after := check.RegionsIn(h, w.Before, first, dcOf), check.RegionsIn(h, w.During, first, dcOf), check.RegionsIn(h, w.After, first, dcOf)
 	if before.Total > 0 {
 		d.Split = ptr(round(before.Share, 3))
 	}
-	for _, op := range h.Ops {
-		dc := dcOf(op.Server)
-		if op.Outcome != history.OK || dc == "" {
-			continue
+	for _, dc := range nets {
+		if s := (DCServed{Before: before.Served[dc], During: during.Served[dc], After: after.Served[dc]}); s != (DCServed{}) {
+			d.Served[dc] = s
 		}
-		s := d.Served[dc]
-		switch {
-		case w.Before.Contains(op.Invoke):
-			s.Before++
-		case w.During.Contains(op.Invoke):
-			s.During++
-		case w.After.Contains(op.Invoke):
-			s.After++
-		}
-		d.Served[dc] = s
 	}
 	for _, l := range h.Lookups {
 		switch {

@@ -11,6 +11,7 @@ import (
 	"github.com/scalelab/scalelab/internal/check"
 	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/internal/workload"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -129,8 +130,8 @@ func dcClientSubnet(set Settings, c int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
 }
 
-// dcClients is the workload's client count (the engine's default).
-const dcClients = 16
+// dcClients is the workload's client count.
+const dcClients = workload.DefaultClients
 
 // dcClientRegion is the index in dcRegions of client c's region.
 func dcClientRegion(set Settings, c int) int {
@@ -195,8 +196,7 @@ func dcRegionOfServer(server string) string {
 // Measured (2026-12-04): 0.46-0.55 of 197-201; without geo routing 1.000.
 func splitMatches(ev Evidence, set Settings) verdict.Guarantee {
 	x := float64(dcEastClients(set)) / dcClients
-	r := check.RegionsIn(ev.History, ev.Windows.Before, "east", dcRegionOfServer,
-		func(c int) string { return dcRegions[dcClientRegion(set, c)].Net }, func(string) string { return "" })
+	r := check.RegionsIn(ev.History, ev.Windows.Before, "east", dcRegionOfServer)
 	g := verdict.Guarantee{Name: SplitMatches}
 	if r.Total < 50 {
 		return verdict.NotJudgedBecause(g, fmt.Sprintf("%d requests served before the fault: too few to measure a split", r.Total))

@@ -64,6 +64,10 @@ type Config struct {
 	Resolve *Resolve `json:"-"`
 }
 
+// DefaultClients is how many clients a run has unless told otherwise (the
+// engine's default; stage 8 splits them between its regions).
+const DefaultClients = 16
+
 // Limits that keep a config from exhausting memory or the timer resolution.
 const (
 	maxRate         = 1e6        // 1µs between ops is already below what the scheduler can keep
