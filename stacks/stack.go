@@ -284,7 +284,7 @@ func (s *Stack) request(node string, role Role, ports []string, cmd []string, en
 		// cut by the re-pointing), then its readiness probe.
 		testcontainers.WithWaitStrategyAndDeadline(s.cfg.bootWait, wait.ForAll(
 			linksTo{s, node},
-			wait.ForExec(role.Ready).WithPollInterval(50*time.Millisecond).WithStartupTimeout(s.cfg.bootWait))),
+			readyProbe{role.Ready})),
 	}
 }
 

@@ -61,6 +61,15 @@ type Config struct {
 	// Promote off: the controller only watches (the lab's "no automatic
 	// failover" control). Fence off: it leaves a second primary alone.
 	Promote, Fence bool
+	// SyncStandbys, when set, is the primary's synchronous_standby_names
+	// while a replica streams from it (e.g. `ANY 1 ("a", "b")`); while
+	// none does, the controller empties it, so that a lost replica does
+	// not stop every commit (Patroni's non-strict synchronous mode: the
+	// commits of that time are on the primary only). "": the controller
+	// leaves the setting alone (the nodes' own configuration decides).
+	// The nodes must not set it on their command line, which would
+	// outrank the controller's ALTER SYSTEM.
+	SyncStandbys string
 }
 
 // Node is one database node.
@@ -114,6 +123,8 @@ func ParseConfig(args []string, usage io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.FailAfter, "fail-after", cfg.FailAfter, "how long the primary must be unreachable before a replica is promoted")
 	fs.BoolVar(&cfg.Promote, "promote", cfg.Promote, "promote a replica when the primary is gone (false: watch only)")
 	fs.BoolVar(&cfg.Fence, "fence", cfg.Fence, "fence a node that acts as primary while another one is (read-only, sessions ended)")
+	fs.StringVar(&cfg.SyncStandbys, "sync-standbys", cfg.SyncStandbys,
+		"the primary's synchronous_standby_names while a replica streams from it, emptied while none does (\"\": leave it alone)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) && usage != nil {
 			fmt.Fprintln(usage, "Usage: pgfailover -primary NAME -node NAME=DSN ... [-follow A->B=host:port ...] [flags]")
@@ -173,15 +184,17 @@ type NodeState struct {
 	// Following is the "host:port" of a replica's primary_conninfo.
 	Following string `json:"following,omitempty"`
 	// Streaming: a replica's WAL receiver streams (pg_stat_wal_receiver).
-	Streaming bool      `json:"streaming,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	At        time.Time `json:"at"`
+	Streaming bool `json:"streaming,omitempty"`
+	// SyncStandbys is the node's synchronous_standby_names.
+	SyncStandbys string    `json:"sync_standbys,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	At           time.Time `json:"at"`
 }
 
 // Event is one action the controller took.
 type Event struct {
 	At     time.Time `json:"at"`
-	Action string    `json:"action"` // "promote", "follow", "fence"
+	Action string    `json:"action"` // "promote", "follow", "fence", "sync", "async"
 	Node   string    `json:"node"`
 	Detail string    `json:"detail"`
 }
@@ -349,6 +362,43 @@ func (c *Controller) step(ctx context.Context) {
 			}
 		}
 	}
+	if c.cfg.SyncStandbys != "" && p.Role == "primary" {
+		if want := SyncWanted(states, primary, c.cfg.Follow, c.cfg.SyncStandbys); p.SyncStandbys != want && !c.recentlyPointed(primary, "sync:"+want) {
+			c.setSync(ctx, primary, want)
+		}
+	}
+}
+
+// SyncWanted is the synchronous_standby_names the primary should have:
+// sync while a replica that is up streams from it (through the address it
+// should follow it by), "" while none does.
+func SyncWanted(states map[string]NodeState, primary string, follow map[Pair]string, sync string) string {
+	for _, s := range states {
+		if want, ok := follow[Pair{s.Name, primary}]; ok && s.Up && s.Role == "replica" && s.Streaming && s.Following == want {
+			return sync
+		}
+	}
+	return ""
+}
+
+// setSync sets the primary's synchronous_standby_names (reloaded: it
+// applies to the next commit, and releases commits waiting for a lost
+// replica).
+func (c *Controller) setSync(ctx context.Context, primary, names string) {
+	if err := c.exec(ctx, primary, c.cfg.ProbeTimeout*4,
+		"ALTER SYSTEM SET synchronous_standby_names = "+quote(names), "SELECT pg_reload_conf()"); err != nil {
+		c.log.Error("could not set synchronous_standby_names", "node", primary, "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.pointed[primary] = pointed{addr: "sync:" + names, at: time.Now()}
+	c.mu.Unlock()
+	action, detail := "sync", "commits wait for a replica: synchronous_standby_names = "+names
+	if names == "" {
+		action, detail = "async", "no replica streams: commits no longer wait for one (synchronous_standby_names emptied)"
+	}
+	c.record(Event{At: time.Now(), Action: action, Node: primary, Detail: detail})
+	c.log.Warn("synchronous replication "+action, "node", primary, "synchronous_standby_names", names)
 }
 
 // Candidate is the replica to promote when primary is gone: of the synced
@@ -633,7 +683,8 @@ const probeSQL = `SELECT pg_is_in_recovery(),
 		ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END,
 	coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn,
 	current_setting('primary_conninfo'),
-	exists (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`
+	exists (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+	current_setting('synchronous_standby_names')`
 
 func (c *Controller) probeAll(ctx context.Context) map[string]NodeState {
 	return c.probeNodes(ctx, nil)
@@ -689,15 +740,15 @@ func probe(ctx context.Context, n Node, conn *pgx.Conn, timeout time.Duration) (
 		}
 	}
 	var (
-		recovery, readOnly bool
-		lsn, replayed      float64 // pg_lsn differences are numeric
-		conninfo           string
-		streaming          bool
+		recovery, readOnly  bool
+		lsn, replayed       float64 // pg_lsn differences are numeric
+		conninfo, syncNames string
+		streaming           bool
 	)
-	if err := conn.QueryRow(ctx, probeSQL).Scan(&recovery, &readOnly, &lsn, &replayed, &conninfo, &streaming); err != nil {
+	if err := conn.QueryRow(ctx, probeSQL).Scan(&recovery, &readOnly, &lsn, &replayed, &conninfo, &streaming, &syncNames); err != nil {
 		return fail(err)
 	}
-	s.Up, s.LSN, s.Replayed = true, int64(lsn), int64(replayed)
+	s.Up, s.LSN, s.Replayed, s.SyncStandbys = true, int64(lsn), int64(replayed), syncNames
 	switch {
 	case recovery:
 		s.Role = "replica"

@@ -76,3 +76,28 @@ func TestConninfoAddr(t *testing.T) {
 		t.Errorf("quote: %s", q)
 	}
 }
+
+// The primary waits for a replica only while one streams from it through
+// the address it should follow it by; with none, commits do not wait.
+func TestSyncWantedOnlyWhileAReplicaStreams(t *testing.T) {
+	const sync = `ANY 1 ("a", "b")`
+	follow := map[Pair]string{{"b", "a"}: "toxiproxy:20002", {"a", "b"}: "toxiproxy:20001"}
+	streaming := map[string]NodeState{
+		"a": {Name: "a", Up: true, Role: "primary"},
+		"b": {Name: "b", Up: true, Role: "replica", Streaming: true, Following: "toxiproxy:20002"},
+	}
+	if got := SyncWanted(streaming, "a", follow, sync); got != sync {
+		t.Errorf("b streams from a: got %q, want %q", got, sync)
+	}
+	for name, b := range map[string]NodeState{
+		"b is down":                   {Name: "b", Role: "down"},
+		"b does not stream":           {Name: "b", Up: true, Role: "replica", Following: "toxiproxy:20002"},
+		"b streams from someone else": {Name: "b", Up: true, Role: "replica", Streaming: true, Following: "elsewhere:5432"},
+		"b is a fenced primary":       {Name: "b", Up: true, Role: "fenced"},
+	} {
+		states := map[string]NodeState{"a": streaming["a"], "b": b}
+		if got := SyncWanted(states, "a", follow, sync); got != "" {
+			t.Errorf("%s: got %q, want \"\" (commits must not wait for nobody)", name, got)
+		}
+	}
+}

@@ -38,7 +38,21 @@ var (
 	clientCache = OnOff("client_cache", "on",
 		"on: a client keeps a DNS answer for its TTL; off: it asks for every connection")
 	interDCLatency = Duration("inter_dc_latency", "30ms",
-		"round trip between the data centers (west's web servers reach east's database across it)").Checked(DurationAtLeast(0, "30ms"))
+		"round trip between the data centers (the database's replication, and a web server's queries to the other DC's database, cross it)").Checked(DurationAtLeast(0, "30ms"))
+	crossDC = Choice("cross_dc", "async",
+		"replication from east-db to west-db: async (a commit is acknowledged once on east-db's disk) or sync (once also on west-db's: one inter-DC round trip more per commit)",
+		"async", "sync")
+	// failover and failover_after are stage 4's settings (replication.go),
+	// read by the same controller here.
+
+	// primary-dc-outage's
+	primaryOutageCrossDC = Choice("cross_dc", "sync",
+		"the stage's setting, synchronous here by default: this fault judges what synchronous cross-DC replication keeps across the loss of the primary's DC",
+		"async", "sync")
+	primaryOutageRate = Int("rate", "0",
+		"bandwidth cap in KB/s of the replication link west-db->east-db from the fault's start (0: none); the primary writes ~40 KB/s of WAL")
+	primaryOutageAfter = Duration("after", "0s",
+		"how long after the fault's start east's nodes die (with rate: the time west-db falls behind first)")
 )
 
 // The regions: the data centers' networks, and the subnets their clients
@@ -69,7 +83,7 @@ func init() {
 		Weak:  "DNS answers live as long as their TTL: clients keep going to a dead data center until theirs ends; the DNS server itself",
 		Lab:   "labs/08-multi-dc",
 		Settings: []Setting{dcSplit.Setting, dnsTTL.Setting, dnsCheckInterval.Setting, dnsHealth.Setting, geoRouting.Setting,
-			clientCache.Setting, interDCLatency.Setting},
+			clientCache.Setting, interDCLatency.Setting, crossDC.Setting, autoFailover.Setting, failoverAfter.Setting},
 		Stack: multiDCStack,
 		Entry: "client->dns",
 		Site: func(set Settings) Site {
@@ -81,21 +95,53 @@ func init() {
 		Faults: []Fault{
 			{
 				ID:   "dc-outage",
-				Help: "every node of the west data center (its load balancer and web servers) dies at once; they start again at the heal",
+				Help: "every node of the west data center (its load balancer, web servers and database replica) dies at once; they start again at the heal",
 				Inject: func(Settings) []faults.Fault {
 					var out []faults.Fault
-					for _, n := range dcNodes("west") {
+					for _, n := range dcOutageNodes("west") {
 						out = append(out, faults.Kill{Node: n})
 					}
 					return out
 				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
-					return []verdict.Guarantee{splitMatches(ev, set), movesToHealthyDC(ev, set)}
+					return []verdict.Guarantee{splitMatches(ev, set), movesToHealthyDC(ev, set, dcMoveBound(set))}
 				},
 				Window: dcOutageWindow,
 				Controls: []Control{
 					{Name: "no geo routing", Set: Values(geoRouting.Is(false)), Breaks: []string{SplitMatches}},
 					{Name: "DNS without health checks", Set: Values(dnsHealth.Is(false)), Breaks: []string{MovesToHealthyDC}},
+				},
+			},
+			{
+				ID: "primary-dc-outage",
+				Help: "every node of the east data center, the database's primary among them, dies at once: the controller promotes west-db; " +
+					"at the heal east's nodes start again and east-db rejoins as west-db's replica",
+				Settings: []Setting{primaryOutageCrossDC.Setting, primaryOutageRate.Setting, primaryOutageAfter.Setting},
+				Window:   primaryOutageWindow,
+				Inject: func(set Settings) []faults.Fault {
+					var out []faults.Fault
+					if r := primaryOutageRate.Get(set); r > 0 {
+						out = append(out, faults.Bandwidth{Link: westDB + "->" + eastDB, KBps: int64(r)})
+					}
+					after := primaryOutageAfter.Get(set)
+					for _, n := range dcOutageNodes("east") {
+						out = append(out, faults.Delayed{After: after, Fault: faults.Kill{Node: n}})
+						after = 0 // the others die with the first
+					}
+					return out
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{movesToHealthyDC(ev, set, primaryMoveBound(set)), noLostWrites(ev)}
+				},
+				Controls: []Control{
+					{Name: "no automatic failover", Set: Values(autoFailover.Is(false)), Breaks: []string{MovesToHealthyDC}},
+					// As stage 4's: west-db's link carries 8 KB/s while
+					// east-db writes about 40 KB/s of WAL, so what west-db
+					// has not received piles up on east-db; 2 s later east
+					// dies, and the promotion keeps only what west-db got.
+					{Name: "asynchronous cross-DC replication, the primary's DC dies while west-db lags behind",
+						Set:    Values(primaryOutageCrossDC.Is("async"), primaryOutageRate.Is(8), primaryOutageAfter.Is(2*time.Second)),
+						Breaks: []string{NoLostWrites}},
 				},
 			},
 			{
@@ -116,9 +162,15 @@ func init() {
 	})
 }
 
-// dcNodes are the nodes of a data center, its load balancer first.
+// dcNodes are the web nodes of a data center, its load balancer first.
 func dcNodes(dc string) []string {
 	return []string{dc + "-lb", dc + "-web-1", dc + "-web-2"}
+}
+
+// dcOutageNodes are every node of a data center: its web nodes and its
+// database node.
+func dcOutageNodes(dc string) []string {
+	return append(dcNodes(dc), dc+"-db")
 }
 
 // dcClientSubnet is client c's network: a /24 of its region's subnet. The
@@ -148,6 +200,30 @@ func dcEastClients(set Settings) int {
 	return min(max(n, 1), dcClients-1)
 }
 
+// The database nodes of stage 8: the primary in east at boot, its replica
+// in west; what each is after a failover follows from the data, and the
+// names stay (as a host's does).
+const (
+	eastDB = "east-db"
+	westDB = "west-db"
+)
+
+var dcDBNodes = []string{eastDB, westDB}
+
+// otherDC is the other data center.
+func otherDC(dc string) string {
+	if dc == "east" {
+		return "west"
+	}
+	return "east"
+}
+
+// dcOf is the data center a node is in ("west-db": west).
+func dcOf(node string) string {
+	dc, _, _ := strings.Cut(node, "-")
+	return dc
+}
+
 func multiDCStack(set Settings) stacks.Topology {
 	t := stacks.Topology{Name: "multi-dc"}
 	zone := stacks.GeoZone{
@@ -155,20 +231,44 @@ func multiDCStack(set Settings) stacks.Topology {
 		CheckInterval: dnsCheckInterval.Get(set), CheckTimeout: dcCheckTimeout, Path: "/readyz",
 		Geo: geoRouting.Get(set), Health: dnsHealth.Get(set),
 	}
-	t.Nodes = append(t.Nodes, stacks.GeoDNS("dns", zone), stacks.Node{Name: "east-db", Role: stacks.Postgres(), Networks: []string{"east"}})
+	t.Nodes = append(t.Nodes, stacks.GeoDNS("dns", zone))
 	t.Links = append(t.Links, stacks.Link{From: stacks.Client, To: "dns"})
+	// A link between two nodes is as long as the distance between their
+	// data centers: none inside one, inter_dc_latency across, and none to
+	// or from the third place (the DNS server's and the controller's
+	// network, as a witness would be placed close to both).
+	link := func(from, to string) stacks.Link {
+		l := stacks.Link{From: from, To: to}
+		if a, b := dcOf(from), dcOf(to); (a == "east" || a == "west") && (b == "east" || b == "west") && a != b {
+			l.Distance = interDCLatency.Get(set)
+		}
+		return l
+	}
+	t.Links = append(t.Links, dcDatabaseLinks(link)...)
+	t.Nodes = append(t.Nodes, dcDatabase(set, t)...)
 	for _, r := range dcRegions {
 		dc := r.Net
 		lb := webTierLB("leastconn")
 		for _, web := range dcNodes(dc)[1:] {
-			dbLink := stacks.Link{From: web, To: "east-db"}
-			if dc != "east" {
-				dbLink.Distance = interDCLatency.Get(set)
+			// Writes and reads go to whichever database node accepts
+			// writes: pgx tries the hosts in order and keeps the first that
+			// is read-write (as in stage 4), its own data center's first,
+			// so that after a failover a web server finds the promoted
+			// replica without first waiting on a dead node. A dead node
+			// behind Toxiproxy accepts and never answers: connect_timeout
+			// (1 s, per host) lets a connection go on to the next host
+			// within the database timeout (2 s). (Stage 4's monitor of the
+			// nodes, -replica, is not used here: 4 web servers probing
+			// both nodes every 100 ms while they boot overloaded these
+			// 2-core machines, and no web server read from a replica.)
+			hosts := "${" + dc + "-db},${" + otherDC(dc) + "-db}"
+			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write"),
+				"-db-timeout", lbMysiteDBTimeout.String()}
+			t.Nodes = append(t.Nodes, stacks.Node{Name: web, Role: stacks.Mysite(), Networks: []string{dc}, Args: args})
+			t.Links = append(t.Links, stacks.Link{From: dc + "-lb", To: web})
+			for _, db := range dcDBNodes {
+				t.Links = append(t.Links, link(web, db))
 			}
-			t.Nodes = append(t.Nodes, stacks.Node{Name: web, Role: stacks.Mysite(), Networks: []string{dc}, Args: []string{
-				"-name", web, "-db", stacks.PostgresDSN("${east-db}"), "-db-timeout", lbMysiteDBTimeout.String(),
-			}})
-			t.Links = append(t.Links, stacks.Link{From: dc + "-lb", To: web}, dbLink)
 			lb.Servers = append(lb.Servers, stacks.HAProxyServer{Name: web, Addr: "${" + web + "}", Weight: 1})
 		}
 		t.Nodes = append(t.Nodes, stacks.Node{Name: dc + "-lb", Role: stacks.HAProxy(lb), Networks: []string{dc},
@@ -180,10 +280,52 @@ func multiDCStack(set Settings) stacks.Topology {
 	return t
 }
 
-// dcRegionOfServer is the region of a server that answered ("west-web-2": west).
-func dcRegionOfServer(server string) string {
-	dc, _, _ := strings.Cut(server, "-")
-	return dc
+// dcDatabaseLinks: each database node reaches the other across the data
+// centers (west-db streams from east-db; after a failover east-db rebuilds
+// from west-db), the controller reaches both and both reach it (a restarted
+// node asks it who is primary).
+func dcDatabaseLinks(link func(from, to string) stacks.Link) []stacks.Link {
+	return []stacks.Link{
+		link(westDB, eastDB), link(eastDB, westDB),
+		link(failoverNode, eastDB), link(failoverNode, westDB),
+		link(eastDB, failoverNode), link(westDB, failoverNode),
+	}
+}
+
+// dcDatabase is the replicated database: east-db the primary at boot,
+// west-db its streaming replica across the inter-DC link (asynchronous, or
+// with cross_dc=sync a commit waits for west-db's flush: one inter-DC round
+// trip more), and stage 4's failover controller in the third place, which
+// promotes west-db when east-db is gone and fences east-db when it returns
+// (it rebuilds itself as west-db's replica).
+func dcDatabase(set Settings, t stacks.Topology) []stacks.Node {
+	pgArgs := []string{"-c", "synchronous_commit=on"}
+	var nodes []stacks.Node
+	ctl := []string{"-primary", eastDB, "-fail-after", failoverAfter.Arg(set), "-promote=" + fmt.Sprint(autoFailover.Get(set)), "-fence=true"}
+	if crossDC.Get(set) == "sync" {
+		// The controller sets it on the primary while the other node
+		// streams, and empties it while it does not: with one replica, a
+		// strict setting would stop every commit while the other data
+		// center is dark (and on west-db once promoted, with east gone).
+		ctl = append(ctl, "-sync-standbys", fmt.Sprintf(`ANY 1 ("%s", "%s")`, eastDB, westDB))
+	}
+	for _, db := range dcDBNodes {
+		peer := westDB
+		if db == westDB {
+			peer = eastDB
+		}
+		nodes = append(nodes, stacks.Node{
+			Name: db, Role: stacks.PostgresReplicated(), Args: pgArgs, Networks: []string{dcOf(db)},
+			Env: stacks.PGNode{Name: db, BootPrimary: eastDB, Peers: []string{peer}, Controller: failoverNode}.Env(),
+		})
+		// The controller points a replica at its new primary by the
+		// replica's own link to it (Toxiproxy's name, which every network
+		// resolves, and the link's port).
+		port, _ := t.LinkPort(db + "->" + peer)
+		ctl = append(ctl, "-node", db+"="+stacks.PostgresDSN("${"+db+"}"),
+			"-follow", fmt.Sprintf("%s->%s=%s:%d", db, peer, stacks.ProxyNode, port))
+	}
+	return append(nodes, stacks.Node{Name: failoverNode, Role: stacks.Failover(), Args: ctl})
 }
 
 // splitMatches: in normal operation (before the fault) each region's share
@@ -196,7 +338,7 @@ func dcRegionOfServer(server string) string {
 // Measured (2026-12-04): 0.46-0.55 of 197-201; without geo routing 1.000.
 func splitMatches(ev Evidence, set Settings) verdict.Guarantee {
 	x := float64(dcEastClients(set)) / dcClients
-	r := check.RegionsIn(ev.History, ev.Windows.Before, "east", dcRegionOfServer)
+	r := check.RegionsIn(ev.History, ev.Windows.Before, "east", dcOf)
 	g := verdict.Guarantee{Name: SplitMatches}
 	if r.Total < 50 {
 		return verdict.NotJudgedBecause(g, fmt.Sprintf("%d requests served before the fault: too few to measure a split", r.Total))
@@ -224,16 +366,32 @@ func dcMoveBound(set Settings) time.Duration {
 // in which every request must be served by the other data center.
 const dcOutageWindow = 8 * time.Second
 
-// movesToHealthyDC: every request sent from dcMoveBound after the outage
-// until the heal succeeds (a client of the dark data center has been sent
-// to the other one).
-func movesToHealthyDC(ev Evidence, set Settings) verdict.Guarantee {
-	bound := dcMoveBound(set)
+// primaryMoveBound is how long after the primary's data center goes dark
+// its clients may still fail: east-db dies after `after`; the controller
+// promotes west-db once east-db has been unreachable for failover_after,
+// and rtoMargin (stage 4's: 5 s on these machines) covers the promotion
+// and mysite's pool finding the new primary. Until then west's own
+// /readyz fails too (no database takes writes), so the DNS server may
+// answer either data center; west's next health check passes within one
+// interval of that, and the answers given until then live one TTL more.
+// 0 + 1 + 5 + 1 + 2 = 9 s by default.
+func primaryMoveBound(set Settings) time.Duration {
+	return primaryOutageAfter.Get(set) + failoverAfter.Get(set) + rtoMargin + dnsCheckInterval.Get(set) + dnsTTL.Get(set)
+}
+
+// primaryOutageWindow: the default bound (9 s) plus 3 s in which every
+// request must succeed, as dc-outage's.
+const primaryOutageWindow = 12 * time.Second
+
+// movesToHealthyDC: every request sent from bound after the outage until
+// the heal succeeds (a client of the dark data center has been sent to the
+// other one, and the other one serves it).
+func movesToHealthyDC(ev Evidence, set Settings, bound time.Duration) verdict.Guarantee {
 	g := verdict.Guarantee{Name: MovesToHealthyDC, Threshold: fmt.Sprintf("every request sent %v after the outage began succeeds", bound),
 		Bound: &verdict.Bound{Since: verdict.SinceInject, D: bound, WhileFaulted: true}}
 	w := ev.Windows.During
 	if w.Duration() > 0 && bound >= w.Duration() {
-		g.Vacuous = fmt.Sprintf("the bound %v (check interval + check timeout %v + TTL + 1 s) leaves nothing of the %v outage to judge", bound, dcCheckTimeout, w.Duration())
+		g.Vacuous = fmt.Sprintf("the bound %v (the settings' sum, see the stage) leaves nothing of the %v outage to judge", bound, w.Duration())
 	}
 	if w.Duration() == 0 {
 		return verdict.NotJudgedBecause(g, "no fault window")

@@ -75,3 +75,58 @@ func TestReplicationStack(t *testing.T) {
 		}
 	}
 }
+
+// Stage 8's stack: each data center's web servers try their own database
+// first; the controller follows each node's own link to the other; with
+// cross_dc=sync the controller (not the nodes' command line, which would
+// outrank it) holds synchronous_standby_names.
+func TestMultiDCStack(t *testing.T) {
+	st, err := Get("multi-dc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []Settings{nil, {"cross_dc": "sync", "failover": "off"}} {
+		resolved, err := st.Resolve(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topo := st.Stack(resolved)
+		if err := topo.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		for _, web := range []string{"east-web-1", "west-web-2"} {
+			n, _ := topo.Node(web)
+			own := strings.SplitN(web, "-", 2)[0]
+			other := map[string]string{"east": "west", "west": "east"}[own]
+			if args := strings.Join(n.Args, " "); !strings.Contains(args, "${"+own+"-db},${"+other+"-db}") || !strings.Contains(args, "target_session_attrs=read-write") {
+				t.Errorf("%s: args %q: want its own DC's database first, read-write", web, args)
+			}
+		}
+		ctl, _ := topo.Node("failover")
+		cargs := strings.Join(ctl.Args, " ")
+		port, _ := topo.LinkPort("west-db->east-db")
+		if !strings.Contains(cargs, "-follow west-db->east-db=toxiproxy:"+strconv.Itoa(port)) {
+			t.Errorf("controller args %q lack west-db's own link to east-db", cargs)
+		}
+		if got, want := strings.Contains(cargs, "-sync-standbys"), resolved["cross_dc"] == "sync"; got != want {
+			t.Errorf("cross_dc=%s: controller args %q", resolved["cross_dc"], cargs)
+		}
+		if !strings.Contains(cargs, "-promote="+map[string]string{"on": "true", "off": "false"}[resolved["failover"]]) {
+			t.Errorf("failover=%s: controller args %q", resolved["failover"], cargs)
+		}
+		for _, db := range []string{"east-db", "west-db"} {
+			n, _ := topo.Node(db)
+			if strings.Contains(strings.Join(n.Args, " "), "synchronous_standby_names") {
+				t.Errorf("%s: args %q set synchronous_standby_names", db, n.Args)
+			}
+			if n.Networks[0] != strings.TrimSuffix(db, "-db") || n.Env["CONTROLLER"] == "" {
+				t.Errorf("%s: networks %v, CONTROLLER %q", db, n.Networks, n.Env["CONTROLLER"])
+			}
+		}
+	}
+	// The primary's DC fault defaults to synchronous replication.
+	f, _ := st.Fault("primary-dc-outage")
+	if resolved, _ := st.Resolve(nil, f); resolved["cross_dc"] != "sync" {
+		t.Errorf("primary-dc-outage: cross_dc=%s, want sync", resolved["cross_dc"])
+	}
+}
