@@ -28,15 +28,17 @@ func TestDCSectionCountsTrafficByTheServersDataCenter(t *testing.T) {
 			{Invoke: 1 * s, Outcome: history.OK, Server: "east-web-1"},
 			{Invoke: 3 * s, Outcome: history.Unknown},
 			{Invoke: 5 * s, Outcome: history.OK, Server: "east-web-1"},
+			{Invoke: 5 * s, Kind: history.Write, Key: "k", Outcome: history.OK, Server: "east-web-1"},
+			{Invoke: 6 * s, Kind: history.Write, Key: "k", Outcome: history.OK, Server: "west-web-1"}, // k: both sides
 			{Invoke: 8 * s, Outcome: history.OK, Server: "west-web-1"},
 		},
 		Lookups: []history.Lookup{{Answer: "10.1.0.2", DC: "east"}, {Answer: "10.2.0.2", DC: "west"}, {Error: "timeout"}},
 	}
-	d := dcWork(h, topo, w)
+	d := dcWork(h, topo, w, check.LostWrites{Checked: true, Lost: []history.Op{{Key: "k"}}})
 	if d == nil || d.Split == nil || *d.Split != 0.667 {
 		t.Fatalf("split: %+v", d)
 	}
-	if d.Served["east"] != (DCServed{Before: 2, During: 1}) || d.Served["west"] != (DCServed{Before: 1, After: 1}) {
+	if d.Served["east"] != (DCServed{Before: 2, During: 2}) || d.Served["west"] != (DCServed{Before: 1, During: 1, After: 1}) {
 		t.Errorf("served: %+v", d.Served)
 	}
 	if d.DNSAnswers["east"] != 1 || d.DNSAnswers["west"] != 1 || d.DNSAnswers["failed"] != 1 {
@@ -45,7 +47,13 @@ func TestDCSectionCountsTrafficByTheServersDataCenter(t *testing.T) {
 	if d.FailoverS == nil || *d.FailoverS != 1 {
 		t.Errorf("failover_s: %v", d.FailoverS)
 	}
-	if dcWork(history.History{Ops: h.Ops}, topo, w) != nil {
+	if d.WritesLost == nil || *d.WritesLost != 1 || d.DivergentKeys == nil || *d.DivergentKeys != 1 {
+		t.Errorf("writes_lost %v, divergent_keys %v: want 1 and 1", d.WritesLost, d.DivergentKeys)
+	}
+	if d := dcWork(h, topo, check.FaultWindows{Before: w.Before}, check.LostWrites{}); d.WritesLost != nil || d.DivergentKeys != nil || d.FailoverS != nil {
+		t.Errorf("no read-back, no fault window: %+v", d)
+	}
+	if dcWork(history.History{Ops: h.Ops}, topo, w, check.LostWrites{}) != nil {
 		t.Error("a run without lookups has a dc section")
 	}
 }

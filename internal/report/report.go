@@ -106,6 +106,13 @@ type DC struct {
 	// not succeed was sent, within the fault window: how long clients were
 	// hurt; null for a run without a fault window, 0 when none failed.
 	FailoverS *float64 `json:"failover_s"`
+	// WritesLost is the acknowledged writes the final read-back did not
+	// find (the RPO, in writes); null without a read-back.
+	WritesLost *int `json:"writes_lost"`
+	// DivergentKeys counts the keys that both data centers acknowledged
+	// writes to during the fault (from check.DivergenceSettle after the
+	// injection until the heal): split brain; null without a fault window.
+	DivergentKeys *int `json:"divergent_keys"`
 }
 
 // DCServed is one data center's successful requests in each window.
@@ -395,13 +402,13 @@ func FromResult(r *engine.Result) Report {
 	rep.Sampled = sampled(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
-	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows)
+	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows, lost)
 	rep.Outcome = r.Outcome()
 	return rep
 }
 
 // dcWork is the dc section: nil unless the clients looked the site up.
-func dcWork(h history.History, t stacks.Topology, w check.FaultWindows) *DC {
+func dcWork(h history.History, t stacks.Topology, w check.FaultWindows, lost check.LostWrites) *DC {
 	if len(h.Lookups) == 0 {
 		return nil
 	}
@@ -439,6 +446,12 @@ func dcWork(h history.History, t stacks.Topology, w check.FaultWindows) *DC {
 	if w.Heal > w.Inject {
 		m := check.MovedAfter(h, w.Inject, w.Heal, 0)
 		d.FailoverS = ptr(seconds(m.LastFailed))
+	}
+	if w.Heal > w.Inject+check.DivergenceSettle {
+		d.DivergentKeys = ptr(len(check.DivergentKeys(h, w.Inject+check.DivergenceSettle, w.Heal, dcOf).Keys))
+	}
+	if lost.Checked {
+		d.WritesLost = ptr(lost.Count())
 	}
 	return d
 }

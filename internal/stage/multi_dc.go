@@ -17,10 +17,11 @@ import (
 
 // Guarantee names of stage 8.
 const (
-	SplitMatches     = "split-matches"       // normal operation: each region's share of the traffic is its clients' share
-	MovesToHealthyDC = "moves-to-healthy-dc" // a dark data center's clients are served by the other one within the bound
-	CacheCarries     = "cache-carries"       // a DNS outage hurts no request whose client's answer is within its TTL
-	DNSOutageShows   = "dns-outage-shows"    // and once the answers expire, requests fail: the outage is real
+	SplitMatches      = "split-matches"       // normal operation: each region's share of the traffic is its clients' share
+	MovesToHealthyDC  = "moves-to-healthy-dc" // a dark data center's clients are served by the other one within the bound
+	CacheCarries      = "cache-carries"       // a DNS outage hurts no request whose client's answer is within its TTL
+	DNSOutageShows    = "dns-outage-shows"    // and once the answers expire, requests fail: the outage is real
+	NoDivergentWrites = "no-divergent-writes" // while the data centers cannot talk, only one side takes writes
 )
 
 // Settings of stage 8.
@@ -44,6 +45,8 @@ var (
 		"async", "sync")
 	// failover and failover_after are stage 4's settings (replication.go),
 	// read by the same controller here.
+	witness = OnOff("witness", "on",
+		"on: the failover controller sits in a third place and reaches both data centers; off: it sits in west, as a controller of one data center would")
 
 	// primary-dc-outage's
 	primaryOutageCrossDC = Choice("cross_dc", "sync",
@@ -83,7 +86,7 @@ func init() {
 		Weak:  "DNS answers live as long as their TTL: clients keep going to a dead data center until theirs ends; the DNS server itself",
 		Lab:   "labs/08-multi-dc",
 		Settings: []Setting{dcSplit.Setting, dnsTTL.Setting, dnsCheckInterval.Setting, dnsHealth.Setting, geoRouting.Setting,
-			clientCache.Setting, interDCLatency.Setting, crossDC.Setting, autoFailover.Setting, failoverAfter.Setting},
+			clientCache.Setting, interDCLatency.Setting, crossDC.Setting, autoFailover.Setting, failoverAfter.Setting, witness.Setting},
 		Stack: multiDCStack,
 		Entry: "client->dns",
 		Site: func(set Settings) Site {
@@ -139,9 +142,32 @@ func init() {
 					// east-db writes about 40 KB/s of WAL, so what west-db
 					// has not received piles up on east-db; 2 s later east
 					// dies, and the promotion keeps only what west-db got.
-					{Name: "asynchronous cross-DC replication, the primary's DC dies while west-db lags behind",
+					{Name: "asynchronous cross-DC replication, east dies while west-db lags behind",
 						Set:    Values(primaryOutageCrossDC.Is("async"), primaryOutageRate.Is(8), primaryOutageAfter.Is(2*time.Second)),
 						Breaks: []string{NoLostWrites}},
+				},
+			},
+			{
+				ID: "inter-dc-partition",
+				Help: "the data centers cannot talk (every link between them goes down); both still reach their clients and the third place: " +
+					"the split-brain risk",
+				Inject: func(set Settings) []faults.Fault {
+					var out []faults.Fault
+					for _, l := range multiDCStack(set).Links {
+						if crossesDCs(set, l.From, l.To) {
+							out = append(out, faults.Down{Link: l.Name()})
+						}
+					}
+					return out
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{noDivergentWrites(ev), noLostWrites(ev)}
+				},
+				Controls: []Control{
+					// The controller in west loses east-db with the
+					// partition and promotes west-db: both sides take writes.
+					{Name: "the failover controller in west, not in a third place", Set: Values(witness.Is(false)),
+						Breaks: []string{NoDivergentWrites, NoLostWrites}},
 				},
 			},
 			{
@@ -218,6 +244,29 @@ func otherDC(dc string) string {
 	return "east"
 }
 
+// nodeDC is the data center a node is in: its name's prefix ("west-db":
+// west), and for the failover controller "" (the third place) or, with
+// witness=off, west.
+func nodeDC(set Settings, node string) string {
+	if node == failoverNode {
+		if witness.Get(set) {
+			return ""
+		}
+		return "west"
+	}
+	if dc := dcOf(node); dc == "east" || dc == "west" {
+		return dc
+	}
+	return ""
+}
+
+// crossesDCs: a link between nodes of the two data centers (not to or from
+// the third place, nor the clients').
+func crossesDCs(set Settings, from, to string) bool {
+	a, b := nodeDC(set, from), nodeDC(set, to)
+	return a != "" && b != "" && a != b
+}
+
 // dcOf is the data center a node is in ("west-db": west).
 func dcOf(node string) string {
 	dc, _, _ := strings.Cut(node, "-")
@@ -239,7 +288,7 @@ func multiDCStack(set Settings) stacks.Topology {
 	// network, as a witness would be placed close to both).
 	link := func(from, to string) stacks.Link {
 		l := stacks.Link{From: from, To: to}
-		if a, b := dcOf(from), dcOf(to); (a == "east" || a == "west") && (b == "east" || b == "west") && a != b {
+		if crossesDCs(set, from, to) {
 			l.Distance = interDCLatency.Get(set)
 		}
 		return l
@@ -325,7 +374,11 @@ func dcDatabase(set Settings, t stacks.Topology) []stacks.Node {
 		ctl = append(ctl, "-node", db+"="+stacks.PostgresDSN("${"+db+"}"),
 			"-follow", fmt.Sprintf("%s->%s=%s:%d", db, peer, stacks.ProxyNode, port))
 	}
-	return append(nodes, stacks.Node{Name: failoverNode, Role: stacks.Failover(), Args: ctl})
+	ctlNode := stacks.Node{Name: failoverNode, Role: stacks.Failover(), Args: ctl}
+	if dc := nodeDC(set, failoverNode); dc != "" {
+		ctlNode.Networks = []string{dc}
+	}
+	return append(nodes, ctlNode)
 }
 
 // splitMatches: in normal operation (before the fault) each region's share
@@ -405,6 +458,40 @@ func movesToHealthyDC(ev Evidence, set Settings, bound time.Duration) verdict.Gu
 	g.Holds = m.Failed == 0
 	if !g.Holds {
 		g.Detail = "first: " + opsBrief(m.FirstFailed)
+	}
+	return g
+}
+
+// noDivergentWrites: while the data centers cannot talk, no key gets
+// acknowledged writes from both sides. With the controller in a third
+// place, east-db stays the only primary (the controller still reaches it)
+// and west's writes fail until the DNS server, whose health checks of west
+// fail with its database, sends west's clients to east. A controller that
+// loses east-db with the partition promotes west-db: then both sides take
+// writes to the same keys (16 clients, 100 keys).
+func noDivergentWrites(ev Evidence) verdict.Guarantee {
+	w := ev.Windows.During
+	g := verdict.Guarantee{Name: NoDivergentWrites, Threshold: "0 keys written on both sides while the data centers could not talk"}
+	if w.Duration() <= check.DivergenceSettle {
+		return verdict.NotJudgedBecause(g, "no partition window")
+	}
+	d := check.DivergentKeys(ev.History, w.From+check.DivergenceSettle, w.To, dcOf)
+	total := 0
+	for _, n := range d.Written {
+		total += n
+	}
+	if total == 0 {
+		return verdict.NotJudgedBecause(g, "no write acknowledged while the data centers could not talk")
+	}
+	g.Value = float64(len(d.Keys))
+	g.Measured = d.String()
+	g.Holds = len(d.Keys) == 0
+	if !g.Holds {
+		var parts []string
+		for _, op := range d.Examples {
+			parts = append(parts, fmt.Sprintf("%s=%q by %s at %v", op.Key, op.Value, op.Server, op.Invoke.Round(time.Millisecond)))
+		}
+		g.Detail = "first: " + strings.Join(parts, "; ")
 	}
 	return g
 }
