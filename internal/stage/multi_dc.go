@@ -148,18 +148,30 @@ func init() {
 				},
 			},
 			{
+				ID: "dc-partition",
+				Help: "the west data center is cut off from its clients and from east (its entry and every link between the data centers go down); " +
+					"its nodes keep running",
+				Inject: func(set Settings) []faults.Fault {
+					return append([]faults.Fault{faults.Down{Link: stacks.Client + "->west-lb"}}, interDCLinksDown(set)...)
+				},
+				Window: dcOutageWindow,
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{movesToHealthyDC(ev, set, dcMoveBound(set)), noLostWrites(ev)}
+				},
+				Controls: []Control{
+					{Name: "DNS without health checks", Set: Values(dnsHealth.Is(false)), Breaks: []string{MovesToHealthyDC}},
+					// The controller, cut off with west, promotes west-db;
+					// at the heal it fences east-db, the primary that took
+					// every write of the partition: they are lost.
+					{Name: "the failover controller in west, not in a third place", Set: Values(witness.Is(false)),
+						Breaks: []string{NoLostWrites}},
+				},
+			},
+			{
 				ID: "inter-dc-partition",
 				Help: "the data centers cannot talk (every link between them goes down); both still reach their clients and the third place: " +
 					"the split-brain risk",
-				Inject: func(set Settings) []faults.Fault {
-					var out []faults.Fault
-					for _, l := range multiDCStack(set).Links {
-						if crossesDCs(set, l.From, l.To) {
-							out = append(out, faults.Down{Link: l.Name()})
-						}
-					}
-					return out
-				},
+				Inject: interDCLinksDown,
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{noDivergentWrites(ev), noLostWrites(ev)}
 				},
@@ -242,6 +254,17 @@ func otherDC(dc string) string {
 		return "west"
 	}
 	return "east"
+}
+
+// interDCLinksDown takes down every link between the data centers.
+func interDCLinksDown(set Settings) []faults.Fault {
+	var out []faults.Fault
+	for _, l := range multiDCStack(set).Links {
+		if crossesDCs(set, l.From, l.To) {
+			out = append(out, faults.Down{Link: l.Name()})
+		}
+	}
+	return out
 }
 
 // nodeDC is the data center a node is in: its name's prefix ("west-db":
