@@ -21,6 +21,63 @@ type box struct {
 func (b box) cx() float64 { return b.x + b.w/2 }
 func (b box) cy() float64 { return b.y + boxH/2 }
 
+// area is a rectangle the diagram has drawn something in: a box or a label.
+type area struct{ x0, y0, x1, y1 float64 }
+
+func (a area) overlap(b area) float64 {
+	w, h := math.Min(a.x1, b.x1)-math.Max(a.x0, b.x0), math.Min(a.y1, b.y1)-math.Max(a.y0, b.y0)
+	if w <= 0 || h <= 0 {
+		return 0
+	}
+	return w * h
+}
+
+// labelArea is where a link's label (centred above (x, y)) and its fault tag
+// (below it), if any, are drawn.
+func labelArea(x, y float64, label, tag string) area {
+	w := textWidth(label, 12)
+	a := area{x - w/2 - 2, y - 22, x + w/2 + 2, y - 6}
+	if tag != "" {
+		tw := textWidth(tag, 12)
+		a.x0, a.x1 = math.Min(a.x0, x-tw/2-2), math.Max(a.x1, x+tw/2+2)
+		a.y1 = y + 24
+	}
+	return a
+}
+
+// placer puts each label where it overlaps the least of what is drawn
+// already: the first of its candidates (in the order given, the preferred
+// first) that overlaps nothing, else the one that overlaps least. Without
+// it, labels of links that cross or run side by side were drawn on top of
+// each other (seen in the replication and multi-dc diagrams).
+type placer struct{ taken []area }
+
+func (p *placer) place(candidates []area) int {
+	best, bestOver := 0, math.Inf(1)
+	for i, c := range candidates {
+		over := 0.0
+		for _, t := range p.taken {
+			over += c.overlap(t)
+		}
+		if over == 0 {
+			best = i
+			break
+		}
+		if over < bestOver {
+			best, bestOver = i, over
+		}
+	}
+	p.taken = append(p.taken, candidates[best])
+	return best
+}
+
+// cubic is the point at t of the cubic Bezier curve p0 c1 c2 p3.
+func cubic(t float64, p0, c1, c2, p3 [2]float64) (float64, float64) {
+	u := 1 - t
+	a, b, c, d := u*u*u, 3*u*u*t, 3*u*t*t, t*t*t
+	return a*p0[0] + b*c1[0] + c*c2[0] + d*p3[0], a*p0[1] + b*c1[1] + c*c2[1] + d*p3[1]
+}
+
 // stackDiagram draws the client and the nodes in columns by their distance
 // from the client along the links, and one arrow per link. Every link passes
 // through Toxiproxy, shown as a small marker on each arrow rather than as a
@@ -95,6 +152,8 @@ func stackDiagram(t Topology, events []Event) svg {
 	for c := range gaps {
 		gaps[c] = 80
 	}
+	crossing := make([]int, ncols) // links from one column to the next, per gap
+	fwd, same := make([]float64, ncols), make([]float64, ncols)
 	for _, l := range t.Links {
 		f, to, _ := strings.Cut(l, "->")
 		c, ok := col[f]
@@ -104,9 +163,25 @@ func stackDiagram(t Topology, events []Event) svg {
 		label := math.Max(textWidth(l, 12), textWidth(faultTag(linkFaults[l]), 12))
 		switch col[to] - c {
 		case 1:
-			gaps[c] = math.Max(gaps[c], label+56)
+			fwd[c] = math.Max(fwd[c], label+56)
+			crossing[c]++
 		case 0:
-			gaps[c] = math.Max(gaps[c], 64+9+textWidth(l+"  "+faultTag(linkFaults[l]), 12)+16)
+			same[c] = math.Max(same[c], 64+9+textWidth(l+"  "+faultTag(linkFaults[l]), 12)+16)
+		}
+	}
+	for c := range gaps {
+		gaps[c] = math.Max(gaps[c], math.Max(fwd[c], same[c]))
+		if fwd[c] > 0 && same[c] > 0 {
+			// The same-column links' labels stand in a column at the
+			// gap's left; the forward links' labels need room right of it.
+			gaps[c] = same[c] + fwd[c]*0.6
+		}
+	}
+	// A gap many links cross (web servers to two databases) is wider, so
+	// that the placer finds room for every label along its link.
+	for c, n := range crossing {
+		if n > 4 {
+			gaps[c] += 24 * float64(n-4)
 		}
 	}
 	top := diagPad
@@ -163,6 +238,10 @@ func stackDiagram(t Topology, events []Event) svg {
 		}
 	}
 	s := svg{W: x + diagPad, H: top + height + diagPad + 4}
+	labels := &placer{}
+	for _, b := range boxes {
+		labels.taken = append(labels.taken, area{b.x, b.y - 4, b.x + b.w, b.y + boxH + 4})
+	}
 	// The networks' frames, under everything else.
 	for _, net := range bands {
 		if net == "" {
@@ -222,11 +301,17 @@ func stackDiagram(t Topology, events []Event) svg {
 			x1, y1, x2, y2 := a.x+a.w, a.cy()+spread(outs[f], l), b.x-2, b.cy()+spread(ins[to], l)
 			d = fmt.Sprintf("M%.1f %.1fL%.1f %.1f", x1, y1, x2, y2)
 			// Diagonal links that cross (a->d and b->c) share their
-			// midpoint; markers nearer the target keep their labels apart.
-			at := 0.5
+			// midpoint: their markers and labels go where the placer
+			// finds room along each, nearer the target first.
+			ats := []float64{0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2, 0.88}
 			if math.Abs(y2-y1) > 1 {
-				at = 0.62
+				ats = []float64{0.62, 0.5, 0.72, 0.4, 0.8, 0.3, 0.2, 0.88}
 			}
+			var cands []area
+			for _, at := range ats {
+				cands = append(cands, labelArea(x1+(x2-x1)*at, y1+(y2-y1)*at, l, faultTag(linkFaults[l])))
+			}
+			at := ats[labels.place(cands)]
 			mx, my = x1+(x2-x1)*at, y1+(y2-y1)*at
 		case b.x == a.x:
 			// Same column: a curve out to the right. A pair of opposite
@@ -248,7 +333,13 @@ func stackDiagram(t Topology, events []Event) svg {
 			if fl := linkFaults[l]; fl != "" {
 				text, tclass = l+"  "+faultTag(fl), "fault-tag"+faultClass(fl)
 			}
-			s.text(x0+64+9, (a.cy()+b.cy())/2-4+16*float64(n%2), "start", tclass, text)
+			ly := (a.cy()+b.cy())/2 - 4 + 16*float64(n%2)
+			var cands []area
+			offsets := []float64{0, 16, -16, 32, -32, 48, -48, 64, -64}
+			for _, dy := range offsets {
+				cands = append(cands, area{x0 + 73, ly + dy - 12, x0 + 73 + textWidth(text, 12), ly + dy + 3})
+			}
+			s.text(x0+64+9, ly+offsets[labels.place(cands)], "start", tclass, text)
 			continue
 		default:
 			// Backwards: loop under the boxes, each one a little lower.
@@ -256,7 +347,14 @@ func stackDiagram(t Topology, events []Event) svg {
 			depth := below + 20 + 18*float64(backward)
 			backward++
 			d = fmt.Sprintf("M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f", x1, a.y+boxH, x1, depth, x2, depth, x2, b.y+boxH+2)
-			mx, my = (x1+x2)/2, depth-15 // a cubic's midpoint is 3/4 of the way to its control points
+			p0, c1, c2, p3 := [2]float64{x1, a.y + boxH}, [2]float64{x1, depth}, [2]float64{x2, depth}, [2]float64{x2, b.y + boxH + 2}
+			ts := []float64{0.5, 0.38, 0.62, 0.28, 0.72}
+			var cands []area
+			for _, t := range ts {
+				px, py := cubic(t, p0, c1, c2, p3)
+				cands = append(cands, labelArea(px, py, l, faultTag(linkFaults[l])))
+			}
+			mx, my = cubic(ts[labels.place(cands)], p0, c1, c2, p3)
 			s.H = math.Max(s.H, depth+30)
 		}
 		s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")"})

@@ -310,7 +310,7 @@ type Node struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
 	// Network is the named network the node lives on (a data center's,
-	// stage 8), "" for the stack's own.
+	// stage 8), "" for the stack's own or for a node on several.
 	Network string `json:"network,omitempty"`
 }
 
@@ -581,7 +581,13 @@ func singleQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\'
 func topologyOf(t stacks.Topology) Topology {
 	out := Topology{Nodes: []Node{}, Links: t.LinkNames(), Proxy: stacks.ProxyNode}
 	for _, n := range t.Nodes {
-		out.Nodes = append(out.Nodes, Node{Name: n.Name, Kind: n.Role.Kind, Network: n.Home()})
+		// A node on several named networks (stage 8's DNS server, which
+		// checks every data center) belongs to none of them.
+		net := ""
+		if len(n.Networks) == 1 {
+			net = n.Networks[0]
+		}
+		out.Nodes = append(out.Nodes, Node{Name: n.Name, Kind: n.Role.Kind, Network: net})
 	}
 	return out
 }
