@@ -110,8 +110,9 @@ type DC struct {
 	// find (the RPO, in writes); null without a read-back.
 	WritesLost *int `json:"writes_lost"`
 	// DivergentKeys counts the keys that both data centers acknowledged
-	// writes to during the fault (from check.DivergenceSettle after the
-	// injection until the heal): split brain; null without a fault window.
+	// writes to while they could not talk (split brain), as the stage's
+	// no-divergent-writes guarantee counted them; null for a fault that
+	// does not judge it (only a partition can split the writes).
 	DivergentKeys *int `json:"divergent_keys"`
 }
 
@@ -403,6 +404,16 @@ func FromResult(r *engine.Result) Report {
 	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
 	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows, lost)
+	if rep.DC != nil {
+		// Keys written on both sides mean split brain only where the data
+		// centers could not talk: the stage's guarantee says where (a
+		// partition), and counted them.
+		for _, g := range r.Verdict.Guarantees {
+			if g.Name == stage.NoDivergentWrites && g.NotJudged == "" {
+				rep.DC.DivergentKeys = ptr(int(g.Value))
+			}
+		}
+	}
 	rep.Outcome = r.Outcome()
 	return rep
 }
@@ -446,9 +457,6 @@ func dcWork(h history.History, t stacks.Topology, w check.FaultWindows, lost che
 	if w.Heal > w.Inject {
 		m := check.MovedAfter(h, w.Inject, w.Heal, 0)
 		d.FailoverS = ptr(seconds(m.LastFailed))
-	}
-	if w.Heal > w.Inject+check.DivergenceSettle {
-		d.DivergentKeys = ptr(len(check.DivergentKeys(h, w.Inject+check.DivergenceSettle, w.Heal, dcOf).Keys))
 	}
 	if lost.Checked {
 		d.WritesLost = ptr(lost.Count())
