@@ -382,10 +382,7 @@ func dcDatabase(set Settings, t stacks.Topology) []stacks.Node {
 		ctl = append(ctl, "-sync-standbys", fmt.Sprintf(`ANY 1 ("%s", "%s")`, eastDB, westDB))
 	}
 	for _, db := range dcDBNodes {
-		peer := westDB
-		if db == westDB {
-			peer = eastDB
-		}
+		peer := otherDC(dcOf(db)) + "-db"
 		nodes = append(nodes, stacks.Node{
 			Name: db, Role: stacks.PostgresReplicated(), Args: pgArgs, Networks: []string{dcOf(db)},
 			Env: stacks.PGNode{Name: db, BootPrimary: eastDB, Peers: []string{peer}, Controller: failoverNode}.Env(),
