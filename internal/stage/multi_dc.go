@@ -328,13 +328,18 @@ func multiDCStack(set Settings) stacks.Topology {
 			// so that after a failover a web server finds the promoted
 			// replica without first waiting on a dead node. A dead node
 			// behind Toxiproxy accepts and never answers: connect_timeout
-			// (1 s, per host) lets a connection go on to the next host
-			// within the database timeout (2 s). (Stage 4's monitor of the
+			// (1 s, per host, stage 4's) lets a connection go on to the
+			// next host within the database timeout (2 s). Without it, a
+			// connect begun between east-db's death and west-db's
+			// promotion (west-db still read-only, so on to east-db) hung
+			// until the heal, holding a slot of the pool, which is not
+			// cancelled with the request: once, west-web-1's pool was full
+			// of them for 10 s and half of all requests failed. (Stage 4's monitor of the
 			// nodes, -replica, is not used here: 4 web servers probing
 			// both nodes every 100 ms while they boot overloaded these
 			// 2-core machines, and no web server read from a replica.)
 			hosts := "${" + dc + "-db},${" + otherDC(dc) + "-db}"
-			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write"),
+			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write", "connect_timeout=1"),
 				"-db-timeout", lbMysiteDBTimeout.String()}
 			t.Nodes = append(t.Nodes, stacks.Node{Name: web, Role: stacks.Mysite(), Networks: []string{dc}, Args: args})
 			t.Links = append(t.Links, stacks.Link{From: dc + "-lb", To: web})
