@@ -73,18 +73,20 @@ const dcSiteName = "www.mysite.test"
 // its checks fails when this runs out.
 const dcCheckTimeout = time.Second
 
-// Stage 8: two data centers. Each has its load balancer and two web
-// servers; the database (the primary) is in east, and west's web servers
-// reach it across the inter-DC link. Clients find the site by name: a real
-// DNS server (PowerDNS) answers each client with its own region's data
-// center, and withdraws a data center whose health check fails.
+// Stage 8: two data centers. Each has its load balancer, two web servers
+// and a database node: the primary in east, its streaming replica in west,
+// and stage 4's failover controller in a third place; west's web servers
+// write to east-db across the inter-DC link. Clients find the site by name:
+// a real DNS server (PowerDNS) answers each client with its own region's
+// data center, and withdraws a data center whose health check fails.
 func init() {
 	register(Stage{
 		ID: "multi-dc", Number: 8, Title: "Multiple data centers",
 		Adds:  "a second data center, and geo routing by DNS: each client is sent to its region's data center, and away from a dead one",
 		Fixes: "a data center can go dark (power, network, a region's outage) and the site stays up; users are served nearby",
-		Weak:  "DNS answers live as long as their TTL: clients keep going to a dead data center until theirs ends; the DNS server itself",
-		Lab:   "labs/08-multi-dc",
+		Weak: "DNS answers live as long as their TTL: clients keep going to a dead data center until theirs ends; " +
+			"losing the primary's data center (writes the replica never got); a partition between them (split brain); the DNS server itself",
+		Lab: "labs/08-multi-dc",
 		Settings: []Setting{dcSplit.Setting, dnsTTL.Setting, dnsCheckInterval.Setting, dnsHealth.Setting, geoRouting.Setting,
 			clientCache.Setting, interDCLatency.Setting, crossDC.Setting, autoFailover.Setting, failoverAfter.Setting, witness.Setting},
 		Stack: multiDCStack,
