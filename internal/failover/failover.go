@@ -219,6 +219,10 @@ type Controller struct {
 	connMu  sync.Mutex
 	conns   map[string]*pgx.Conn // kept, one per node: probes and actions
 	pointed map[string]pointed   // replicas re-pointed, and where
+	// syncSet is the last synchronous_standby_names set, on which node
+	// (addr) and when: like a re-pointing, a reload may not show in the
+	// next probe yet.
+	syncSet map[string]pointed
 	// synced: the replicas seen streaming from the current primary since
 	// it became primary, the only ones that may replace it (Candidate).
 	synced map[string]bool
@@ -233,7 +237,7 @@ func New(cfg Config, log *slog.Logger) *Controller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}, pointed: map[string]pointed{}, synced: map[string]bool{}}
+	return &Controller{cfg: cfg, log: log, primary: cfg.Primary, nodes: map[string]NodeState{}, conns: map[string]*pgx.Conn{}, pointed: map[string]pointed{}, syncSet: map[string]pointed{}, synced: map[string]bool{}}
 }
 
 // Snapshot is the current State.
@@ -363,7 +367,7 @@ func (c *Controller) step(ctx context.Context) {
 		}
 	}
 	if c.cfg.SyncStandbys != "" && p.Role == "primary" {
-		if want := SyncWanted(states, primary, c.cfg.Follow, c.cfg.SyncStandbys); p.SyncStandbys != want && !c.recentlyPointed(primary, "sync:"+want) {
+		if want := SyncWanted(states, primary, c.cfg.Follow, c.cfg.SyncStandbys); p.SyncStandbys != want && !c.recent(c.syncSet, primary, want) {
 			c.setSync(ctx, primary, want)
 		}
 	}
@@ -391,7 +395,7 @@ func (c *Controller) setSync(ctx context.Context, primary, names string) {
 		return
 	}
 	c.mu.Lock()
-	c.pointed[primary] = pointed{addr: "sync:" + names, at: time.Now()}
+	c.syncSet[primary] = pointed{addr: names, at: time.Now()}
 	c.mu.Unlock()
 	action, detail := "sync", "commits wait for a replica: synchronous_standby_names = "+names
 	if names == "" {
@@ -658,10 +662,15 @@ func (c *Controller) fence(ctx context.Context, node, primary string) {
 // recentlyPointed: the node was pointed at addr less than a second ago; its
 // reload may not show in the last probe yet.
 func (c *Controller) recentlyPointed(node, addr string) bool {
+	return c.recent(c.pointed, node, addr)
+}
+
+// recent: m says node got value less than a second ago.
+func (c *Controller) recent(m map[string]pointed, node, value string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.pointed[node]
-	return ok && p.addr == addr && time.Since(p.at) < time.Second
+	p, ok := m[node]
+	return ok && p.addr == value && time.Since(p.at) < time.Second
 }
 
 type pointed struct {
