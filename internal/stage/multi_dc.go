@@ -336,10 +336,11 @@ func multiDCStack(set Settings) stacks.Topology {
 			// promotion (west-db still read-only, so on to east-db) hung
 			// until the heal, holding a slot of the pool, which is not
 			// cancelled with the request: once, west-web-1's pool was full
-			// of them for 10 s and half of all requests failed. (Stage 4's monitor of the
-			// nodes, -replica, is not used here: 4 web servers probing
-			// both nodes every 100 ms while they boot overloaded these
-			// 2-core machines, and no web server read from a replica.)
+			// of them for 10 s and half of all requests failed. (Stage 4's
+			// monitor of the nodes, -replica, is not used here: 4 web
+			// servers probing both nodes every 100 ms while they boot
+			// overloaded these 2-core machines, and no web server reads
+			// from a replica.)
 			hosts := "${" + dc + "-db},${" + otherDC(dc) + "-db}"
 			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write", "connect_timeout=1"),
 				"-db-timeout", lbMysiteDBTimeout.String()}

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/scalelab/scalelab/stacks"
 )
 
 // Every stage passes Validate: its topology, and every guarantee a fault
@@ -39,20 +41,28 @@ func TestBadInputIsNamed(t *testing.T) {
 	}
 }
 
-func TestReplicationStack(t *testing.T) {
-	st, err := Get("replication")
+// resolvedStack is a stage's stack under the given settings (and the
+// defaults of the rest), validated.
+func resolvedStack(t *testing.T, id string, set Settings) (Settings, stacks.Topology) {
+	t.Helper()
+	st, err := Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}
+	resolved, err := st.Resolve(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := st.Stack(resolved)
+	if err := topo.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return resolved, topo
+}
+
+func TestReplicationStack(t *testing.T) {
 	for _, set := range []Settings{nil, {"replication": "sync", "sync_standbys": "2", "fencing": "off", "failover": "off", "reads": "primary"}} {
-		resolved, err := st.Resolve(set)
-		if err != nil {
-			t.Fatal(err)
-		}
-		topo := st.Stack(resolved)
-		if err := topo.Validate(); err != nil {
-			t.Fatal(err)
-		}
+		resolved, topo := resolvedStack(t, "replication", set)
 		web, _ := topo.Node("web")
 		args := strings.Join(web.Args, " ")
 		for _, want := range []string{"target_session_attrs=read-write", "${db-primary},${db-replica-1},${db-replica-2}", "-replica db-replica-2=", "-reads " + resolved["reads"]} {
@@ -81,23 +91,12 @@ func TestReplicationStack(t *testing.T) {
 // cross_dc=sync the controller (not the nodes' command line, which would
 // outrank it) holds synchronous_standby_names.
 func TestMultiDCStack(t *testing.T) {
-	st, err := Get("multi-dc")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, set := range []Settings{nil, {"cross_dc": "sync", "failover": "off"}} {
-		resolved, err := st.Resolve(set)
-		if err != nil {
-			t.Fatal(err)
-		}
-		topo := st.Stack(resolved)
-		if err := topo.Validate(); err != nil {
-			t.Fatal(err)
-		}
+		resolved, topo := resolvedStack(t, "multi-dc", set)
 		for _, web := range []string{"east-web-1", "west-web-2"} {
 			n, _ := topo.Node(web)
-			own := strings.SplitN(web, "-", 2)[0]
-			other := map[string]string{"east": "west", "west": "east"}[own]
+			own := dcOf(web)
+			other := otherDC(own)
 			if args := strings.Join(n.Args, " "); !strings.Contains(args, "${"+own+"-db},${"+other+"-db}") || !strings.Contains(args, "target_session_attrs=read-write") {
 				t.Errorf("%s: args %q: want its own DC's database first, read-write", web, args)
 			}
@@ -125,6 +124,7 @@ func TestMultiDCStack(t *testing.T) {
 		}
 	}
 	// The primary's DC fault defaults to synchronous replication.
+	st, _ := Get("multi-dc")
 	f, _ := st.Fault("primary-dc-outage")
 	if resolved, _ := st.Resolve(nil, f); resolved["cross_dc"] != "sync" {
 		t.Errorf("primary-dc-outage: cross_dc=%s, want sync", resolved["cross_dc"])
