@@ -61,15 +61,19 @@ unit:
 	$(GO) vet ./...
 	$(GO) test . ./internal/... ./stacks/... ./faults/... ./cmd/...
 
+# After a failure the failed specs' texts are printed once more, last: a
+# CI log's tail is often all there is to read.
+FAILURES = { cd $(CURDIR) && $(GO) run ./internal/junitfail $(1); exit 1; }
+
 specs: images
-	$(GINKGO) $(GINKGO_FLAGS) ./specs
+	$(GINKGO) $(GINKGO_FLAGS) ./specs || $(call FAILURES,results/specs.junit.xml)
 
 # examples/gate-your-service: a service of its own (not mysite) gated by
 # five specs through the public scalelab package, its own module.
 example: images
 	cd examples/gate-your-service && $(GO) vet ./... && \
 	  $(GO) test -count=1 -timeout=15m -v ./... -ginkgo.v $(if $(filter true,$(CI)),-ginkgo.no-color) \
-	    -ginkgo.junit-report=$(CURDIR)/results/example.junit.xml
+	    -ginkgo.junit-report=$(CURDIR)/results/example.junit.xml || $(call FAILURES,results/example.junit.xml)
 
 test: images unit specs example
 
