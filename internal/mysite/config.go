@@ -561,6 +561,7 @@ func (c Config) poolConfig() (*pgxpool.Config, error) {
 	if c.DBConnectRate > 0 {
 		pc.ConnConfig.DialFunc = rateLimitedDial(pc.ConnConfig.DialFunc, rate.NewLimiter(rate.Limit(c.DBConnectRate), c.MaxConns))
 	}
+	boundClose(&pc.ConnConfig.Config)
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = "mysite"
 	}

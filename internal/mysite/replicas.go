@@ -136,6 +136,7 @@ func NewReplicas(cfg Config, primary *PGStore, log *slog.Logger) (*Replicas, err
 			pc.ConnConfig.DialFunc = rateLimitedDial(pc.ConnConfig.DialFunc,
 				rate.NewLimiter(rate.Limit(cfg.DBConnectRate), int(pc.MaxConns)))
 		}
+		boundClose(&pc.ConnConfig.Config)
 		pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 		if err != nil {
 			r.Close()
