@@ -37,7 +37,9 @@ const closeWait = 500 * time.Millisecond
 // deadline closeWait away, which AfterNetConnect (called for the
 // connections pgx is going to use, not for a cancel request's) clears; and a
 // connection in use takes no deadline farther away than closeWait (pgx sets
-// one only in that close; a cancelled call's deadline is "now").
+// one only in that close; a cancelled call's deadline is "now"). A TLS
+// handshake would run before AfterNetConnect, under the dial's deadline:
+// the lab's DSNs say sslmode=disable.
 func boundClose(cc *pgconn.Config) {
 	dial := cc.DialFunc
 	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
