@@ -22,6 +22,7 @@ const (
 	CacheCarries      = "cache-carries"       // a DNS outage hurts no request whose client's answer is within its TTL
 	DNSOutageShows    = "dns-outage-shows"    // and once the answers expire, requests fail: the outage is real
 	NoDivergentWrites = "no-divergent-writes" // while the data centers cannot talk, only one side takes writes
+	LocalWritesFast   = "local-writes-fast"   // a slow inter-DC link does not slow east's own writes
 )
 
 // Settings of stage 8.
@@ -56,6 +57,10 @@ var (
 		"bandwidth cap in KB/s of the replication link west-db->east-db from the fault's start (0: none); the primary writes ~40 KB/s of WAL")
 	primaryOutageAfter = Duration("after", "0s",
 		"how long after the fault's start east's nodes die (with rate: the time west-db falls behind first)")
+
+	// inter-dc-latency's
+	interDCSlow = Duration("latency", "1s",
+		"round trip added to every link between the data centers").Checked(DurationAtLeast(100*time.Millisecond, ""))
 )
 
 // The regions: the data centers' networks, and the subnets their clients
@@ -182,6 +187,27 @@ func init() {
 					// partition and promotes west-db: both sides take writes.
 					{Name: "the failover controller in west, not in a third place", Set: Values(witness.Is(false)),
 						Breaks: []string{NoDivergentWrites, NoLostWrites}},
+				},
+			},
+			{
+				ID: "inter-dc-latency",
+				Help: "every link between the data centers gets slower by a round trip of `latency` (the replication, " +
+					"and each web server's queries to the other data center's database)",
+				Settings: []Setting{interDCSlow.Setting},
+				Inject: func(set Settings) []faults.Fault {
+					var out []faults.Fault
+					for _, l := range multiDCStack(set).Links {
+						if crossesDCs(set, l.From, l.To) {
+							out = append(out, faults.Latency{Link: l.Name(), Latency: interDCSlow.Get(set)})
+						}
+					}
+					return out
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{localWritesFast(ev, set)}
+				},
+				Controls: []Control{
+					{Name: "synchronous cross-DC replication", Set: Values(crossDC.Is("sync")), Breaks: []string{LocalWritesFast}},
 				},
 			},
 			{
@@ -521,6 +547,32 @@ func noDivergentWrites(ev Evidence) verdict.Guarantee {
 		}
 		g.Detail = "first: " + strings.Join(parts, "; ")
 	}
+	return g
+}
+
+// localWritesFast: with asynchronous replication a commit in east waits
+// for east-db's disk only, so east's clients' writes (served by east)
+// do not pay the slower distance: their p99 during the fault stays under
+// half the inter-DC round trip (inter_dc_latency + latency: 1.03 s by
+// default, so 515 ms), far above what a local write takes and far below
+// what a commit that waits for west-db takes (the whole round trip, at
+// least). Every write of an east client counts, failed or not.
+func localWritesFast(ev Evidence, set Settings) verdict.Guarantee {
+	bound := (interDCLatency.Get(set) + interDCSlow.Get(set)) / 2
+	east := history.History{}
+	for _, op := range ev.History.Ops {
+		if op.Kind == history.Write && dcClientRegion(set, op.Client) == 0 {
+			east.Ops = append(east.Ops, op)
+		}
+	}
+	l := check.LatencyIn(east, ev.Windows.During)
+	g := verdict.Guarantee{Name: LocalWritesFast, Threshold: fmt.Sprintf("p99 of east's clients' writes during < %v (half the inter-DC round trip)", bound)}
+	if l.Count < 20 {
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("%d writes of east's clients during the fault: too few for a p99", l.Count))
+	}
+	g.Value = l.P99.Seconds()
+	g.Measured = l.String()
+	g.Holds = l.P99 < bound
 	return g
 }
 
