@@ -555,7 +555,9 @@ func (c Config) poolConfig() (*pgxpool.Config, error) {
 	// connection reset) are removed, so the pool refills with fresh ones.
 	pc.HealthCheckPeriod = 5 * time.Second
 	pc.MaxConnIdleTime = 5 * time.Minute
-	if c.DBTimeout > 0 {
+	// A connect takes at most the database timeout, unless the DSN says
+	// (connect_timeout, per host of a multi-host DSN: stage 8's 1 s).
+	if c.DBTimeout > 0 && pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = c.DBTimeout
 	}
 	if c.DBConnectRate > 0 {

@@ -206,6 +206,14 @@ func TestPoolConfig(t *testing.T) {
 	if pc.ConnConfig.ConnectTimeout != 0 {
 		t.Errorf("timeout 0: connect timeout %v, want none", pc.ConnConfig.ConnectTimeout)
 	}
+	// The DSN's own connect_timeout wins over the database timeout.
+	cfg.DBTimeout, cfg.DB = 2*time.Second, testDSN+"&connect_timeout=1"
+	if pc, err = cfg.poolConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if pc.ConnConfig.ConnectTimeout != time.Second {
+		t.Errorf("connect_timeout=1 in the DSN: connect timeout %v, want 1s", pc.ConnConfig.ConnectTimeout)
+	}
 }
 
 // The connect rate cap: a burst of connects goes through at once, the next
