@@ -26,7 +26,7 @@ type deadHostProxy struct {
 	target string
 	mu     sync.Mutex
 	dead   bool
-	conns  []net.Conn // forwarded client and server ends, closed by die
+	epoch  int        // counts deaths: a pipe forwards only in the epoch it began in
 	closed []net.Conn // everything, closed at the end
 }
 
@@ -56,7 +56,7 @@ func (p *deadHostProxy) acceptLoop() {
 			return
 		}
 		p.mu.Lock()
-		dead := p.dead
+		dead, epoch := p.dead, p.epoch
 		p.closed = append(p.closed, c)
 		p.mu.Unlock()
 		if dead {
@@ -69,23 +69,23 @@ func (p *deadHostProxy) acceptLoop() {
 			continue
 		}
 		p.mu.Lock()
-		p.conns = append(p.conns, c, b)
 		p.closed = append(p.closed, b)
 		p.mu.Unlock()
-		go p.pipe(b, c)
-		go p.pipe(c, b)
+		go p.pipe(b, c, epoch)
+		go p.pipe(c, b, epoch)
 	}
 }
 
-// pipe copies src to dst until the host dies; then it swallows src.
-func (p *deadHostProxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst while the host of its epoch lives; then it
+// swallows src, also after a revive.
+func (p *deadHostProxy) pipe(dst, src net.Conn, epoch int) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		p.mu.Lock()
-		dead := p.dead
+		alive := !p.dead && p.epoch == epoch
 		p.mu.Unlock()
-		if n > 0 && !dead {
+		if n > 0 && alive {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -100,18 +100,15 @@ func (p *deadHostProxy) die() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dead = true
+	p.epoch++
 }
 
-// revive lets new connections through again.
+// revive lets new connections through again; those of before stay
+// swallowed.
 func (p *deadHostProxy) revive() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dead = false
-	// The connections of before stay swallowed: their pipes saw dead.
-	for _, c := range p.conns {
-		c.SetReadDeadline(time.Now().Add(time.Hour))
-	}
-	p.conns = nil
 }
 
 // A database host dies behind a proxy while every pool slot holds a
