@@ -178,6 +178,9 @@ exec pdns_server --config-dir=%s > >(tee %s) 2>&1`, strings.Join(entryHosts(z), 
 		},
 		Files:    files,
 		Networks: nets,
+		// A health check made while an entry's web servers were starting
+		// may have declared it down after the probe passed.
+		RecheckReady: z.Health,
 	}
 }
 

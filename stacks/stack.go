@@ -181,6 +181,18 @@ func Boot(ctx context.Context, t Topology, opts ...Option) (*Stack, error) {
 	if err := errors.Join(errs...); err != nil {
 		return s, fmt.Errorf("boot %s: %w", t.Name, err)
 	}
+	for _, n := range t.Nodes {
+		if n.RecheckReady && !n.Standby {
+			start := time.Now()
+			rctx, cancel := context.WithTimeout(ctx, s.cfg.bootWait)
+			err := s.WaitReady(rctx, n.Name)
+			cancel()
+			if err != nil {
+				return s, fmt.Errorf("boot %s: %s, once every node was ready: %w", t.Name, n.Name, err)
+			}
+			s.cfg.progress(fmt.Sprintf("%s ready again once every node was (in %s)", n.Name, time.Since(start).Round(10*time.Millisecond)))
+		}
+	}
 	// Each started node's links were pointed at it as it started (linksTo);
 	// a standby's still name it, and now lead to the blackhole until it
 	// starts.

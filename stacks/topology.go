@@ -49,6 +49,12 @@ type Node struct {
 	// where its links dial it. Empty: the stack's own network. Toxiproxy is
 	// on every network, so links cross them; nothing else does.
 	Networks []string
+	// RecheckReady: the node's readiness depends on the others (a DNS
+	// server's health checks of the data centers' entries), so its probe
+	// runs again once every node is ready. Nodes boot side by side; a
+	// check made while a web server behind an entry was still starting
+	// would otherwise leave its verdict for the run's first seconds.
+	RecheckReady bool
 }
 
 // Home is the named network a node's links dial it on, "" for the
