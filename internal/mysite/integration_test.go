@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scalelab/scalelab/internal/testdb"
 )
@@ -351,12 +352,14 @@ func TestPGSchemaRecreated(t *testing.T) {
 }
 
 // faultProxy is a TCP proxy in front of PostgreSQL that can refuse
-// connections, black-hole traffic (a very slow database) or kill every
-// connection (a crashed server).
+// connections, black-hole traffic (a very slow database), kill every
+// connection (a crashed server), or strand the connections it has (a dead
+// host behind a proxy: they stay swallowed when the mode changes back).
 type faultProxy struct {
 	ln     net.Listener
 	target string
 	mode   atomic.Value // "forward", "refuse", "blackhole"
+	epoch  atomic.Int64 // a pipe forwards only in the epoch it began in (strand)
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
@@ -381,6 +384,10 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 
 func (p *faultProxy) set(mode string) { p.mode.Store(mode) }
 func (p *faultProxy) get() string     { return p.mode.Load().(string) }
+
+// strand leaves the connections of now swallowed for good, whatever the
+// mode becomes: their pipes forward no more.
+func (p *faultProxy) strand() { p.epoch.Add(1) }
 
 func (p *faultProxy) track(c net.Conn) {
 	p.mu.Lock()
@@ -419,19 +426,21 @@ func (p *faultProxy) acceptLoop() {
 		}
 		p.track(c)
 		p.track(b)
-		p.wg.Go(func() { p.pipe(b, c) })
-		p.wg.Go(func() { p.pipe(c, b) })
+		epoch := p.epoch.Load()
+		p.wg.Go(func() { p.pipe(b, c, epoch) })
+		p.wg.Go(func() { p.pipe(c, b, epoch) })
 	}
 }
 
-// pipe copies src to dst, dropping data while black-holed.
-func (p *faultProxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, dropping data while black-holed or once
+// stranded.
+func (p *faultProxy) pipe(dst, src net.Conn, epoch int64) {
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 && p.get() != "blackhole" {
+		if n > 0 && p.get() != "blackhole" && p.epoch.Load() == epoch {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -526,6 +535,69 @@ func TestPGOutagesAndRecovery(t *testing.T) {
 	// 5. Crash without refusing: killed connections, immediate restart.
 	proxy.killAll()
 	recoverDB("after kill")
+}
+
+// A database host dies behind a proxy while every pool slot holds a
+// connection to it: each call on them times out, and then the database is
+// reachable again (a replacement took over). mysite serves again within
+// 2 x closeWait: the broken connections give their slots back although the dead
+// host never answers pgx's close of them (boundClose); without the bound
+// they held all 8 slots for 15 s.
+func TestPGBrokenConnectionsGiveBackTheirPoolSlots(t *testing.T) {
+	base := testdb.PG.DSN(t)
+	pc, err := pgconn.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFaultProxy(t, net.JoinHostPort(pc.Host, fmt.Sprint(pc.Port)))
+	dsn := integrationDSN(t, proxy.ln.Addr().String())
+	const timeout = 500 * time.Millisecond
+	srv, st := startPG(t, dsn, timeout, true) // a pool of 8
+	pool := st.Pool()
+
+	// Every slot holds an established connection, as under load.
+	var held []*pgxpool.Conn
+	for range pool.Stat().MaxConns() {
+		c, err := pool.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	proxy.set("blackhole") // the host dies: new connections are swallowed,
+	proxy.strand()         // and so are those of before, also once it is back
+	var wg sync.WaitGroup
+	for _, c := range held {
+		wg.Go(func() {
+			defer c.Release()
+			ctx, cancel := context.WithTimeout(t.Context(), timeout)
+			defer cancel()
+			if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
+				t.Error("a query answered by a dead host")
+			}
+		})
+	}
+	wg.Wait()
+
+	proxy.set("forward") // a replacement took over
+	revived := time.Now()
+	// bound: the broken connections' close (two waits of closeWait), a
+	// request on a new connection (the timeout), and 1 s for a loaded
+	// machine.
+	bound := 2*closeWait + timeout + time.Second
+	for {
+		r := do(t, srv, "GET", "/readyz", "")
+		if r.code == http.StatusOK {
+			t.Logf("serving again %v after the database was back (bound %v)", time.Since(revived).Round(time.Millisecond), bound)
+			break
+		}
+		if time.Since(revived) > bound {
+			s := pool.Stat()
+			t.Fatalf("still failing %v after the database was back (bound %v): %d %s; pool: %d acquired, %d constructing, %d idle of %d",
+				time.Since(revived).Round(time.Millisecond), bound, r.code, r.body, s.AcquiredConns(), s.ConstructingConns(), s.IdleConns(), s.MaxConns())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Graceful shutdown waits for an in-flight request (blocked on a row lock)
