@@ -21,7 +21,6 @@ type report struct {
 			Status  string `xml:"status,attr"`
 			Failure *struct {
 				Message string `xml:"message,attr"`
-				Type    string `xml:"type,attr"`
 				Text    string `xml:",chardata"`
 			} `xml:"failure"`
 			Error *struct {

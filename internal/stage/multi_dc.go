@@ -357,12 +357,9 @@ func multiDCStack(set Settings) stacks.Topology {
 			// replica without first waiting on a dead node. A dead node
 			// behind Toxiproxy accepts and never answers: connect_timeout
 			// (1 s, per host, stage 4's) lets a connection go on to the
-			// next host within the database timeout (2 s). Without it, a
-			// connect begun between east-db's death and west-db's
-			// promotion (west-db still read-only, so on to east-db) hung
-			// until the heal, holding a slot of the pool, which is not
-			// cancelled with the request: once, west-web-1's pool was full
-			// of them for 10 s and half of all requests failed. (Stage 4's
+			// next host within the database timeout (2 s); mysite keeps a
+			// DSN's connect_timeout (before 2026-12-04 it put its database
+			// timeout in its place, so this one was not in effect). (Stage 4's
 			// monitor of the nodes, -replica, is not used here: 4 web
 			// servers probing both nodes every 100 ms while they boot
 			// overloaded these 2-core machines, and no web server reads
