@@ -107,6 +107,39 @@ func Redis() Role {
 	}
 }
 
+// RabbitMQ runs Debian's rabbitmq-server (stage 9's message broker) with
+// its data directory (definitions, durable queues, persistent messages) on
+// a volume, so that a restart keeps them as a real broker's disk does. The
+// node name does not follow the container's hostname, which changes with
+// every container: the data directory is the node's. guest may connect
+// from other hosts (by default only from loopback): the lab's nodes reach
+// it through Toxiproxy.
+//
+// It is slow to start: about 10 s on the lab's 2-core machines, 6 s of it
+// one core's CPU loading and JIT-compiling Erlang modules (BENCHMARKS.md).
+func RabbitMQ() Role {
+	return Role{
+		Kind: "rabbitmq",
+		User: "rabbitmq",
+		Cmd: []string{"env", "HOME=/var/lib/rabbitmq", "RABBITMQ_NODENAME=rabbit@localhost",
+			"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-rabbit loopback_users []",
+			"rabbitmq-server"},
+		Port: 5672,
+		// The listener opens last in RabbitMQ's boot, once the virtual host
+		// and its queues are up: a protocol header answered by a
+		// Connection.Start frame (type 1) means it takes clients.
+		Ready:   []string{"bash", "-c", amqpProbe},
+		Volumes: []string{"/var/lib/rabbitmq"},
+		// The AMQP 0-9-1 protocol header; the answer's frame header is 7
+		// bytes.
+		Ping: Ping{Send: []byte("AMQP\x00\x00\x09\x01"), Want: 7},
+	}
+}
+
+// amqpProbe sends the AMQP protocol header to the local broker and wants a
+// frame back within 2 s.
+const amqpProbe = `exec 3<>/dev/tcp/127.0.0.1/5672 && printf 'AMQP\0\0\x09\x01' >&3 && IFS= read -r -t 2 -n 1 -d '' b <&3 && [ "$b" = $'\x01' ]`
+
 // Mysite runs the sample web app; its database DSN and other settings come
 // from the node's Args (e.g. -db PostgresDSN("${db}")).
 func Mysite() Role {

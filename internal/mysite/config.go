@@ -104,6 +104,12 @@ type Config struct {
 	// Failpoints serves /failpoints, where the lab turns failpoints on
 	// and off while mysite runs (-failpoints; see Failpoints).
 	Failpoints bool
+
+	// Role is RoleWeb ("" means the same) or RoleWorker (-role worker:
+	// takes photo jobs from the queue; see worker.go).
+	Role string
+	// Jobs are the photo jobs' settings (stage 9, jobs.go).
+	Jobs JobsConfig
 }
 
 // Read routing modes (-reads).
@@ -257,6 +263,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			*t.to = v
 		}
 	}
+	jobsEnv(&cfg, getenv)
 	if err := staticEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}
@@ -340,6 +347,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		"serve /failpoints, where a test can make mysite misbehave on purpose while it runs (e.g. PUT /failpoints/slow-fill 150ms); "+
 			"for the lab, never for real use")
 	staticFlags(fs, &cfg)
+	jobsFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if usageOut != nil {
@@ -434,6 +442,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-session-timeout (%s) must be > 0, got %v", EnvSessionTimeout, c.SessionTimeout)
 	}
 	if err := c.validateStatic(); err != nil {
+		return err
+	}
+	if err := c.validateJobs(); err != nil {
 		return err
 	}
 	return c.validateCache()

@@ -150,3 +150,32 @@
 //	                    served, and the primary's pg_stat_replication (lag per
 //	                    standby); 404 without -replica
 package mysite
+
+// # Photo jobs
+//
+// With -queue <AMQP URL> (stage 9) a web server takes photo jobs and hands
+// them to workers through a RabbitMQ queue (durable, persistent messages):
+//
+//	POST /photos/{id}/jobs  body {"job": "<id>", "op": "blur|sharpen|crop"} (both optional:
+//	                        the server makes a job id; the op follows from the photo id);
+//	                        202 {"job", "photo", "op", "state": "queued"} once the broker
+//	                        confirmed it has the job ("sent" with -confirms=false: handed to
+//	                        the connection, not confirmed); 503 with Mysite-Write-Outcome
+//	                        not-applied (no broker connection) or unknown (no confirm in
+//	                        -job-timeout: the job may still be queued)
+//	GET  /jobs/{id}         200 {"job", "effects": N, "state": "done" | "pending"}
+//	GET  /jobs              200 {"effects": {"<job id>": N, ...}}: every job's effects
+//	GET  /queue             200 {"queue", "messages", "consumers"} as the broker counts them
+//
+// A worker (-role worker, same -db and -queue) takes jobs with -prefetch
+// unacknowledged at most, does the photo operation (real CPU work on an
+// image made from the photo id, -photo-size pixels a side) and records its
+// effect, a row of photo_effects, in the database; with manual acks (the
+// default) it acknowledges a job only after that commit, so a job whose
+// worker died is delivered again. With idempotency (the default) the effect
+// and a row of jobs_done keyed by the job id commit together: a job
+// delivered twice has one effect. It serves /healthz, /readyz (broker
+// channel open, database reachable) and GET /worker (its counters).
+// The lab's negative controls: -ack auto (the broker forgets a job on
+// delivery), -idempotency=false, -queue-durable=false, -confirms=false, and
+// -jobs-mode sync (the web server does the work in the request, no queue).

@@ -41,6 +41,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.Role == RoleWorker {
+		return runWorker(ctx, cfg, log, onListen)
+	}
 	metrics := NewMetrics(log)
 	store, err := NewPGStore(cfg, metrics.DB, log)
 	if err != nil {
@@ -79,11 +82,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		})
 		front = cache
 	}
+	var jobs *Jobs
+	if cfg.Jobs.Queue != "" || cfg.Jobs.Sync {
+		jobs = NewJobs(cfg.Jobs, store.Pool(), name, log)
+	}
 	handler := NewServer(Options{
 		Store: front, DBTimeout: cfg.DBTimeout,
 		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
 		Name: name, Replicas: replicas, Static: cfg.staticOptions(), Metrics: metrics, Logger: log,
-		Failpoints: failpoints,
+		Failpoints: failpoints, Jobs: jobs,
 	})
 	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
 	if cfg.DBTimeout > 0 {
@@ -145,6 +152,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	bg.Go(func() { metrics.Sessions.Run(bgCtx) })
 	if cache != nil {
 		bg.Go(func() { cache.Monitor().Run(bgCtx) })
+	}
+	if jobs != nil {
+		bg.Go(func() { jobs.Run(bgCtx) })
 	}
 	if replicas != nil {
 		bg.Go(func() { replicas.Monitor(bgCtx) })

@@ -60,6 +60,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Failpoints, when not nil, are served at /failpoints.
 	Failpoints *Failpoints
+	// Jobs, when not nil, serves the photo job routes (stage 9).
+	Jobs *Jobs
 }
 
 // Server is the mysite HTTP API. It is an http.Handler.
@@ -75,6 +77,7 @@ type Server struct {
 	metrics        *Metrics
 	log            *slog.Logger
 	mux            *http.ServeMux
+	jobs           *Jobs
 }
 
 // NewServer builds the handler with all routes.
@@ -111,6 +114,10 @@ func NewServer(opts Options) *Server {
 	if opts.Failpoints != nil {
 		opts.Failpoints.register(m)
 	}
+	if opts.Jobs != nil {
+		opts.Jobs.register(m)
+	}
+	s.jobs = opts.Jobs
 	m.HandleFunc("POST /users", s.withSession(true, s.createUser))
 	m.HandleFunc("/users", methodNotAllowed("POST"))
 	m.HandleFunc("GET /users/{id}", s.withSession(false, s.getUser))
@@ -357,6 +364,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "session store: "+s.describeStoreError(r, err))
 		return
+	}
+	if s.jobs != nil {
+		if err := s.jobs.Ready(); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

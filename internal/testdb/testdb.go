@@ -19,6 +19,7 @@
 package testdb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type Server struct {
 	role func() stacks.Role
 	// address turns the published host:port into what tests connect to.
 	address func(hostPort string) string
+	// poll is how often the readiness probe runs; 0 means 50 ms. Each
+	// probe is a docker exec: a server that is slow to start gets fewer.
+	poll time.Duration
 
 	once    sync.Once
 	mu      sync.Mutex
@@ -89,13 +93,24 @@ var Redis = &Server{
 	address: func(hp string) string { return hp },
 }
 
+// RabbitMQ is rabbitmq-server with the RabbitMQ role's settings; its
+// address is an AMQP URL as user guest. It takes about 10 s to start:
+// packages use it only in tests that need a broker.
+var RabbitMQ = &Server{
+	name:    "rabbitmq",
+	env:     "RABBITMQ_TEST_URL",
+	role:    stacks.RabbitMQ,
+	address: func(hp string) string { return "amqp://guest:guest@" + hp + "/" },
+	poll:    250 * time.Millisecond,
+}
+
 var (
 	mainMu      sync.Mutex
 	mainRunning bool
 	bootCtx     context.Context
 	cancelBoot  context.CancelFunc
 	cleanupOnce sync.Once
-	all         = []*Server{PG, Redis}
+	all         = []*Server{PG, Redis, RabbitMQ}
 )
 
 // Main runs the package's tests and removes every container they started,
@@ -168,6 +183,9 @@ func cleanup() {
 
 // DSN is PG's connection string (MYSITE_TEST_DB when set).
 func (s *Server) DSN(t testing.TB) string { t.Helper(); return s.get(t) }
+
+// URL is RabbitMQ's AMQP URL (RABBITMQ_TEST_URL when set).
+func (s *Server) URL(t testing.TB) string { t.Helper(); return s.get(t) }
 
 // Addr is Redis's host:port (REDIS_TEST_ADDR when set).
 func (s *Server) Addr(t testing.TB) string { t.Helper(); return s.get(t) }
@@ -244,7 +262,7 @@ func (s *Server) boot(ctx context.Context) (string, error) {
 			}
 		}),
 		testcontainers.WithWaitStrategyAndDeadline(bootTimeout,
-			wait.ForExec(role.Ready).WithPollInterval(50*time.Millisecond).WithStartupTimeout(bootTimeout)),
+			wait.ForExec(role.Ready).WithPollInterval(cmp.Or(s.poll, 50*time.Millisecond)).WithStartupTimeout(bootTimeout)),
 	)
 	if ctr != nil {
 		s.ctr = ctr // removed by cleanup even when the boot failed
