@@ -23,10 +23,20 @@ type Command struct {
 	// Probe and Want: Landed passes once Probe's output contains Want.
 	Probe []string
 	Want  string
+	// Part, when set, is the part of the node the command changes (a
+	// failpoint's name): the fault's target is then node/part, so that a
+	// fault of the whole node (a kill) may follow it.
+	Part string
 }
 
-func (f Command) Name() string   { return f.What + " on " + f.Node }
-func (f Command) Target() string { return f.Node }
+func (f Command) Name() string { return f.What + " on " + f.Node }
+
+func (f Command) Target() string {
+	if f.Part != "" {
+		return f.Node + "/" + f.Part
+	}
+	return f.Node
+}
 
 func (f Command) Inject(ctx context.Context, s *stacks.Stack) error {
 	if _, err := s.Run(ctx, f.Node, f.Cmd); err != nil {

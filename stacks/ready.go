@@ -21,8 +21,22 @@ import (
 // 8.7-9.4 s two at a time (3 runs); stage 7's in 5.0 s and 4.3 s.
 var readySlots = make(chan struct{}, 2)
 
-// readyPollInterval is the pause between two probes of one node.
-const readyPollInterval = 50 * time.Millisecond
+// readyPollInterval is the pause between two probes of one node that has
+// been probed for `since`: 50 ms for a second, then 200 ms, then, after
+// 5 s, 500 ms. A server that is slow to start (RabbitMQ: 10 s and more
+// here) or waits for one that is (a web server for its broker) is not
+// worth a probe every 50 ms: the probes took the CPU the server needed to
+// start (stage 9's broker: ready in 39 s with every node probed every 50
+// ms, two at a time).
+func readyPollInterval(since time.Duration) time.Duration {
+	switch {
+	case since < time.Second:
+		return 50 * time.Millisecond
+	case since < 5*time.Second:
+		return 200 * time.Millisecond
+	}
+	return 500 * time.Millisecond
+}
 
 // readyProbe waits until a node's readiness command exits 0, running it
 // through readySlots. An error of the exec itself (the container is gone)
@@ -31,6 +45,7 @@ type readyProbe struct{ cmd []string }
 
 func (p readyProbe) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) error {
 	last := "not run yet"
+	start := time.Now()
 	for {
 		select {
 		case readySlots <- struct{}{}:
@@ -48,7 +63,7 @@ func (p readyProbe) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) e
 			last = fmt.Sprintf("exit %d", code)
 		}
 		select {
-		case <-time.After(readyPollInterval):
+		case <-time.After(readyPollInterval(time.Since(start))):
 		case <-ctx.Done():
 			return fmt.Errorf("readiness probe %q: %w (last: %s)", p.cmd, ctx.Err(), last)
 		}

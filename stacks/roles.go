@@ -121,9 +121,13 @@ func RabbitMQ() Role {
 	return Role{
 		Kind: "rabbitmq",
 		User: "rabbitmq",
-		Cmd: []string{"env", "HOME=/var/lib/rabbitmq", "RABBITMQ_NODENAME=rabbit@localhost",
+		// RABBITMQ_LOGS=-: the log on standard output, where the node's
+		// log is kept with a run's artifacts.
+		Cmd: []string{"env", "HOME=/var/lib/rabbitmq", "RABBITMQ_NODENAME=rabbit@localhost", "RABBITMQ_LOGS=-",
 			"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-rabbit loopback_users []",
-			"rabbitmq-server"},
+			// The server itself, not Debian's wrapper in /usr/sbin, which sends
+			// its output to /var/log/rabbitmq/startup_log.
+			"/usr/lib/rabbitmq/bin/rabbitmq-server"},
 		Port: 5672,
 		// The listener opens last in RabbitMQ's boot, once the virtual host
 		// and its queues are up: a protocol header answered by a

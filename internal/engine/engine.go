@@ -467,14 +467,23 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		return res, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 
-	say("reading every written key back")
 	readStart := time.Now()
-	final, err := workload.ReadBackVia(ctx, base, st.Service, dial, rec.WrittenKeys(), readBackTimeout, readBackRetries)
-	res.Phases.ReadBack = time.Since(readStart)
-	if err != nil {
-		problems = append(problems, "read-back after the run failed, so lost writes cannot be judged: "+err.Error())
+	if st.Effects != nil {
+		say("reading every job's effects once the queue drained")
+		effects, err := st.Effects(ctx, base)
+		if err != nil {
+			problems = append(problems, "reading the jobs' effects after the run failed, so lost and doubled jobs cannot be judged: "+err.Error())
+		}
+		rec.SetEffects(effects)
+	} else {
+		say("reading every written key back")
+		final, err := workload.ReadBackVia(ctx, base, st.Service, dial, rec.WrittenKeys(), readBackTimeout, readBackRetries)
+		if err != nil {
+			problems = append(problems, "read-back after the run failed, so lost writes cannot be judged: "+err.Error())
+		}
+		rec.SetFinal(final)
 	}
-	rec.SetFinal(final)
+	res.Phases.ReadBack = time.Since(readStart)
 	res.History = rec.History()
 	if st.Site != nil {
 		nameAnswers(ctx, stack, res.History.Lookups)
@@ -496,6 +505,8 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 			seen = append(seen, check.Assets(res.History, w).String())
 		}
 		say(fmt.Sprintf("seen: %s; generator send lag p99 %v", strings.Join(seen, "; "), res.Stats.LagP99.Round(100*time.Microsecond)))
+	} else if st.Effects != nil {
+		say(fmt.Sprintf("seen: jobs %v; generator send lag p99 %v", ev.Jobs, res.Stats.LagP99.Round(100*time.Microsecond)))
 	} else {
 		say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v; generator send lag p99 %v",
 			ev.Lost, ev.Stale, ev.RYW, res.Stats.LagP99.Round(100*time.Microsecond)))
@@ -656,6 +667,7 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 	ev.Stale = check.FindStaleReads(h)
 	ev.RYW = check.FindRYWViolations(h)
 	ev.Sessions = check.SessionsLost(h)
+	ev.Jobs = check.JobsIn(h)
 	res.Evidence = ev
 
 	problems = append(problems, check.Assumptions(h, check.Requirements{

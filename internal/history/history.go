@@ -114,6 +114,11 @@ type History struct {
 	// Final is the read-back after the run: for every key written, the value
 	// the system holds once everything healed ("" when the key is missing).
 	Final map[string]string `json:"final,omitempty"`
+	// Effects are, for a stage whose writes submit jobs (stage 9: Value
+	// is the job id), how many times the system recorded each job's
+	// effect, read after the run once its queue drained; nil when not
+	// read.
+	Effects map[string]int `json:"effects,omitempty"`
 	// Lookups are the clients' DNS lookups, when clients reach the site by
 	// name (stage 8): what each client's resolver asked, and when.
 	Lookups []Lookup `json:"lookups,omitempty"`

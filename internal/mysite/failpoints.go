@@ -22,7 +22,8 @@ import (
 //	PUT    /failpoints/{name} turn one on; the body is its value
 //	DELETE /failpoints/{name} turn it off
 type Failpoints struct {
-	slowFill atomic.Int64 // nanoseconds
+	slowFill      atomic.Int64 // nanoseconds
+	holdBeforeAck atomic.Int64
 }
 
 // FailpointSlowFill delays every cache fill by its value (a duration)
@@ -32,12 +33,41 @@ type Failpoints struct {
 // and a write that commits during the pause races the fill.
 const FailpointSlowFill = "slow-fill"
 
+// FailpointHoldBeforeAck makes a worker (stage 9) hold the job it just
+// did, its effect committed, for its value (a duration) before it
+// acknowledges it: the moment a worker that dies leaves a job done but not
+// acknowledged, which the broker then delivers again. GET /worker says
+// "holding" meanwhile.
+const FailpointHoldBeforeAck = "hold-before-ack"
+
+// failpointNames are every failpoint, for the error that names them.
+var failpointNames = []string{FailpointSlowFill, FailpointHoldBeforeAck}
+
+// value is the named failpoint's setting, nil for an unknown name.
+func (f *Failpoints) value(name string) *atomic.Int64 {
+	switch name {
+	case FailpointSlowFill:
+		return &f.slowFill
+	case FailpointHoldBeforeAck:
+		return &f.holdBeforeAck
+	}
+	return nil
+}
+
 // SlowFill is the slow-fill failpoint's delay, 0 when off.
 func (f *Failpoints) SlowFill() time.Duration {
 	if f == nil {
 		return 0
 	}
 	return time.Duration(f.slowFill.Load())
+}
+
+// HoldBeforeAck is the hold-before-ack failpoint's hold, 0 when off.
+func (f *Failpoints) HoldBeforeAck() time.Duration {
+	if f == nil {
+		return 0
+	}
+	return time.Duration(f.holdBeforeAck.Load())
 }
 
 // pauseFill waits out the slow-fill failpoint, or until ctx ends.
@@ -54,9 +84,9 @@ func (f *Failpoints) pauseFill(ctx context.Context) {
 	}
 }
 
-// maxSlowFill bounds the slow-fill value: past a minute it is a hang,
+// maxFailpoint bounds a failpoint's value: past a minute it is a hang,
 // which other faults make.
-const maxSlowFill = time.Minute
+const maxFailpoint = time.Minute
 
 func (f *Failpoints) register(m *http.ServeMux) {
 	m.HandleFunc("GET /failpoints", f.list)
@@ -69,19 +99,22 @@ func (f *Failpoints) register(m *http.ServeMux) {
 func (f *Failpoints) list(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if d := f.SlowFill(); d > 0 {
-		fmt.Fprintf(w, "%s=%s\n", FailpointSlowFill, d)
+	for _, name := range failpointNames {
+		if d := time.Duration(f.value(name).Load()); d > 0 {
+			fmt.Fprintf(w, "%s=%s\n", name, d)
+		}
 	}
 }
 
 func (f *Failpoints) set(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if name != FailpointSlowFill {
-		http.Error(w, fmt.Sprintf("no failpoint %q (there is %s)", name, FailpointSlowFill), http.StatusNotFound)
+	v := f.value(name)
+	if v == nil {
+		http.Error(w, fmt.Sprintf("no failpoint %q (there are %s)", name, strings.Join(failpointNames, ", ")), http.StatusNotFound)
 		return
 	}
 	if r.Method == http.MethodDelete {
-		f.slowFill.Store(0)
+		v.Store(0)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -91,10 +124,10 @@ func (f *Failpoints) set(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(string(body)))
-	if err != nil || d <= 0 || d > maxSlowFill {
-		http.Error(w, fmt.Sprintf("%s wants a duration above 0 and up to %v, such as 150ms; got %q", name, maxSlowFill, body), http.StatusBadRequest)
+	if err != nil || d <= 0 || d > maxFailpoint {
+		http.Error(w, fmt.Sprintf("%s wants a duration above 0 and up to %v, such as 150ms; got %q", name, maxFailpoint, body), http.StatusBadRequest)
 		return
 	}
-	f.slowFill.Store(int64(d))
+	v.Store(int64(d))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -1,17 +1,21 @@
 package mysite
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,10 +48,14 @@ type JobsConfig struct {
 	// Timeout bounds a submission (publish and confirm) or, in sync mode,
 	// the processing; 0 means DefaultJobTimeout.
 	Timeout time.Duration
-	// Sync processes the job in the request, as if there were no queue:
-	// the web tier does the work (the lab's negative control of
-	// decoupling).
+	// Sync hands each job to a worker over HTTP (POST /process on one of
+	// ProcessURLs, round robin) and answers once it is done, as before
+	// there was a queue: the web tier waits for the workers and fails with
+	// them (the lab's negative control of decoupling).
 	Sync bool
+	// ProcessURLs are the workers' base URLs for Sync, space-separated
+	// (a string, so that Config stays comparable).
+	ProcessURLs string
 	// PhotoSize is the side of the images jobs work on; 0 means
 	// DefaultPhotoSize.
 	PhotoSize int
@@ -107,7 +115,7 @@ func jobsFlags(fs *flag.FlagSet, cfg *Config) {
 		return err
 	})
 	fs.DurationVar(&j.Timeout, "job-timeout", j.Timeout, "bound on a job submission (publish and confirm), or on its processing with -jobs-mode sync; when it passes the request gets 503 (default 2s)")
-	fs.Func("jobs-mode", "async (a job goes to the queue; workers process it) or sync (the web server processes it in the request: the lab's negative control)", func(v string) error {
+	fs.Func("jobs-mode", "async (a job goes to the queue; workers process it) or sync (the web server hands it to a worker, -process-url, and waits: the lab's negative control)", func(v string) error {
 		switch v {
 		case "async":
 			j.Sync = false
@@ -116,6 +124,10 @@ func jobsFlags(fs *flag.FlagSet, cfg *Config) {
 		default:
 			return fmt.Errorf("want async or sync, got %q", v)
 		}
+		return nil
+	})
+	fs.Func("process-url", "with -jobs-mode sync: a worker's base URL (http://worker-1:8080); repeat for every worker", func(v string) error {
+		j.ProcessURLs = strings.TrimSpace(j.ProcessURLs + " " + strings.TrimRight(v, "/"))
 		return nil
 	})
 	fs.IntVar(&j.PhotoSize, "photo-size", j.PhotoSize, "side in pixels of the images jobs work on: the CPU a job costs (default 160)")
@@ -152,6 +164,9 @@ func (c Config) validateJobs() error {
 		return fmt.Errorf("-role (%s) must be %s or %s, got %q", EnvRole, RoleWeb, RoleWorker, c.Role)
 	}
 	j := c.Jobs
+	if j.Sync && c.Role != RoleWorker && strings.TrimSpace(j.ProcessURLs) == "" {
+		return errors.New("-jobs-mode sync needs a worker to hand jobs to: -process-url")
+	}
 	if j.Queue != "" {
 		if _, err := amqp.ParseURI(j.Queue); err != nil {
 			return fmt.Errorf("-queue (%s): %v", EnvQueue, err)
@@ -250,6 +265,8 @@ func (e effects) all(ctx context.Context) (map[string]int, error) {
 // Jobs serves the job routes of a web server.
 type Jobs struct {
 	cfg     JobsConfig
+	client  *http.Client  // sync: to the workers
+	next    atomic.Uint64 // sync: round robin over ProcessURLs
 	broker  *broker
 	effects effects
 	name    string
@@ -258,7 +275,7 @@ type Jobs struct {
 
 // NewJobs makes the job routes' backend; Run keeps its broker connection.
 func NewJobs(cfg JobsConfig, pool *pgxpool.Pool, name string, log *slog.Logger) *Jobs {
-	j := &Jobs{cfg: cfg, effects: effects{pool}, name: name, log: log}
+	j := &Jobs{cfg: cfg, effects: effects{pool}, name: name, log: log, client: &http.Client{}}
 	if !cfg.Sync {
 		j.broker = newBroker(cfg.Queue, cfg.queueSpec(), func(ch *amqp.Channel) error {
 			if cfg.NoConfirms {
@@ -361,15 +378,33 @@ func (j *Jobs) submit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, JobAnswer{Job: job.ID, Photo: job.Photo, Op: job.Op, State: state})
 }
 
-// process is -jobs-mode sync: the job's work and its effect in the request.
+// process is -jobs-mode sync: the job goes to a worker over HTTP, and the
+// answer waits for it.
 func (j *Jobs) process(ctx context.Context, w http.ResponseWriter, job Job) {
-	result, err := ProcessPhoto(job.Photo, job.Op, cmp.Or(j.cfg.PhotoSize, DefaultPhotoSize))
-	if err == nil {
-		_, err = j.effects.record(ctx, job, result, j.name, true)
-	}
+	urls := strings.Fields(j.cfg.ProcessURLs)
+	url := urls[int((j.next.Add(1)-1)%uint64(len(urls)))] + "/process"
+	body, _ := json.Marshal(job)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		w.Header().Set(WriteOutcomeHeader, "unknown")
-		writeError(w, http.StatusServiceUnavailable, "job not done: "+err.Error())
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := j.client.Do(req)
+	if err != nil {
+		outcome := "unknown"
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			outcome = "not-applied"
+		}
+		w.Header().Set(WriteOutcomeHeader, outcome)
+		writeError(w, http.StatusServiceUnavailable, "job not done: worker: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		w.Header().Set(WriteOutcomeHeader, cmp.Or(resp.Header.Get(WriteOutcomeHeader), "unknown"))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("job not done: worker answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg)))
 		return
 	}
 	writeJSON(w, http.StatusOK, JobAnswer{Job: job.ID, Photo: job.Photo, Op: job.Op, State: "done"})

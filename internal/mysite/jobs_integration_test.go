@@ -217,10 +217,12 @@ func TestIdempotencyKeepsARedeliveredJobsEffectSingle(t *testing.T) {
 	}
 }
 
-func TestJobsSyncModeProcessesInTheRequest(t *testing.T) {
+func TestJobsSyncModeWaitsForAWorker(t *testing.T) {
 	cfg := jobsConfig(t)
+	worker, _, stopW := startRun(t, workerOf(cfg, "worker-1"))
 	cfg.Jobs.Queue = ""
 	cfg.Jobs.Sync = true
+	cfg.Jobs.ProcessURLs = worker
 	web, _, stop := startRun(t, cfg)
 	defer stop()
 	waitServing(t, web)
@@ -237,6 +239,11 @@ func TestJobsSyncModeProcessesInTheRequest(t *testing.T) {
 	}
 	if e := effectsOf(t, web, 1); e["s1"] != 1 {
 		t.Errorf("effects %v", e)
+	}
+	// Without its worker a sync web server cannot take jobs.
+	stopW()
+	if code, _ := submitJob(t, web, "p8", "s2"); code != http.StatusServiceUnavailable {
+		t.Errorf("sync submit with the worker gone: %d, want 503", code)
 	}
 }
 

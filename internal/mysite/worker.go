@@ -30,10 +30,13 @@ type Worker struct {
 	effects effects
 	log     *slog.Logger
 
+	fp *Failpoints // nil: every failpoint off
+
 	processed  atomic.Int64 // effects recorded
 	duplicates atomic.Int64 // deliveries of jobs already done (idempotency on)
 	failed     atomic.Int64 // jobs given back to the queue after an error
 	busy       atomic.Bool
+	holding    atomic.Bool // the hold-before-ack failpoint holds a done job
 }
 
 // WorkerStats is the answer of GET /worker.
@@ -43,6 +46,7 @@ type WorkerStats struct {
 	Duplicates int64  `json:"duplicates"`
 	Failed     int64  `json:"failed"`
 	Busy       bool   `json:"busy"`
+	Holding    bool   `json:"holding"`
 	Ack        string `json:"ack"`
 	Prefetch   int    `json:"prefetch"`
 	Idempotent bool   `json:"idempotent"`
@@ -95,6 +99,7 @@ func (w *Worker) handle(ctx context.Context, d amqp.Delivery) {
 	}
 	err := w.do(ctx, job, d.Redelivered)
 	if w.cfg.AutoAck {
+		w.hold(ctx)
 		if err != nil {
 			// The broker already forgot it: this job is lost.
 			w.log.Warn("job lost (auto ack)", "job", job.ID, "err", err)
@@ -107,11 +112,48 @@ func (w *Worker) handle(ctx context.Context, d amqp.Delivery) {
 		_ = d.Nack(false, true)
 		return
 	}
+	w.hold(ctx)
 	if err := d.Ack(false); err != nil {
 		// The channel closed: the broker delivers it again, and
 		// idempotency keeps its effect single.
 		w.log.Warn("ack lost", "job", job.ID, "err", err)
 	}
+}
+
+// hold waits out the hold-before-ack failpoint (see
+// FailpointHoldBeforeAck), or until ctx ends.
+func (w *Worker) hold(ctx context.Context) {
+	d := w.fp.HoldBeforeAck()
+	if d <= 0 {
+		return
+	}
+	w.holding.Store(true)
+	defer w.holding.Store(false)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// process is POST /process: a web server in -jobs-mode sync hands the job
+// to a worker directly and waits for it, as before there was a queue.
+func (w *Worker) process(rw http.ResponseWriter, r *http.Request) {
+	var job Job
+	dec := json.NewDecoder(http.MaxBytesReader(rw, r.Body, 4096))
+	if err := dec.Decode(&job); err != nil || validName(job.ID) != nil || validName(job.Photo) != nil || !validOp(job.Op) {
+		writeError(rw, http.StatusBadRequest, fmt.Sprintf("want a job {\"job\", \"photo\", \"op\"}: %v", err))
+		return
+	}
+	w.busy.Store(true)
+	defer w.busy.Store(false)
+	if err := w.do(r.Context(), job, false); err != nil {
+		rw.Header().Set(WriteOutcomeHeader, "unknown")
+		writeError(rw, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(rw, http.StatusOK, JobAnswer{Job: job.ID, Photo: job.Photo, Op: job.Op, State: "done"})
 }
 
 func (w *Worker) do(ctx context.Context, job Job, redelivered bool) error {
@@ -137,7 +179,7 @@ func (w *Worker) do(ctx context.Context, job Job, redelivered bool) error {
 // Stats are the worker's counters.
 func (w *Worker) Stats() WorkerStats {
 	return WorkerStats{Name: w.name, Processed: w.processed.Load(), Duplicates: w.duplicates.Load(), Failed: w.failed.Load(),
-		Busy: w.busy.Load(), Ack: map[bool]string{true: "auto", false: "manual"}[w.cfg.AutoAck],
+		Busy: w.busy.Load(), Holding: w.holding.Load(), Ack: map[bool]string{true: "auto", false: "manual"}[w.cfg.AutoAck],
 		Prefetch: cmp.Or(w.cfg.Prefetch, 1), Idempotent: !w.cfg.NoIdempotency}
 }
 
@@ -152,6 +194,12 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger, onListen func(
 	defer store.Close()
 	w := newWorker(cfg, store, log)
 	mux := http.NewServeMux()
+	if cfg.Failpoints {
+		w.fp = &Failpoints{}
+		w.fp.register(mux)
+		log.Warn("failpoints are served at /failpoints: anyone who reaches this worker can make it misbehave (lab mode)")
+	}
+	mux.HandleFunc("POST /process", w.process)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -65,6 +65,12 @@ type Stage struct {
 	// and writes keys of a system that is not mysite (a user's own
 	// service); nil: mysite's API.
 	Service workload.NewService
+	// Effects, when set, makes the stage's writes job submissions (stage
+	// 9, through its Service): after the run, instead of reading every
+	// written key back, the engine calls it for how many times each job's
+	// effect was recorded (history.History.Effects), which it reads once
+	// the system has done what it was given.
+	Effects func(ctx context.Context, entryURL string) (map[string]int, error)
 	// Ready is the HTTP path of the entry that answers 2xx once the
 	// system serves (the engine waits for it before the workload starts);
 	// "": mysite's /readyz.
@@ -163,6 +169,9 @@ type Evidence struct {
 	// Sessions is what happened to the login sessions (empty unless the
 	// workload logs its clients in).
 	Sessions check.Sessions
+	// Jobs reconciles the submitted jobs with their effects (stages with
+	// Effects).
+	Jobs check.Jobs
 	// History is the run's whole history, for guarantees that look at
 	// single ops (e.g. which statuses the failures had).
 	History history.History `json:"-"`
@@ -333,6 +342,16 @@ func WholeNumber(v string) error {
 		return fmt.Errorf("want a whole number >= 0")
 	}
 	return nil
+}
+
+// IntBetween validates a whole number from lo to hi.
+func IntBetween(lo, hi int) func(string) error {
+	return func(v string) error {
+		if n, err := strconv.Atoi(v); err != nil || n < lo || n > hi {
+			return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+		}
+		return nil
+	}
 }
 
 // OneOf validates a value from a list.

@@ -19,6 +19,7 @@ type Recorder struct {
 	events  []history.Event
 	end     time.Duration
 	final   map[string]string
+	effects map[string]int
 	keys    map[string]struct{} // every key a write was attempted on
 	lookups []history.Lookup
 }
@@ -98,6 +99,14 @@ func (r *Recorder) SetFinal(final map[string]string) {
 	r.final = maps.Clone(final)
 }
 
+// SetEffects records the jobs' effects read back after the run
+// (history.History.Effects).
+func (r *Recorder) SetEffects(effects map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.effects = maps.Clone(effects)
+}
+
 // WrittenKeys is every key a write was attempted on, whatever its outcome,
 // sorted: the keys ReadBack must cover. Failed writes are included because
 // reading a key too many is harmless and one too few hides a lost write.
@@ -123,6 +132,7 @@ func (r *Recorder) History() history.History {
 		Events:  slices.Clone(r.events),
 		End:     r.end,
 		Final:   maps.Clone(r.final),
+		Effects: maps.Clone(r.effects),
 		Lookups: slices.Clone(r.lookups),
 	}
 }

@@ -1,0 +1,224 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/internal/workload"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Guarantees of stage 9.
+const (
+	AcceptsWithoutWorkers = "accepts-without-workers" // submissions succeed while every worker is down
+	NoLostJobs            = "no-lost-jobs"            // every job the client was told was taken gets done
+	NoDoubleEffects       = "no-double-effects"       // no job's effect is recorded twice
+)
+
+// Settings of stage 9.
+var (
+	qWorkers = Int("workers", "2", "how many workers take jobs from the queue (1-8)").Checked(IntBetween(1, 8))
+	qAck     = Choice("ack", "manual",
+		"manual: a worker acknowledges a job once its effect is committed; auto: the broker forgets a job when it delivers it (a worker that dies holding jobs loses them)",
+		"manual", "auto")
+	qPrefetch    = Int("prefetch", "1", "how many unacknowledged jobs a worker may hold (1-1000; auto acks ignore it: the broker sends all it has)").Checked(IntBetween(1, 1000))
+	qIdempotency = OnOff("idempotency", "on", "on: a job's effect is recorded once, keyed by the job id, however often it is delivered; off: every delivery's")
+	qConfirms    = OnOff("confirms", "on", "on: mysite answers 202 once the broker confirmed it has the job; off: once it is sent")
+	qQueue       = Choice("queue", "durable", "durable: the queue and its persistent jobs survive a broker restart; transient: a restart loses the jobs waiting", "durable", "transient")
+	qMode        = Choice("mode", "async",
+		"async: the web server puts the job on the queue and answers; sync: it hands the job to a worker over HTTP and waits for it to be done (no queue: the 'before')",
+		"async", "sync")
+)
+
+// qDrainWait bounds how long the read-back waits for the queue to drain
+// after the run: a backlog of a 5 s outage at 100 jobs/s is 500 jobs, which
+// two workers do in about 5 s (measured: 12-16 ms a job).
+const qDrainWait = 30 * time.Second
+
+// qBroker is the broker's AMQP URL as a node of the stack reaches it.
+const qBroker = "amqp://guest:guest@${mq}/"
+
+// Stage 9: a message queue between the web tier and workers. Jobs (photo
+// processing) are taken by the web servers, queued in RabbitMQ, and done by
+// workers that scale and fail apart from the web tier.
+func init() {
+	register(Stage{
+		ID: "queue", Number: 9, Title: "Message queue and workers",
+		Adds:  "a RabbitMQ queue between the web server and workers that do the photo jobs it takes",
+		Fixes: "slow work leaves the request path: the web tier answers once a job is queued, whatever the workers are doing",
+		Weak:  "jobs lost between the client's answer and the effect (acks, confirms, a broker restart), jobs done twice on redelivery",
+		Lab:   "labs/09-queue",
+		Settings: []Setting{qWorkers.Setting, qAck.Setting, qPrefetch.Setting, qIdempotency.Setting, qConfirms.Setting,
+			qQueue.Setting, qMode.Setting},
+		Stack: queueStack,
+		Entry: "client->web",
+		// Above mysite's job timeout (2 s): a submission that waits for a
+		// confirm or a sync worker fails within it.
+		ClientTimeout: 5 * time.Second,
+		Workload:      func(w *workload.Config) { w.ReadRatio = 0 },
+		Service:       workload.Jobs,
+		Effects: func(ctx context.Context, base string) (map[string]int, error) {
+			return workload.JobEffects(ctx, base, qDrainWait)
+		},
+		Faults: []Fault{
+			{
+				ID:   "kill-workers",
+				Help: "SIGKILL every worker; they start again at the heal",
+				Inject: func(set Settings) []faults.Fault {
+					var fs []faults.Fault
+					for _, w := range qWorkerNames(set) {
+						fs = append(fs, faults.Kill{Node: w})
+					}
+					return fs
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{acceptsWithoutWorkers(ev)}
+				},
+				Controls: []Control{
+					{Name: "the web server waits for a worker (no queue)", Set: Values(qMode.Is("sync")), Breaks: []string{AcceptsWithoutWorkers}},
+				},
+			},
+			{
+				ID: "kill-worker-mid-job",
+				Help: "worker-1 holds the job it just did, its effect committed but not acknowledged (a failpoint), " +
+					"and is killed then: the broker must deliver that job again, and the jobs it sent worker-1 meanwhile",
+				Inject: func(set Settings) []faults.Fault {
+					return []faults.Fault{
+						faults.Command{Node: "worker-1", Part: "hold-before-ack", What: "hold the next job done before its ack",
+							Cmd:   []string{"curl", "-fsS", "-X", "PUT", "--data", "60s", "http://127.0.0.1:8080/failpoints/hold-before-ack"},
+							Probe: []string{"curl", "-fsS", "http://127.0.0.1:8080/worker"}, Want: `"holding":true`},
+						faults.Kill{Node: "worker-1"},
+					}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{noLostJobs(ev), noDoubleEffects(ev)}
+				},
+				Controls: []Control{
+					// With auto acks the broker sends an auto-ack consumer every
+					// job it routes to it, prefetch or not: the jobs worker-1
+					// got while it held one die with it (about half of 100
+					// jobs/s for the time between the hold and the kill).
+					{Name: "jobs acknowledged on delivery (auto ack)", Set: Values(qAck.Is("auto")), Breaks: []string{NoLostJobs}},
+					// The held job was done; delivered again, it is done again.
+					{Name: "a redelivered job is done again (no idempotency)", Set: Values(qIdempotency.Is(false)), Breaks: []string{NoDoubleEffects}},
+				},
+			},
+			{
+				ID: "kill-broker",
+				Help: "the workers die, and 2 s later (a backlog of about 200 jobs) the broker is killed; " +
+					"all start again at the heal, the broker from its data directory",
+				Inject: func(set Settings) []faults.Fault {
+					var fs []faults.Fault
+					for _, w := range qWorkerNames(set) {
+						fs = append(fs, faults.Kill{Node: w})
+					}
+					return append(fs, faults.Delayed{After: 2 * time.Second, Fault: faults.Kill{Node: "mq"}})
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{noLostJobs(ev)}
+				},
+				Controls: []Control{
+					{Name: "a transient queue", Set: Values(qQueue.Is("transient")), Breaks: []string{NoLostJobs}},
+				},
+			},
+		},
+	})
+}
+
+// qWorkerNames are the worker nodes: worker-1 .. worker-N.
+func qWorkerNames(set Settings) []string {
+	var names []string
+	for i := 1; i <= qWorkers.Get(set); i++ {
+		names = append(names, fmt.Sprintf("worker-%d", i))
+	}
+	return names
+}
+
+// queueStack: the broker, the database, one web server and the workers,
+// every connection a link through Toxiproxy.
+func queueStack(set Settings) stacks.Topology {
+	db := stacks.PostgresDSN("${db}")
+	web := []string{"-db", db, "-job-timeout", "2s",
+		"-confirms=" + fmt.Sprint(qConfirms.Get(set)), "-queue-durable=" + fmt.Sprint(qQueue.Get(set) == "durable")}
+	links := []stacks.Link{{From: stacks.Client, To: "web"}, {From: "web", To: "db"}, {From: "web", To: "mq"}}
+	if qMode.Get(set) == "sync" {
+		web = append(web, "-jobs-mode", "sync")
+	} else {
+		web = append(web, "-queue", qBroker)
+	}
+	nodes := []stacks.Node{
+		{Name: "mq", Role: stacks.RabbitMQ()},
+		{Name: "db", Role: stacks.Postgres()},
+	}
+	for _, w := range qWorkerNames(set) {
+		nodes = append(nodes, stacks.Node{Name: w, Role: stacks.Mysite(), Args: []string{
+			"-role", "worker", "-name", w, "-failpoints", "-db", db, "-queue", qBroker,
+			"-ack", qAck.Get(set), "-prefetch", fmt.Sprint(qPrefetch.Get(set)),
+			"-idempotency=" + fmt.Sprint(qIdempotency.Get(set)), "-queue-durable=" + fmt.Sprint(qQueue.Get(set) == "durable"),
+		}})
+		links = append(links, stacks.Link{From: w, To: "mq"}, stacks.Link{From: w, To: "db"})
+		if qMode.Get(set) == "sync" {
+			web = append(web, "-process-url", "http://${"+w+"}")
+			links = append(links, stacks.Link{From: "web", To: w})
+		}
+	}
+	nodes = append(nodes, stacks.Node{Name: "web", Role: stacks.Mysite(), Args: web})
+	return stacks.Topology{Name: "queue", Nodes: nodes, Links: links}
+}
+
+// acceptsWithoutWorkers: the web server needs only the broker to take a
+// job, so killing every worker fails no submission. 0.99 leaves one in a
+// hundred to the machine (the kills of the workers take CPU for a moment).
+func acceptsWithoutWorkers(ev Evidence) verdict.Guarantee {
+	return named(AcceptsWithoutWorkers, verdict.AvailabilityAtLeast("", ev.During, 0.99))
+}
+
+// noLostJobs: every job the client was told was taken (202) has an effect
+// once the queue drained. Jobs of unknown outcome are not counted either
+// way; without confirmed jobs or effects read back it is not judged.
+func noLostJobs(ev Evidence) verdict.Guarantee {
+	j := ev.Jobs
+	g := verdict.Guarantee{Name: NoLostJobs, Threshold: "0 confirmed jobs without an effect", Value: float64(j.LostCount())}
+	switch {
+	case !j.Checked:
+		return verdict.NotJudgedBecause(g, "no effects were read back after the run")
+	case j.Confirmed == 0:
+		return verdict.NotJudgedBecause(g, "no job was confirmed")
+	}
+	g.Holds = j.LostCount() == 0
+	g.Measured = fmt.Sprintf("%d lost of %d confirmed (%d unknown, %d of them done; %d refused)", j.LostCount(), j.Confirmed, j.Unknown, j.UnknownDone, j.Refused)
+	if n := j.LostCount(); n > 0 {
+		var ids []string
+		for _, op := range j.Lost[:min(n, 5)] {
+			ids = append(ids, op.Value)
+		}
+		g.Detail = "lost: " + strings.Join(ids, ", ")
+	}
+	return g
+}
+
+// noDoubleEffects: no job has two effects. Not judged when no job was done.
+func noDoubleEffects(ev Evidence) verdict.Guarantee {
+	j := ev.Jobs
+	g := verdict.Guarantee{Name: NoDoubleEffects, Threshold: "0 jobs done twice", Value: float64(j.DuplicatedCount())}
+	switch {
+	case !j.Checked:
+		return verdict.NotJudgedBecause(g, "no effects were read back after the run")
+	case j.Processed == 0:
+		return verdict.NotJudgedBecause(g, "no job was done")
+	}
+	g.Holds = j.DuplicatedCount() == 0
+	g.Measured = fmt.Sprintf("%d of %d jobs done twice or more", j.DuplicatedCount(), j.Processed)
+	if n := j.DuplicatedCount(); n > 0 {
+		var ids []string
+		for _, d := range j.Duplicated[:min(n, 5)] {
+			ids = append(ids, fmt.Sprintf("%s x%d", d.Job, d.Effects))
+		}
+		g.Detail = "done twice: " + strings.Join(ids, ", ")
+	}
+	return g
+}
