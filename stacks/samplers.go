@@ -196,3 +196,20 @@ func getMysiteJSON(ctx context.Context, entry, path string, v any) error {
 	}
 	return nil
 }
+
+// The job queue's gauges (stage 9), as the broker counts them through
+// mysite's GET /queue.
+const (
+	GaugeQueueMessages  = "queue:messages"  // jobs waiting, not yet delivered to a worker
+	GaugeQueueConsumers = "queue:consumers" // workers consuming
+)
+
+// MysiteQueue reads the job queue's depth and consumers from mysite's GET
+// /queue (stage 9).
+func MysiteQueue(ctx context.Context, entry string) (map[string]float64, error) {
+	var st struct{ Messages, Consumers int }
+	if err := getMysiteJSON(ctx, entry, "/queue", &st); err != nil {
+		return nil, err
+	}
+	return map[string]float64{GaugeQueueMessages: float64(st.Messages), GaugeQueueConsumers: float64(st.Consumers)}, nil
+}

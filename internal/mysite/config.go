@@ -561,7 +561,8 @@ func (c Config) poolConfig() (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("-db (%s) is not a valid PostgreSQL DSN: %v", EnvDB, err)
 	}
 	pc.MaxConns = int32(c.MaxConns)
-	pc.MinConns = 0
+	// MinConns is 0 unless the DSN says (pool_min_conns): connections
+	// the pool opens in the background from the start and keeps.
 	// Idle connections are checked this often; closed ones (server killed,
 	// connection reset) are removed, so the pool refills with fresh ones.
 	pc.HealthCheckPeriod = 5 * time.Second

@@ -214,6 +214,14 @@ func TestPoolConfig(t *testing.T) {
 	if pc.ConnConfig.ConnectTimeout != time.Second {
 		t.Errorf("connect_timeout=1 in the DSN: connect timeout %v, want 1s", pc.ConnConfig.ConnectTimeout)
 	}
+	if pc.MinConns != 0 {
+		t.Errorf("min conns %d without pool_min_conns, want 0", pc.MinConns)
+	}
+	// So does its pool_min_conns (stage 8's web servers open theirs at boot).
+	cfg.DB = testDSN + "&pool_min_conns=4"
+	if pc, err = cfg.poolConfig(); err != nil || pc.MinConns != 4 {
+		t.Errorf("pool_min_conns=4 in the DSN: min conns %d, err %v", pc.MinConns, err)
+	}
 }
 
 // The connect rate cap: a burst of connects goes through at once, the next

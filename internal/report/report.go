@@ -88,6 +88,41 @@ type Report struct {
 	// DC is where the traffic went, by data center, for runs whose clients
 	// reach the site by name (stage 8); absent otherwise.
 	DC *DC `json:"dc,omitempty"`
+	// Jobs reconciles the jobs submitted with their effects, for runs whose
+	// writes submit jobs (stage 9); absent otherwise.
+	Jobs *Jobs `json:"jobs,omitempty"`
+}
+
+// Jobs is a queue run's jobs (check.Jobs): what the clients were told and
+// what the system did.
+type Jobs struct {
+	Submitted int `json:"submitted"`
+	Confirmed int `json:"confirmed"` // answered 202 (or 200 in sync mode)
+	Unknown   int `json:"unknown"`
+	Refused   int `json:"refused"`
+	Processed int `json:"processed"` // submitted jobs with an effect
+	Lost      int `json:"lost"`      // confirmed jobs without an effect
+	// Duplicated is how many jobs have more than one effect.
+	Duplicated int `json:"duplicated"`
+	// LostJobs and DuplicatedJobs name the first ones (at most 10).
+	LostJobs       []string `json:"lost_jobs,omitempty"`
+	DuplicatedJobs []string `json:"duplicated_jobs,omitempty"`
+}
+
+// jobsWork is the Jobs section, nil when the run read no effects back.
+func jobsWork(j check.Jobs) *Jobs {
+	if !j.Checked {
+		return nil
+	}
+	out := &Jobs{Submitted: j.Submitted, Confirmed: j.Confirmed, Unknown: j.Unknown, Refused: j.Refused,
+		Processed: j.Processed, Lost: j.LostCount(), Duplicated: j.DuplicatedCount()}
+	for _, op := range j.Lost[:min(len(j.Lost), 10)] {
+		out.LostJobs = append(out.LostJobs, op.Value)
+	}
+	for _, d := range j.Duplicated[:min(len(j.Duplicated), 10)] {
+		out.DuplicatedJobs = append(out.DuplicatedJobs, d.Job)
+	}
+	return out
 }
 
 // DC is a multi-data-center run's traffic and DNS answers. A server's data
@@ -404,6 +439,7 @@ func FromResult(r *engine.Result) Report {
 	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
 	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows, lost)
+	rep.Jobs = jobsWork(r.Evidence.Jobs)
 	if rep.DC != nil {
 		// Keys written on both sides mean split brain only where the data
 		// centers could not talk: the stage's guarantee says where (a
