@@ -207,7 +207,7 @@ func qDrainBound(set Settings) time.Duration {
 	backlog := rate * (5*time.Second + qWorkerStart).Seconds()
 	gain := float64(qWorkers.Get(set))*qWorkerRate - rate
 	if gain <= 0 {
-		gain = 1 // never drains: the bound is long, and the check breaks
+		gain = qWorkerRate // refused (backlogDrains is Vacuous): any finite bound
 	}
 	return qWorkerStart + time.Duration(backlog/gain*float64(time.Second)) + 3*time.Second
 }
@@ -225,6 +225,10 @@ func backlogDrains(ev Evidence, set Settings) verdict.Guarantee {
 	d := qDrainBound(set)
 	g := verdict.Guarantee{Name: BacklogDrains, Threshold: fmt.Sprintf("the queue empty again <= %v after the heal", d),
 		Bound: &verdict.Bound{Since: verdict.SinceHeal, D: d}}
+	if float64(qWorkers.Get(set))*qWorkerRate <= 100 {
+		g.Vacuous = fmt.Sprintf("%d worker(s) at the %.0f jobs/s one is counted for do not gain on the workload's 100 jobs/s: no bound on the drain can be derived (use workers=2 or more)",
+			qWorkers.Get(set), qWorkerRate)
+	}
 	w := ev.Windows
 	peak, _ := check.MaxGauge(ev.Counters, check.Window{From: w.Inject, To: w.Heal + d}, stacks.GaugeQueueMessages)
 	if peak < 50 {
