@@ -19,6 +19,7 @@ const (
 	NoLostJobs            = "no-lost-jobs"            // every job the client was told was taken gets done
 	NoDoubleEffects       = "no-double-effects"       // no job's effect is recorded twice
 	BacklogDrains         = "backlog-drains"          // the jobs that waited while the workers were down are done within a bound
+	BurstAbsorbed         = "burst-absorbed"          // a burst of jobs above the workers' capacity does not slow the submissions
 )
 
 // Settings of stage 9.
@@ -42,6 +43,10 @@ var (
 // going on 3 s more), which two workers do in about 16 s once no new job
 // comes.
 const qDrainWait = 60 * time.Second
+
+// qSyncControl is the controls' name for mode=sync, the "before" of a
+// queue: the web server hands each job to a worker and waits.
+const qSyncControl = "the web server waits for a worker (no queue)"
 
 // qBroker is the broker's AMQP URL as a node of the stack reaches it.
 const qBroker = "amqp://guest:guest@${mq}/"
@@ -88,7 +93,7 @@ func init() {
 					return []verdict.Guarantee{acceptsWithoutWorkers(ev), backlogDrains(ev, set)}
 				},
 				Controls: []Control{
-					{Name: "the web server waits for a worker (no queue)", Set: Values(qMode.Is("sync")), Breaks: []string{AcceptsWithoutWorkers}},
+					{Name: qSyncControl, Set: Values(qMode.Is("sync")), Breaks: []string{AcceptsWithoutWorkers}},
 					{Name: "workers back later than the bound", RecoverLate: qDrainBound(Settings{}) + 2*time.Second, Breaks: []string{BacklogDrains}},
 				},
 			},
@@ -115,6 +120,22 @@ func init() {
 					{Name: "jobs acknowledged on delivery (auto ack)", Set: Values(qAck.Is("auto")), Breaks: []string{NoLostJobs}},
 					// The held job was done; delivered again, it is done again.
 					{Name: "a redelivered job is done again (no idempotency)", Set: Values(qIdempotency.Is(false)), Breaks: []string{NoDoubleEffects}},
+				},
+			},
+			{
+				ID: "burst",
+				Help: fmt.Sprintf("%d more job submissions a second on top of the workload (a burst of users), "+
+					"about twice what the workers do, for the fault's window", qBurstRate),
+				Inject: func(set Settings) []faults.Fault {
+					return []faults.Fault{&faults.Flood{Link: "client->web", Rate: qBurstRate, Request: func(n int) (string, string, string) {
+						return "POST", fmt.Sprintf("/photos/burst-%d/jobs", n%100), fmt.Sprintf(`{"job":"burst-%d"}`, n)
+					}}}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{burstAbsorbed(ev)}
+				},
+				Controls: []Control{
+					{Name: qSyncControl, Set: Values(qMode.Is("sync")), Breaks: []string{BurstAbsorbed}},
 				},
 			},
 			{
@@ -253,6 +274,22 @@ func backlogDrains(ev Evidence, set Settings) verdict.Guarantee {
 	}
 	g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue still held jobs %v after the heal", peak, (last-w.Heal).Round(10*time.Millisecond))
 	return g
+}
+
+// qBurstRate is the burst's extra submissions a second: with the
+// workload's 100, twice what two workers do (about 200 a second, see
+// qWorkerRate's measurement).
+const qBurstRate = 300
+
+// qBurstP99 bounds the p99 latency of the workload's submissions during a
+// burst: BOUND_DERIVATION
+const qBurstP99 = 500 * time.Millisecond
+
+// burstAbsorbed: while a burst three times the workload comes in, the
+// workload's own submissions stay fast (p99 under qBurstP99): the queue
+// takes the backlog, the web server only hands jobs to it.
+func burstAbsorbed(ev Evidence) verdict.Guarantee {
+	return named(BurstAbsorbed, verdict.LatencyP99Below(ev.LatencyDuring, qBurstP99))
 }
 
 // noLostJobs: every job the client was told was taken (202) has an effect
