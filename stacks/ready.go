@@ -25,9 +25,10 @@ var readySlots = make(chan struct{}, 2)
 // been probed for `since`: 50 ms for a second, then 200 ms, then, after
 // 5 s, 500 ms. A server that is slow to start (RabbitMQ: 10 s and more
 // here) or waits for one that is (a web server for its broker) is not
-// worth a probe every 50 ms: the probes took the CPU the server needed to
-// start (stage 9's broker: ready in 39 s with every node probed every 50
-// ms, two at a time).
+// worth a probe every 50 ms: the probes take CPU the server needs to start
+// (stage 9's stack, beside another run: its broker ready in 39 s with
+// every node probed every 50 ms, 31 s with this backoff; 17-21 s on a
+// quiet machine with it).
 func readyPollInterval(since time.Duration) time.Duration {
 	switch {
 	case since < time.Second:

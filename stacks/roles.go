@@ -115,8 +115,9 @@ func Redis() Role {
 // from other hosts (by default only from loopback): the lab's nodes reach
 // it through Toxiproxy.
 //
-// It is slow to start: about 10 s on the lab's 2-core machines, 6 s of it
-// one core's CPU loading and JIT-compiling Erlang modules (BENCHMARKS.md).
+// It is slow to start: 11-15 s alone on the lab's 2-core machines, 6 s of
+// it one core's CPU loading and JIT-compiling Erlang modules
+// (BENCHMARKS.md).
 func RabbitMQ() Role {
 	return Role{
 		Kind: "rabbitmq",
