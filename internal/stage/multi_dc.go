@@ -364,21 +364,8 @@ func multiDCStack(set Settings) stacks.Topology {
 			// servers probing both nodes every 100 ms while they boot
 			// overloaded these 2-core machines, and no web server reads
 			// from a replica.)
-			//
-			// pool_min_conns: each web server opens 4 connections while the
-			// stack boots, so that the workload's first second does not
-			// open them all at once. It did: 4 web servers growing their
-			// pools together made connections to east-db (forked one by
-			// one, 22 ms each on these machines, west's across the
-			// distance) take over connect_timeout; a west web server's
-			// /readyz then outlasted the DNS server's 1 s health check,
-			// west was declared down for a second 1.7 s into the run, and
-			// its clients went east for that second plus the answers' TTL:
-			// "split-matches" saw east serve 0.633 of the requests (seen
-			// once, 2026-12-04). 4 is what 25 requests/s a server at up to
-			// 100 ms each keep busy, 2.5, and some.
 			hosts := "${" + dc + "-db},${" + otherDC(dc) + "-db}"
-			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write", "connect_timeout=1", "pool_min_conns=4"),
+			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write", "connect_timeout=1"),
 				"-db-timeout", lbMysiteDBTimeout.String()}
 			t.Nodes = append(t.Nodes, stacks.Node{Name: web, Role: stacks.Mysite(), Networks: []string{dc}, Args: args})
 			t.Links = append(t.Links, stacks.Link{From: dc + "-lb", To: web})
