@@ -272,7 +272,7 @@ func backlogDrains(ev Evidence, set Settings) verdict.Guarantee {
 	if last-w.Heal < d {
 		return verdict.NotJudgedBecause(g, fmt.Sprintf("the queue was sampled only %v after the heal", (last-w.Heal).Round(10*time.Millisecond)))
 	}
-	g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue still held jobs %v after the heal", peak, (last-w.Heal).Round(10*time.Millisecond))
+	g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue still held jobs %v after the heal", peak, (last - w.Heal).Round(10*time.Millisecond))
 	return g
 }
 
