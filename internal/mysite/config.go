@@ -323,12 +323,8 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		"through: a write is acknowledged once the database committed it; behind: once queued in memory, stored in the "+
 			"background, and dropped if it cannot be stored within -db-timeout (the lab's negative control)")
 	fs.DurationVar(&cfg.ReplicaCheck, "replica-check", cfg.ReplicaCheck, "how often replicas are probed (0: 100ms)")
-	fs.BoolFunc("read-fallback", "health-check replicas and fall back to the primary (default true; false: reads go round robin "+
-		"to every -replica whatever its state, the lab's negative control)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		cfg.NoReadFallback = !b
-		return err
-	})
+	offFlag(fs, "read-fallback", "health-check replicas and fall back to the primary (default true; false: reads go round robin "+
+		"to every -replica whatever its state, the lab's negative control)", &cfg.NoReadFallback)
 	fs.StringVar(&cfg.Cache, "cache", cfg.Cache,
 		"host:port of a Redis used as a cache-aside read cache in front of the database; empty: no cache (env "+EnvCache+")")
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL,
@@ -538,6 +534,16 @@ func (c Config) reads() string {
 
 // sessions is Sessions with "" meaning memory.
 func (c Config) sessions() string { return cmp.Or(c.Sessions, SessionsMemory) }
+
+// offFlag defines a boolean flag whose false sets *to (a setting whose
+// zero value is the default, on: -confirms=false sets NoConfirms).
+func offFlag(fs *flag.FlagSet, name, usage string, to *bool) {
+	fs.BoolFunc(name, usage, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		*to = !b
+		return err
+	})
+}
 
 // validName: a server name goes into a response header and JSON; 1 to 128
 // visible ASCII characters.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -104,49 +105,32 @@ func jobsFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Role, "role", cfg.Role, "web (the HTTP API) or worker (takes photo jobs from -queue and records their effects in the database) (env "+EnvRole+")")
 	fs.StringVar(&j.Queue, "queue", j.Queue, "AMQP URL of the message broker for photo jobs (POST /photos/{id}/jobs), e.g. amqp://guest:guest@mq:5672/; empty: no jobs (env "+EnvQueue+")")
 	fs.StringVar(&j.QueueName, "queue-name", j.QueueName, "name of the job queue (default "+DefaultQueueName+")")
-	fs.BoolFunc("queue-durable", "declare the job queue durable and publish jobs persistent (default true; false: a broker restart loses the jobs waiting, the lab's negative control)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		j.Transient = !b
-		return err
-	})
-	fs.BoolFunc("confirms", "answer 202 only once the broker confirmed it has the job (default true; false: answer once it is sent, the lab's negative control)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		j.NoConfirms = !b
-		return err
-	})
+	offFlag(fs, "queue-durable", "declare the job queue durable and publish jobs persistent (default true; false: a broker restart loses the jobs waiting, the lab's negative control)", &j.Transient)
+	offFlag(fs, "confirms", "answer 202 only once the broker confirmed it has the job (default true; false: answer once it is sent, the lab's negative control)", &j.NoConfirms)
 	fs.DurationVar(&j.Timeout, "job-timeout", j.Timeout, "bound on a job submission (publish and confirm), or on its processing with -jobs-mode sync; when it passes the request gets 503 (default 2s)")
-	fs.Func("jobs-mode", "async (a job goes to the queue; workers process it) or sync (the web server hands it to a worker, -process-url, and waits: the lab's negative control)", func(v string) error {
-		switch v {
-		case "async":
-			j.Sync = false
-		case "sync":
-			j.Sync = true
-		default:
-			return fmt.Errorf("want async or sync, got %q", v)
-		}
-		return nil
-	})
+	twoWayFlag(fs, "jobs-mode", "async (a job goes to the queue; workers process it) or sync (the web server hands it to a worker, -process-url, and waits: the lab's negative control)",
+		"async", "sync", &j.Sync)
 	fs.Func("process-url", "with -jobs-mode sync: a worker's base URL (http://worker-1:8080); repeat for every worker", func(v string) error {
 		j.ProcessURLs = strings.TrimSpace(j.ProcessURLs + " " + strings.TrimRight(v, "/"))
 		return nil
 	})
 	fs.IntVar(&j.PhotoSize, "photo-size", j.PhotoSize, "side in pixels of the images jobs work on: the CPU a job costs (default 160)")
-	fs.Func("ack", "worker: manual (a job is acknowledged once its effect is committed) or auto (the broker forgets it on delivery: the lab's negative control)", func(v string) error {
-		switch v {
-		case "manual":
-			j.AutoAck = false
-		case "auto":
-			j.AutoAck = true
-		default:
-			return fmt.Errorf("want manual or auto, got %q", v)
-		}
-		return nil
-	})
+	twoWayFlag(fs, "ack", "worker: manual (a job is acknowledged once its effect is committed) or auto (the broker forgets it on delivery: the lab's negative control)",
+		"manual", "auto", &j.AutoAck)
 	fs.IntVar(&j.Prefetch, "prefetch", j.Prefetch, "worker: unacknowledged jobs it may hold (default 1)")
-	fs.BoolFunc("idempotency", "worker: record a job's effect once whatever how often it is delivered (default true; false: every delivery's, the lab's negative control)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		j.NoIdempotency = !b
-		return err
+	offFlag(fs, "idempotency", "worker: record a job's effect once whatever how often it is delivered (default true; false: every delivery's, the lab's negative control)", &j.NoIdempotency)
+}
+
+// twoWayFlag defines a flag that takes one of two words: off sets *to to
+// false, on to true.
+func twoWayFlag(fs *flag.FlagSet, name, usage, off, on string, to *bool) {
+	fs.Func(name, usage, func(v string) error {
+		switch v {
+		case off, on:
+			*to = v == on
+			return nil
+		}
+		return fmt.Errorf("want %s or %s, got %q", off, on, v)
 	})
 }
 
@@ -213,17 +197,41 @@ CREATE TABLE IF NOT EXISTS jobs_done (job_id text PRIMARY KEY)`
 
 // effects records and reads jobs' effects in PostgreSQL.
 type effects struct {
-	pool *pgxpool.Pool
+	pool        *pgxpool.Pool
+	schemaReady atomic.Bool // JobsSchema was run once (maintainSchema)
 }
 
-func (e effects) ensureSchema(ctx context.Context) error {
-	_, err := e.pool.Exec(ctx, JobsSchema)
-	return err
+// maintainSchema runs JobsSchema until it succeeds once or ctx is done.
+// Its DDL runs here only, not in a readiness probe: web servers and workers
+// start together and race to create the tables already.
+func (e *effects) maintainSchema(ctx context.Context, log *slog.Logger) {
+	for ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := e.pool.Exec(actx, JobsSchema)
+		cancel()
+		if err == nil {
+			e.schemaReady.Store(true)
+			return
+		}
+		log.Debug("jobs schema", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// ready: the schema exists and the database answers a ping within ctx.
+func (e *effects) ready(ctx context.Context) error {
+	if !e.schemaReady.Load() {
+		return errors.New("the jobs schema is not created yet")
+	}
+	return e.pool.Ping(ctx)
 }
 
 // record stores the effect of processing job. With idempotent, a job
 // already done records nothing and done is false.
-func (e effects) record(ctx context.Context, job Job, result, worker string, idempotent bool) (done bool, err error) {
+func (e *effects) record(ctx context.Context, job Job, result, worker string, idempotent bool) (done bool, err error) {
 	err = pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		if idempotent {
 			tag, err := tx.Exec(ctx, `INSERT INTO jobs_done (job_id) VALUES ($1) ON CONFLICT DO NOTHING`, job.ID)
@@ -243,14 +251,14 @@ func (e effects) record(ctx context.Context, job Job, result, worker string, ide
 }
 
 // count is how many effects job has.
-func (e effects) count(ctx context.Context, id string) (int, error) {
+func (e *effects) count(ctx context.Context, id string) (int, error) {
 	var n int
 	err := e.pool.QueryRow(ctx, `SELECT count(*) FROM photo_effects WHERE job_id = $1`, id).Scan(&n)
 	return n, err
 }
 
 // all is every job's number of effects.
-func (e effects) all(ctx context.Context) (map[string]int, error) {
+func (e *effects) all(ctx context.Context) (map[string]int, error) {
 	rows, err := e.pool.Query(ctx, `SELECT job_id, count(*) FROM photo_effects GROUP BY job_id`)
 	if err != nil {
 		return nil, err
@@ -268,14 +276,14 @@ type Jobs struct {
 	client  *http.Client  // sync: to the workers
 	next    atomic.Uint64 // sync: round robin over ProcessURLs
 	broker  *broker
-	effects effects
+	effects *effects
 	name    string
 	log     *slog.Logger
 }
 
 // NewJobs makes the job routes' backend; Run keeps its broker connection.
 func NewJobs(cfg JobsConfig, pool *pgxpool.Pool, name string, log *slog.Logger) *Jobs {
-	j := &Jobs{cfg: cfg, effects: effects{pool}, name: name, log: log, client: &http.Client{}}
+	j := &Jobs{cfg: cfg, effects: &effects{pool: pool}, name: name, log: log, client: &http.Client{}}
 	if !cfg.Sync {
 		j.broker = newBroker(cfg.Queue, cfg.queueSpec(), func(ch *amqp.Channel) error {
 			if cfg.NoConfirms {
@@ -290,26 +298,9 @@ func NewJobs(cfg JobsConfig, pool *pgxpool.Pool, name string, log *slog.Logger) 
 // Run keeps the broker connection (none in sync mode) and the effects
 // schema until ctx is done.
 func (j *Jobs) Run(ctx context.Context) {
-	go retry(ctx, j.log, "jobs schema", j.effects.ensureSchema)
+	go j.effects.maintainSchema(ctx, j.log)
 	if j.broker != nil {
 		j.broker.Run(ctx)
-	}
-}
-
-// retry runs f until it succeeds or ctx is done.
-func retry(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) {
-	for ctx.Err() == nil {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := f(actx)
-		cancel()
-		if err == nil {
-			return
-		}
-		log.Debug(what, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 }
 
@@ -516,14 +507,7 @@ func (j *Jobs) Ready() error {
 	return err
 }
 
-func validOp(op string) bool {
-	for _, o := range PhotoOps {
-		if o == op {
-			return true
-		}
-	}
-	return false
-}
+func validOp(op string) bool { return slices.Contains(PhotoOps, op) }
 
 func newJobID() string {
 	return "j-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(uint64(rand.Uint32()), 36)

@@ -278,10 +278,6 @@ func staticFlags(fs *flag.FlagSet, cfg *Config) {
 		cfg.StaticMaxAge = d
 		return err
 	})
-	fs.BoolFunc("static-versioned", "GET /page names the assets with ?v=<version>, so that a new version is a new URL for caches "+
-		"(default true; false: the same URL for every version, the lab's negative control) (env "+EnvStaticVersioned+")", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		cfg.StaticUnversioned = !b
-		return err
-	})
+	offFlag(fs, "static-versioned", "GET /page names the assets with ?v=<version>, so that a new version is a new URL for caches "+
+		"(default true; false: the same URL for every version, the lab's negative control) (env "+EnvStaticVersioned+")", &cfg.StaticUnversioned)
 }

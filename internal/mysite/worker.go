@@ -27,7 +27,7 @@ type Worker struct {
 	name    string
 	timeout time.Duration // per effect transaction
 	broker  *broker
-	effects effects
+	effects *effects
 	log     *slog.Logger
 
 	fp *Failpoints // nil: every failpoint off
@@ -55,7 +55,7 @@ type WorkerStats struct {
 func newWorker(cfg Config, store *PGStore, log *slog.Logger) *Worker {
 	j := cfg.Jobs
 	w := &Worker{cfg: j, name: cmp.Or(cfg.Name, DefaultName()), timeout: cmp.Or(cfg.DBTimeout, DefaultJobTimeout),
-		effects: effects{store.Pool()}, log: log}
+		effects: &effects{pool: store.Pool()}, log: log}
 	w.broker = newBroker(j.Queue, j.queueSpec(), func(ch *amqp.Channel) error {
 		return ch.Qos(cmp.Or(j.Prefetch, 1), 0, false)
 	}, log)
@@ -65,7 +65,7 @@ func newWorker(cfg Config, store *PGStore, log *slog.Logger) *Worker {
 // Run consumes until ctx is done.
 func (w *Worker) Run(ctx context.Context) {
 	go w.broker.Run(ctx)
-	go retry(ctx, w.log, "jobs schema", w.effects.ensureSchema)
+	go w.effects.maintainSchema(ctx, w.log)
 	for ctx.Err() == nil {
 		ch, err := w.broker.next(ctx)
 		if err != nil {
@@ -210,7 +210,7 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger, onListen func(
 		}
 		rctx, cancel := context.WithTimeout(r.Context(), w.timeout)
 		defer cancel()
-		if err := w.effects.ensureSchema(rctx); err != nil {
+		if err := w.effects.ready(rctx); err != nil {
 			writeError(rw, http.StatusServiceUnavailable, "database: "+err.Error())
 			return
 		}
