@@ -365,6 +365,18 @@ type faultProxy struct {
 	wg     sync.WaitGroup
 }
 
+// proxiedDSN is a fresh schema's DSN (integrationDSN) through a faultProxy
+// in front of the test database, and the proxy.
+func proxiedDSN(t *testing.T) (*faultProxy, string) {
+	t.Helper()
+	pc, err := pgconn.ParseConfig(testdb.PG.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFaultProxy(t, net.JoinHostPort(pc.Host, fmt.Sprint(pc.Port)))
+	return proxy, integrationDSN(t, proxy.ln.Addr().String())
+}
+
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -455,13 +467,7 @@ func (p *faultProxy) pipe(dst, src net.Conn, epoch int64) {
 // comes back: mysite answers 503 quickly throughout the outages and serves
 // again each time the database is back, without a restart.
 func TestPGOutagesAndRecovery(t *testing.T) {
-	base := testdb.PG.DSN(t)
-	pc, err := pgconn.ParseConfig(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newFaultProxy(t, net.JoinHostPort(pc.Host, fmt.Sprint(pc.Port)))
-	dsn := integrationDSN(t, proxy.ln.Addr().String())
+	proxy, dsn := proxiedDSN(t)
 	const timeout = 500 * time.Millisecond
 	fast := func(what string, start time.Time) {
 		t.Helper()
@@ -544,13 +550,7 @@ func TestPGOutagesAndRecovery(t *testing.T) {
 // host never answers pgx's close of them (boundClose); without the bound
 // they held all 8 slots for 15 s.
 func TestPGBrokenConnectionsGiveBackTheirPoolSlots(t *testing.T) {
-	base := testdb.PG.DSN(t)
-	pc, err := pgconn.ParseConfig(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newFaultProxy(t, net.JoinHostPort(pc.Host, fmt.Sprint(pc.Port)))
-	dsn := integrationDSN(t, proxy.ln.Addr().String())
+	proxy, dsn := proxiedDSN(t)
 	const timeout = 500 * time.Millisecond
 	srv, st := startPG(t, dsn, timeout, true) // a pool of 8
 	pool := st.Pool()
