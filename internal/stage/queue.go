@@ -78,13 +78,7 @@ func init() {
 			{
 				ID:   "kill-workers",
 				Help: "SIGKILL every worker; they start again at the heal",
-				Inject: func(set Settings) []faults.Fault {
-					var fs []faults.Fault
-					for _, w := range qWorkerNames(set) {
-						fs = append(fs, faults.Kill{Node: w})
-					}
-					return fs
-				},
+				Inject: qKillWorkers,
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					if qMode.Get(set) == "sync" {
 						// No queue, no backlog: nothing waits to be drained.
@@ -143,11 +137,7 @@ func init() {
 				Help: "the workers die, and 2 s later (a backlog of about 200 jobs) the broker is killed; " +
 					"all start again at the heal, the broker from its data directory",
 				Inject: func(set Settings) []faults.Fault {
-					var fs []faults.Fault
-					for _, w := range qWorkerNames(set) {
-						fs = append(fs, faults.Kill{Node: w})
-					}
-					return append(fs, faults.Delayed{After: 2 * time.Second, Fault: faults.Kill{Node: "mq"}})
+					return append(qKillWorkers(set), faults.Delayed{After: 2 * time.Second, Fault: faults.Kill{Node: "mq"}})
 				},
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{noLostJobs(ev)}
@@ -167,6 +157,15 @@ func qWorkerNames(set Settings) []string {
 		names = append(names, fmt.Sprintf("worker-%d", i))
 	}
 	return names
+}
+
+// qKillWorkers kills every worker.
+func qKillWorkers(set Settings) []faults.Fault {
+	var fs []faults.Fault
+	for _, w := range qWorkerNames(set) {
+		fs = append(fs, faults.Kill{Node: w})
+	}
+	return fs
 }
 
 // queueStack: the broker, the database, one web server and the workers,
