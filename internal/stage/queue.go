@@ -76,8 +76,8 @@ func init() {
 		},
 		Faults: []Fault{
 			{
-				ID:   "kill-workers",
-				Help: "SIGKILL every worker; they start again at the heal",
+				ID:     "kill-workers",
+				Help:   "SIGKILL every worker; they start again at the heal",
 				Inject: qKillWorkers,
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					if qMode.Get(set) == "sync" {
