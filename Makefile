@@ -61,12 +61,14 @@ unit:
 	$(GO) vet ./...
 	$(GO) test . ./internal/... ./stacks/... ./faults/... ./cmd/...
 
-# After a failure the failed specs' texts are printed once more, last: a
-# CI log's tail is often all there is to read.
+# After the specs, where their time went (by stage, the slowest specs); after
+# a failure also the failed specs' texts and the end of their narration,
+# last: a CI log's tail is often all there is to read.
 FAILURES = { cd $(CURDIR) && $(GO) run ./internal/junitfail $(1); exit 1; }
 
 specs: images
 	$(GINKGO) $(GINKGO_FLAGS) ./specs || $(call FAILURES,results/specs.junit.xml)
+	@$(GO) run ./internal/junitfail -times results/specs.junit.xml
 
 # examples/gate-your-service: a service of its own (not mysite) gated by
 # five specs through the public scalelab package, its own module.

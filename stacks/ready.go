@@ -39,34 +39,56 @@ func readyPollInterval(since time.Duration) time.Duration {
 	return 500 * time.Millisecond
 }
 
-// readyProbe waits until a node's readiness command exits 0, running it
-// through readySlots. An error of the exec itself (the container is gone)
-// ends the wait at once, as testcontainers' wait.ForExec does.
+// readyProbe waits until a node's readiness command exits 0 (the boot's
+// wait strategy). An error of the exec itself (the container is gone) ends
+// the wait at once, as testcontainers' wait.ForExec does.
 type readyProbe struct{ cmd []string }
 
 func (p readyProbe) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) error {
+	err := probeUntilReady(ctx, true, func(ctx context.Context) (int, error) {
+		code, _, err := t.Exec(ctx, p.cmd, tcexec.Multiplexed())
+		return code, err
+	})
+	if err != nil {
+		return fmt.Errorf("readiness probe %q: %w", p.cmd, err)
+	}
+	return nil
+}
+
+// probeUntilReady runs probe through readySlots, paced by
+// readyPollInterval, until it exits 0 or ctx ends. An exec error ends the
+// wait when stopOnExecErr (a booting container that is gone will not come
+// back); otherwise it is a failed probe like any other (a node that a fault
+// restarts may be between two states). The error names the last probe's
+// own outcome, not the cancelled call that ctx's end cut short: what a
+// reader of "not ready in time" needs is why it was not.
+func probeUntilReady(ctx context.Context, stopOnExecErr bool, probe func(context.Context) (int, error)) error {
 	last := "not run yet"
 	start := time.Now()
 	for {
 		select {
 		case readySlots <- struct{}{}:
 		case <-ctx.Done():
-			return fmt.Errorf("readiness probe %q: %w (last: %s)", p.cmd, ctx.Err(), last)
+			return fmt.Errorf("%w (last probe: %s)", ctx.Err(), last)
 		}
-		code, _, err := t.Exec(ctx, p.cmd, tcexec.Multiplexed())
+		code, err := probe(ctx)
 		<-readySlots
 		switch {
-		case err != nil && ctx.Err() == nil:
-			return fmt.Errorf("readiness probe %q: %w", p.cmd, err)
 		case err == nil && code == 0:
 			return nil
-		case err == nil:
+		case err != nil && ctx.Err() != nil:
+			// cut short by ctx's end: keep the outcome before it
+		case err != nil && stopOnExecErr:
+			return err
+		case err != nil:
+			last = err.Error()
+		default:
 			last = fmt.Sprintf("exit %d", code)
 		}
 		select {
 		case <-time.After(readyPollInterval(time.Since(start))):
 		case <-ctx.Done():
-			return fmt.Errorf("readiness probe %q: %w (last: %s)", p.cmd, ctx.Err(), last)
+			return fmt.Errorf("%w (last probe: %s)", ctx.Err(), last)
 		}
 	}
 }

@@ -683,3 +683,33 @@ func engineInfo(ctx context.Context) (system.Info, error) {
 // SlowStorage: the engine's storage cannot take two stacks at once
 // (fuse-overlayfs); runs then go one at a time by default.
 func SlowStorage(driver string) bool { return driver == "fuse-overlayfs" }
+
+// RunningStacks counts the running containers of every scalelab stack on
+// this engine (whatever run or process owns it), by stack: what else a run
+// that starts now shares the machine with.
+func RunningStacks(ctx context.Context) (map[string]int, error) {
+	c, err := Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := make(client.Filters).Add("label", LabelStackID)
+	ctrs, err := c.ContainerList(ctx, client.ContainerListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list running scalelab containers: %w", err)
+	}
+	out := make(map[string]int)
+	for _, ct := range ctrs.Items {
+		out[ct.Labels[LabelStack]+"/"+ct.Labels[LabelStackID]]++
+	}
+	return out, nil
+}
+
+// RootDir is the engine's data directory (docker info's DockerRootDir):
+// where its containers' and volumes' files go.
+func RootDir(ctx context.Context) (string, error) {
+	info, err := engineInfo(ctx)
+	if err != nil {
+		return "", err
+	}
+	return info.DockerRootDir, nil
+}

@@ -364,6 +364,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	res.Topology = st.Stack(set)
 	say(fmt.Sprintf("run %s: stage %s, fault %s%s, seed %d, settings %s",
 		res.RunID, st.ID, fault.ID, controlNote(control), res.Seed, set))
+	say(machineNote(ctx))
 
 	say("booting the stack")
 	bootStart := time.Now()
