@@ -14,10 +14,13 @@ import (
 	"github.com/scalelab/scalelab/internal/stage"
 )
 
+// stagesContainer is the top-level container of the stages' specs.
+const stagesContainer = "Stages"
+
 // Every stage's faults, from the stage data: under each fault the stage keeps
 // its guarantees, and under each negative control the named guarantees break
 // (so the checks can fail). A new stage or fault needs no new spec code.
-var _ = Describe("Stages", func() {
+var _ = Describe(stagesContainer, func() {
 	for _, st := range stage.All() {
 		Describe(fmt.Sprintf("stage %d, %s (%s)", st.Number, st.ID, st.Adds), Label("stage:"+st.ID), func() {
 			for _, f := range st.Faults {
@@ -25,7 +28,7 @@ var _ = Describe("Stages", func() {
 				// (lab_test.go): the spec then carries the label lab too.
 				runClaims := cellClaims(st.ID, f.ID, "")
 				It(fmt.Sprintf("keeps its guarantees under %s: %s", f.ID, f.Help), withLab(runClaims, "fault:"+f.ID), func(ctx SpecContext) {
-					res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Progress: narrate, CPUs: stackCPUs()})
+					res, err := engine.Run(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Progress: narrate, CPUs: stackCPUs(), OverlapTeardown: true})
 					Expect(err).NotTo(HaveOccurred())
 					Expect(res).To(expect.HoldEveryGuarantee())
 					checkRunClaims(res, runClaims)
@@ -35,7 +38,7 @@ var _ = Describe("Stages", func() {
 					controlClaims := cellClaims(st.ID, f.ID, c.Name)
 					It(fmt.Sprintf("sees %s break under %s with the control %q", strings.Join(c.Breaks, ", "), f.ID, c.Name),
 						withLab(controlClaims, "fault:"+f.ID, "control"), func(ctx SpecContext) {
-							res, attempts, err := engine.RunControl(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate, CPUs: stackCPUs()})
+							res, attempts, err := engine.RunControl(ctx, engine.Spec{Stage: st.ID, Fault: f.ID, Control: c.Name, Progress: narrate, CPUs: stackCPUs(), OverlapTeardown: true})
 							Expect(err).NotTo(HaveOccurred())
 							// A breach that happens by chance may take more than one run: say which.
 							AddReportEntry("attempts", fmt.Sprintf("%d of %d", attempts, max(c.Attempts, 1)))

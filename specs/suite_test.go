@@ -15,6 +15,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/internal/engine"
 	"github.com/scalelab/scalelab/internal/images"
 )
 
@@ -43,12 +44,25 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	GinkgoWriter.Printf("run %s\n", docker.RunID())
 }, NodeTimeout(3*time.Minute))
 
-// Every stack is terminated by the spec that booted it; this is the backstop
-// for anything a spec could not remove (it runs on Ctrl-C too), on every
-// process; the first removes the built command once all are done.
+// A stage's spec leaves its stack's removal to the background
+// (engine.Spec.OverlapTeardown), where it overlaps the next stage spec's
+// boot; the engine waits for it before that run measures anything. Every
+// other spec measures or counts on its own and waits for it first.
+var _ = BeforeEach(func(ctx SpecContext) {
+	if h := CurrentSpecReport().ContainerHierarchyTexts; len(h) > 0 && h[0] == stagesContainer {
+		return
+	}
+	Expect(engine.WaitTeardowns(ctx)).To(Succeed(), "the teardown of an earlier stage spec's stack")
+}, NodeTimeout(3*time.Minute))
+
+// Every stack is terminated by the spec that booted it (in the background
+// for a stage's: waited for here); this is the backstop for anything a spec
+// could not remove (it runs on Ctrl-C too), on every process; the first
+// removes the built command once all are done.
 var _ = SynchronizedAfterSuite(func() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	Expect(engine.WaitTeardowns(ctx)).To(Succeed(), "the teardown of the last stage specs' stacks")
 	Expect(docker.ReapRun(ctx, docker.RunID())).To(Succeed())
 }, func() {
 	gexec.CleanupBuildArtifacts() // the scalelab binary the CLI specs ran

@@ -197,7 +197,9 @@ func runMatrix(ctx context.Context, args []string) error {
 	bad := 0
 	runJob := func(i int, j job) error {
 		cell := j.cell
-		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control, Set: set, CPUs: cpus}
+		// One at a time, a stack's removal overlaps the next run's boot
+		// (the engine waits for it before the next run measures).
+		spec := engine.Spec{Stage: j.st.ID, Fault: j.cell.Fault, Control: j.cell.Control, Set: set, CPUs: cpus, OverlapTeardown: *parallel == 1}
 		title := fmt.Sprintf("[%d/%d] %s under %s", i+1, len(jobs), j.st.ID, j.cell.Fault)
 		if j.control != nil {
 			title += fmt.Sprintf(" (control: %s)", j.control.Name)
@@ -280,6 +282,13 @@ feed:
 	}
 	close(next)
 	wg.Wait()
+	// The last run's stack goes before the matrix says it is done (also
+	// after an interrupt: nothing is left running).
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	if err := engine.WaitTeardowns(tctx); err != nil {
+		fmt.Printf("warning: %v\n", err)
+	}
+	cancel()
 	if runErr == nil {
 		select {
 		case runErr = <-errs:

@@ -47,6 +47,11 @@ type Spec struct {
 	Results       string
 	KeepArtifacts bool
 	Progress      func(string) // one line per step; nil: silent
+	// OverlapTeardown leaves the stack's removal to the background when the
+	// run is done, to overlap the next run's boot (teardown.go); the next
+	// run waits for it before its workload starts. The driver must call
+	// WaitTeardowns before it exits. Phases.Teardown is then 0.
+	OverlapTeardown bool
 	// CPUs caps the whole stack at this many CPUs (stacks.WithCPUBudget):
 	// how runs side by side keep out of each other's way. 0: no cap.
 	CPUs float64
@@ -374,6 +379,10 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	stack, err := stacks.Boot(ctx, res.Topology, opts...)
 	defer func() {
+		if spec.OverlapTeardown {
+			teardownLater("the teardown of run "+res.RunID+"'s stack "+st.ID, func() error { return stack.Terminate(ctx) })
+			return
+		}
 		t := time.Now()
 		if terr := stack.Terminate(ctx); terr != nil {
 			say(fmt.Sprintf("warning: teardown: %v", terr))
@@ -410,6 +419,14 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, fmt.Errorf("stack %s never served %s%s: %w", st.ID, base, ready, err)
 	}
 	res.Phases.Boot = time.Since(bootStart)
+	// An earlier run's stack, removed in the background while this one
+	// booted, is gone before anything is measured.
+	wctx, cancel := context.WithTimeout(ctx, teardownWait)
+	err = WaitTeardowns(wctx)
+	cancel()
+	if err != nil {
+		say(fmt.Sprintf("warning: %v", err))
+	}
 
 	// The workload runs on its own goroutine; the fault schedule below runs
 	// on the same clock.
