@@ -107,15 +107,30 @@ type Jobs struct {
 	// LostJobs and DuplicatedJobs name the first ones (at most 10).
 	LostJobs       []string `json:"lost_jobs,omitempty"`
 	DuplicatedJobs []string `json:"duplicated_jobs,omitempty"`
+	// MaxBacklog is the most jobs the queue held at once (sampled every
+	// 250 ms through GET /queue); null when the queue was not sampled.
+	MaxBacklog *float64 `json:"max_backlog"`
+	// DrainS is how long after the heal the queue was first seen empty;
+	// null when it was not before the run ended (or not sampled).
+	DrainS *float64 `json:"drain_s"`
 }
 
-// jobsWork is the Jobs section, nil when the run read no effects back.
-func jobsWork(j check.Jobs) *Jobs {
+// jobsWork is the Jobs section, nil when the run read no effects back;
+// the backlog from the queue's samples (stacks.MysiteQueue).
+func jobsWork(j check.Jobs, samples []check.CounterSample, w check.FaultWindows) *Jobs {
 	if !j.Checked {
 		return nil
 	}
 	out := &Jobs{Submitted: j.Submitted, Confirmed: j.Confirmed, Unknown: j.Unknown, Refused: j.Refused,
 		Processed: j.Processed, Lost: j.LostCount(), Duplicated: j.DuplicatedCount()}
+	if _, who := check.MaxGauge(samples, check.Window{From: 0, To: math.MaxInt64}, stacks.GaugeQueueMessages); who != "" {
+		b := check.BacklogOf(samples, stacks.GaugeQueueMessages, check.Window{From: 0, To: math.MaxInt64}, w.Heal)
+		out.MaxBacklog = &b.Peak
+		if b.Drained && w.Heal > 0 {
+			s := b.DrainedAfter.Seconds()
+			out.DrainS = &s
+		}
+	}
 	for _, op := range j.Lost[:min(len(j.Lost), 10)] {
 		out.LostJobs = append(out.LostJobs, op.Value)
 	}
@@ -439,7 +454,7 @@ func FromResult(r *engine.Result) Report {
 	rep.Cache = cacheWork(r.Evidence.Counters, r.Evidence.Windows)
 	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
 	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows, lost)
-	rep.Jobs = jobsWork(r.Evidence.Jobs)
+	rep.Jobs = jobsWork(r.Evidence.Jobs, r.Evidence.Counters, r.Evidence.Windows)
 	if rep.DC != nil {
 		// Keys written on both sides mean split brain only where the data
 		// centers could not talk: the stage's guarantee says where (a

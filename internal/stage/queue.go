@@ -250,28 +250,19 @@ func backlogDrains(ev Evidence, set Settings) verdict.Guarantee {
 			qWorkers.Get(set), qWorkerRate)
 	}
 	w := ev.Windows
-	peak, _ := check.MaxGauge(ev.Counters, check.Window{From: w.Inject, To: w.Heal + d}, stacks.GaugeQueueMessages)
-	if peak < 50 {
-		return verdict.NotJudgedBecause(g, fmt.Sprintf("a backlog of %.0f jobs at most: too small to judge how it drains", peak))
+	b := check.BacklogOf(ev.Counters, stacks.GaugeQueueMessages, check.Window{From: w.Inject, To: w.Heal + d}, w.Heal)
+	if b.Peak < 50 {
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("a backlog of %.0f jobs at most: too small to judge how it drains", b.Peak))
 	}
-	var last time.Duration
-	for _, s := range ev.Counters {
-		v, ok := s.Values[stacks.GaugeQueueMessages]
-		if !ok || s.At < w.Heal {
-			continue
-		}
-		last = s.At
-		if v == 0 {
-			took := s.At - w.Heal
-			g.Value, g.Holds = took.Seconds(), took <= d
-			g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue empty %v after the heal", peak, took.Round(10*time.Millisecond))
-			return g
-		}
+	if b.Drained {
+		g.Value, g.Holds = b.DrainedAfter.Seconds(), b.DrainedAfter <= d
+		g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue empty %v after the heal", b.Peak, b.DrainedAfter.Round(10*time.Millisecond))
+		return g
 	}
-	if last-w.Heal < d {
-		return verdict.NotJudgedBecause(g, fmt.Sprintf("the queue was sampled only %v after the heal", (last-w.Heal).Round(10*time.Millisecond)))
+	if b.LastAfterHeal < d {
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("the queue was sampled only %v after the heal", b.LastAfterHeal.Round(10*time.Millisecond)))
 	}
-	g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue still held jobs %v after the heal", peak, (last - w.Heal).Round(10*time.Millisecond))
+	g.Measured = fmt.Sprintf("a backlog of %.0f jobs; the queue still held jobs %v after the heal", b.Peak, b.LastAfterHeal.Round(10*time.Millisecond))
 	return g
 }
 
