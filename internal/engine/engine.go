@@ -331,8 +331,19 @@ const maxCooldown = time.Minute
 // runs in all, and returns the last.
 func Run(ctx context.Context, spec Spec) (*Result, error) {
 	for i := 1; ; i++ {
+		start := time.Now()
 		res, err := runOnce(ctx, spec)
 		if err != nil || !res.overloaded() && res.unsteady == "" || i == overloadRuns || ctx.Err() != nil {
+			return res, err
+		}
+		// A run that would not end before ctx's deadline (a spec's timeout)
+		// is not started: the caller gets the run that did not count, which
+		// says why, rather than a timeout in the middle of the next one.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < time.Since(start)*5/4 {
+			if spec.Progress != nil {
+				spec.Progress(fmt.Sprintf("this run does not count, and another (%v the last one took) would not end within the %v left: not running it again",
+					time.Since(start).Round(time.Second), time.Until(dl).Round(time.Second)))
+			}
 			return res, err
 		}
 		if spec.Progress != nil && res.unsteady != "" {
