@@ -83,6 +83,7 @@ type reportPage struct {
 	Settings     []setting
 	Diagram      svg
 	Chart        svg
+	Backlog      svg    // a queue's depth over the run (stage 9); zero size otherwise
 	FaultNote    string // what the diagram's red (or dashed) marks are
 	HasDetail    bool   // some guarantee has a detail: show the column
 	Cache        []cacheRow
@@ -111,7 +112,7 @@ type guaranteeRow struct {
 type setting struct{ Name, Value string }
 
 func renderHTML(rep Report) ([]byte, error) {
-	p := reportPage{R: rep, Diagram: stackDiagram(rep.Topology, rep.Timeline.Events), Chart: timelineChart(rep)}
+	p := reportPage{R: rep, Diagram: stackDiagram(rep.Topology, rep.Timeline.Events), Chart: timelineChart(rep), Backlog: backlogChart(rep)}
 	ok, label, detail := runVerdict(rep, rep.ExpectBreak)
 	switch {
 	case len(rep.AssumptionsFailed) > 0:

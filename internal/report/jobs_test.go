@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func TestJobsSection(t *testing.T) {
 	if got.MaxBacklog == nil || *got.MaxBacklog != 700 || got.DrainS == nil || *got.DrainS != 2 {
 		t.Errorf("backlog %v drained in %v s, want 700 and 2", got.MaxBacklog, got.DrainS)
 	}
+	if want := [][2]float64{{1, 0}, {6, 700}, {9, 0}}; !slices.Equal(got.Backlog, want) {
+		t.Errorf("backlog series %v, want %v", got.Backlog, want)
+	}
 	got = jobsWork(j, samples[:2], check.FaultWindows{Inject: 2 * time.Second, Heal: 7 * time.Second})
 	if got.MaxBacklog == nil || *got.MaxBacklog != 700 || got.DrainS != nil {
 		t.Errorf("not empty again: backlog %v drained in %v, want 700 and null", got.MaxBacklog, got.DrainS)
@@ -42,15 +46,44 @@ func TestJobsSection(t *testing.T) {
 }
 
 func TestReportHTMLJobsSection(t *testing.T) {
-	backlog, drain := 700.0, 2.5
-	rep := Report{Stage: "queue", Fault: "kill-workers", Jobs: &Jobs{Submitted: 5, Confirmed: 4, Lost: 1, LostJobs: []string{"c1-w2"}, MaxBacklog: &backlog, DrainS: &drain}}
+	backlog, drain, fault, heal := 700.0, 2.5, 2.0, 7.0
+	rep := Report{Stage: "queue", Fault: "kill-workers", Timeline: Timeline{FaultAtS: &fault, HealAtS: &heal, EndS: 12},
+		Jobs: &Jobs{Submitted: 5, Confirmed: 4, Lost: 1, LostJobs: []string{"c1-w2"}, MaxBacklog: &backlog, DrainS: &drain,
+			Backlog: [][2]float64{{1, 0}, {6, 700}, {9.5, 0}}}}
 	page, err := renderHTML(rep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<h2>The jobs</h2>", "<code>c1-w2</code>", "at most 700 jobs queued at once; the queue empty again 2.5 s after the heal"} {
+	for _, want := range []string{"<h2>The jobs</h2>", "<code>c1-w2</code>", "at most 700 jobs queued at once; the queue empty again 2.5 s after the heal", `aria-label="jobs queued over the run"`, `class="backlog"`} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("report.html has no %q", want)
 		}
+	}
+}
+
+func TestBacklogChartIsAStepLineOnTheTimelinesAxis(t *testing.T) {
+	if c := backlogChart(Report{}); len(c.Els) != 0 {
+		t.Errorf("a run without a queue has a backlog chart of %d elements", len(c.Els))
+	}
+	fault, heal := 2.0, 7.0
+	rep := Report{Timeline: Timeline{FaultAtS: &fault, HealAtS: &heal, EndS: 10},
+		Jobs: &Jobs{Backlog: [][2]float64{{0, 0}, {5, 800}, {10, 0}}}}
+	c := backlogChart(rep)
+	var line string
+	shaded := false
+	for _, e := range c.Els {
+		if e.Class == "backlog" {
+			line = e.D
+		}
+		if e.Class == "fault-window" {
+			shaded = true
+		}
+	}
+	// x: 64 + t/10*898; y: 20 + 126 - v/1000*126 (the axis tops at 1000).
+	if want := "M64.0,146.0 H513.0 V45.2 H962.0 V146.0"; line != want {
+		t.Errorf("backlog line %q, want %q", line, want)
+	}
+	if !shaded {
+		t.Error("the fault window is not shaded")
 	}
 }

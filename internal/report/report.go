@@ -113,6 +113,9 @@ type Jobs struct {
 	// DrainS is how long after the heal the queue was first seen empty;
 	// null when it was not before the run ended (or not sampled).
 	DrainS *float64 `json:"drain_s"`
+	// Backlog is the queue's depth as sampled: [seconds since the run
+	// started, jobs queued], in time order.
+	Backlog [][2]float64 `json:"backlog"`
 }
 
 // jobsWork is the Jobs section, nil when the run read no effects back;
@@ -126,6 +129,11 @@ func jobsWork(j check.Jobs, samples []check.CounterSample, w check.FaultWindows)
 	if _, who := check.MaxGauge(samples, check.Window{From: 0, To: math.MaxInt64}, stacks.GaugeQueueMessages); who != "" {
 		b := check.BacklogOf(samples, stacks.GaugeQueueMessages, check.Window{From: 0, To: math.MaxInt64}, w.Heal)
 		out.MaxBacklog = &b.Peak
+		for _, s := range samples {
+			if v, ok := s.Values[stacks.GaugeQueueMessages]; ok {
+				out.Backlog = append(out.Backlog, [2]float64{round(s.At.Seconds(), 3), v})
+			}
+		}
 		if b.Drained && w.Heal > 0 {
 			s := b.DrainedAfter.Seconds()
 			out.DrainS = &s

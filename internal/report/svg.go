@@ -328,3 +328,62 @@ func bucketTitle(b Bucket, width float64) string {
 	}
 	return t
 }
+
+// Size of the backlog chart: as wide as the timeline, a third as tall.
+const backlogH = 190.0
+
+// backlogChart draws a queue's depth over the run (Jobs.Backlog) on the
+// timeline's time axis, the fault window shaded: how the backlog grew
+// while the workers were gone and how fast it drained after the heal.
+// Empty (zero size) when the run sampled no queue.
+func backlogChart(r Report) svg {
+	if r.Jobs == nil || len(r.Jobs.Backlog) == 0 {
+		return svg{}
+	}
+	pts := r.Jobs.Backlog
+	s := svg{W: chartW, H: backlogH}
+	px, py := chartLeft, 20.0
+	pw, ph := chartW-chartLeft-chartRight, backlogH-py-44
+	end := math.Max(r.Timeline.EndS, pts[len(pts)-1][0])
+	if end <= 0 {
+		end = 1
+	}
+	peak := 0.0
+	for _, p := range pts {
+		peak = math.Max(peak, p[1])
+	}
+	top, step := niceCeil(math.Max(peak*1.1, 10), 4)
+	x := func(t float64) float64 { return px + t/end*pw }
+	y := func(v float64) float64 { return py + ph - v/top*ph }
+
+	s.rect(px, py, pw, ph, "plot", "")
+	if f, h := r.Timeline.FaultAtS, r.Timeline.HealAtS; f != nil && h != nil {
+		s.rect(x(*f), py, math.Max(x(*h)-x(*f), 1), ph, "fault-window",
+			fmt.Sprintf("fault in place from %s to %s", secs(*f), secs(*h)))
+	}
+	for v := 0.0; v <= top+step/2; v += step {
+		if v > 0 {
+			s.line(px, y(v), px+pw, y(v), "grid")
+		}
+		s.line(px-5, y(v), px, y(v), "tick")
+		s.text(px-8, y(v)+4, "end", "tick-label", strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	tstep := timeStep(end)
+	for t := 0.0; t <= end+1e-9; t += tstep {
+		s.line(x(t), py+ph, x(t), py+ph+5, "tick")
+		s.text(x(t), py+ph+19, "middle", "tick-label", strconv.FormatFloat(t, 'f', -1, 64))
+	}
+	// A step line: the depth holds from one sample to the next.
+	var d strings.Builder
+	for i, p := range pts {
+		if i == 0 {
+			fmt.Fprintf(&d, "M%.1f,%.1f", x(p[0]), y(p[1]))
+			continue
+		}
+		fmt.Fprintf(&d, " H%.1f V%.1f", x(p[0]), y(p[1]))
+	}
+	s.add(el{Kind: "path", D: d.String(), Class: "halo"}, el{Kind: "path", D: d.String(), Class: "backlog"})
+	s.text(px+pw/2, backlogH-6, "middle", "axis-title", "seconds since the run started")
+	s.add(el{Kind: "text", X: 16, Y: py + ph/2, Anchor: "middle", Class: "axis-title", Rotate: -90, Text: "jobs queued"})
+	return s
+}
