@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/docker"
 	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/internal/workload"
 	"github.com/scalelab/scalelab/stacks"
@@ -55,6 +57,11 @@ type upState struct {
 	PID   int    `json:"pid"`
 	Addr  string `json:"addr"`
 	Stage string `json:"stage"`
+	// Token is required on every request to the control endpoint: anything
+	// on this machine can reach a loopback port (a web page a browser
+	// opened among them), and only the user who can read the state file
+	// (0600) may break the stack.
+	Token string `json:"token"`
 }
 
 func statePath() string {
@@ -119,7 +126,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 
-	srv := &controller{stage: st, stack: stack, set: set, active: map[string][]*faults.Injection{}, say: p.Line}
+	srv := &controller{stage: st, stack: stack, set: set, active: map[string][]*faults.Injection{}, say: p.Line, token: docker.RandomID(16)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("control endpoint: %w", err)
@@ -127,7 +134,7 @@ func runUp(ctx context.Context, args []string) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
-	data, _ := json.Marshal(upState{PID: os.Getpid(), Addr: ln.Addr().String(), Stage: st.ID})
+	data, _ := json.Marshal(upState{PID: os.Getpid(), Addr: ln.Addr().String(), Stage: st.ID, Token: srv.token})
 	if err := os.WriteFile(statePath(), data, 0o600); err != nil {
 		return err
 	}
@@ -186,6 +193,7 @@ type controller struct {
 	stack *stacks.Stack
 	set   stage.Settings
 	say   func(string)
+	token string // upState.Token
 
 	mu     sync.Mutex
 	active map[string][]*faults.Injection
@@ -202,6 +210,18 @@ type controlAnswer struct {
 }
 
 func (c *controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The token, and a JSON body: a browser sends a cross-site request
+	// with application/json only after a preflight this endpoint never
+	// answers, so a page cannot post here even if it guessed the token.
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || c.token == "" ||
+		subtle.ConstantTimeCompare([]byte(got), []byte(c.token)) != 1 {
+		refuse(w, http.StatusUnauthorized, "no valid token: the control endpoint of scalelab up takes requests of scalelab fault and heal only")
+		return
+	}
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+		refuse(w, http.StatusUnsupportedMediaType, "POST application/json only")
+		return
+	}
 	var req controlRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		answer(w, "", fmt.Errorf("bad request: %w", err))
@@ -219,6 +239,13 @@ func (c *controller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// refuse answers a request the endpoint does not take.
+func refuse(w http.ResponseWriter, code int, why string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(controlAnswer{Error: why})
 }
 
 func answer(w http.ResponseWriter, msg string, err error) {
@@ -317,6 +344,8 @@ func send(ctx context.Context, path string, req controlRequest) error {
 	if err != nil {
 		return err
 	}
+	hreq.Header.Set("Authorization", "Bearer "+st.Token)
+	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 3 * time.Minute}).Do(hreq)
 	if err != nil {
 		return fmt.Errorf("the scalelab up of stage %s (pid %d) does not answer: %w", st.Stage, st.PID, err)
