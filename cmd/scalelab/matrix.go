@@ -286,7 +286,7 @@ feed:
 	// after an interrupt: nothing is left running).
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	if err := engine.WaitTeardowns(tctx); err != nil {
-		fmt.Printf("warning: %v\n", err)
+		fmt.Printf("warning: teardown: %v\n", err)
 	}
 	cancel()
 	if runErr == nil {

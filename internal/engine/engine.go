@@ -436,7 +436,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	err = WaitTeardowns(wctx)
 	cancel()
 	if err != nil {
-		say(fmt.Sprintf("warning: %v", err))
+		say(fmt.Sprintf("warning: teardown (an earlier run's): %v", err))
 	}
 
 	// The workload runs on its own goroutine; the fault schedule below runs
