@@ -105,3 +105,25 @@ func (*recorded) Inject(context.Context, *stacks.Stack) error    { return nil }
 func (r *recorded) Recover(context.Context, *stacks.Stack) error { r.recovered = true; return nil }
 func (*recorded) Landed(context.Context, *stacks.Stack) error    { return nil }
 func (*recorded) Healed(context.Context, *stacks.Stack) error    { return nil }
+
+// The late recoveries of one heal come By after the first was asked for,
+// together, though they are asked one after another: two killed workers
+// are back By late, not the second 2 x By.
+func TestLateRecoveriesOfAGroupAreDueByAfterTheFirstAsk(t *testing.T) {
+	g := &LateGroup{}
+	first := g.due(time.Minute)
+	time.Sleep(10 * time.Millisecond) // the first's recovery and heal take their time
+	if second := g.due(time.Minute); !second.Equal(first) {
+		t.Errorf("the second is due %v after the first, want together", second.Sub(first))
+	}
+	// Without a group each is due By after its own ask.
+	var none *LateGroup
+	if d := time.Until(none.due(time.Minute)); d < 59*time.Second {
+		t.Errorf("without a group: due in %v, want a minute", d)
+	}
+	// And Recover waits for it: a group already due recovers at once.
+	r := &recorded{}
+	if err := (LateRecovery{By: 0, Fault: r, Group: g}).Recover(context.Background(), nil); err != nil || !r.recovered {
+		t.Errorf("Recover = %v, recovered %v", err, r.recovered)
+	}
+}

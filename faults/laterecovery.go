@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/scalelab/scalelab/stacks"
@@ -19,6 +20,31 @@ type LateRecovery struct {
 	// Interrupt, when closed, ends the wait at once (the run's Ctrl-C:
 	// Recover itself runs on a context that a cancel does not reach).
 	Interrupt <-chan struct{}
+	// Group, when set, is shared by the late recoveries of one heal: each
+	// waits until By after the first of them was asked to recover, not By
+	// after its own turn. Heals go one after another (HealAll): without it
+	// the second of two killed workers would come back 2 x By late.
+	Group *LateGroup
+}
+
+// LateGroup is the clock the LateRecovery values of one heal share.
+type LateGroup struct {
+	mu    sync.Mutex
+	asked time.Time
+}
+
+// due is when a recovery asked for now, By late, is to happen: By after
+// the group's first ask.
+func (g *LateGroup) due(by time.Duration) time.Time {
+	if g == nil {
+		return time.Now().Add(by)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.asked.IsZero() {
+		g.asked = time.Now()
+	}
+	return g.asked.Add(by)
 }
 
 func (f LateRecovery) Name() string {
@@ -33,7 +59,7 @@ func (f LateRecovery) Inject(ctx context.Context, s *stacks.Stack) error {
 // Recover waits By, then recovers the fault. A cancelled context or a
 // closed Interrupt (Ctrl-C) recovers at once: healing is never skipped.
 func (f LateRecovery) Recover(ctx context.Context, s *stacks.Stack) error {
-	t := time.NewTimer(f.By)
+	t := time.NewTimer(time.Until(f.Group.due(f.By)))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -616,12 +616,13 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 		toInject = append(toInject, f.Inject(set)...)
 	}
 	var ins []*faults.Injection
+	late := &faults.LateGroup{}
 	for _, flt := range toInject {
 		if control != nil && control.NoOp {
 			flt = faults.NoOp{On: flt.Target()}
 		}
 		if control != nil && control.RecoverLate > 0 {
-			flt = faults.LateRecovery{By: control.RecoverLate, Fault: flt, Interrupt: ctx.Done()}
+			flt = faults.LateRecovery{By: control.RecoverLate, Fault: flt, Interrupt: ctx.Done(), Group: late}
 		}
 		say("injecting: " + flt.Name())
 		rec.Event(history.FaultInjected, flt.Name(), "")
@@ -641,7 +642,7 @@ func (res *Result) inject(ctx context.Context, stack *stacks.Stack, fs []stage.F
 // It returns when the last heal was recorded (0 when nothing was injected).
 func (res *Result) heal(ctx context.Context, ins []*faults.Injection, rec *workload.Recorder, spec Spec, say func(string)) (lastHeal time.Duration, err error) {
 	waitErr := waitUntil(ctx, rec.Clock(), max(res.injectAt, spec.Warmup)+spec.FaultFor)
-	err = faults.HealAll(ctx, ins, func(in *faults.Injection) {
+	record := func(in *faults.Injection) {
 		if nr, ok := in.Fault.(faults.NeverRecovered); ok {
 			// The window ends (the history's heal event) but nothing is
 			// undone: say so, not "healing".
@@ -650,7 +651,19 @@ func (res *Result) heal(ctx context.Context, ins []*faults.Injection, rec *workl
 			say("healing: " + in.Fault.Name())
 		}
 		lastHeal = rec.Event(history.FaultHealed, in.Fault.Name(), "").At
-	})
+	}
+	if res.Control != nil && res.Control.RecoverLate > 0 {
+		// Late recoveries: every heal is recorded when it was asked for,
+		// then they come (LateGroup: all By after the first ask). Recorded
+		// as each one's turn came, the second of two would be recorded
+		// after the first's late recovery, and a bound counted from the
+		// last heal would start after the system was back.
+		for i := len(ins) - 1; i >= 0; i-- {
+			record(ins[i])
+		}
+		record = nil
+	}
+	err = faults.HealAll(ctx, ins, record)
 	return lastHeal, errors.Join(err, waitErr)
 }
 

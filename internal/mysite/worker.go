@@ -37,6 +37,14 @@ type Worker struct {
 	failed     atomic.Int64 // jobs given back to the queue after an error
 	busy       atomic.Bool
 	holding    atomic.Bool // the hold-before-ack failpoint holds a done job
+
+	// slot is the one job a worker does at a time: its consumer takes the
+	// queue's deliveries one after another, and POST /process (a web
+	// server in -jobs-mode sync) waits for the slot too. The "before" of
+	// a queue then has the same workers as the queue: what differs is only
+	// where the jobs wait (in the clients' requests, not in the queue), not
+	// how many a worker does at once.
+	slot chan struct{}
 }
 
 // WorkerStats is the answer of GET /worker.
@@ -55,7 +63,7 @@ type WorkerStats struct {
 func newWorker(cfg Config, store *PGStore, log *slog.Logger) *Worker {
 	j := cfg.Jobs
 	w := &Worker{cfg: j, name: cmp.Or(cfg.Name, DefaultName()), timeout: cmp.Or(cfg.DBTimeout, DefaultJobTimeout),
-		effects: &effects{pool: store.Pool()}, log: log}
+		effects: &effects{pool: store.Pool()}, log: log, slot: make(chan struct{}, 1)}
 	w.broker = newBroker(j.Queue, j.queueSpec(), func(ch *amqp.Channel) error {
 		return ch.Qos(cmp.Or(j.Prefetch, 1), 0, false)
 	}, log)
@@ -144,6 +152,14 @@ func (w *Worker) process(rw http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(rw, r.Body, 4096))
 	if err := dec.Decode(&job); err != nil || validName(job.ID) != nil || validName(job.Photo) != nil || !validOp(job.Op) {
 		writeError(rw, http.StatusBadRequest, fmt.Sprintf("want a job {\"job\", \"photo\", \"op\"}: %v", err))
+		return
+	}
+	select {
+	case w.slot <- struct{}{}:
+		defer func() { <-w.slot }()
+	case <-r.Context().Done():
+		// The web server gave up waiting: the job was not done.
+		writeError(rw, http.StatusServiceUnavailable, "the worker was busy until the request ended: not done")
 		return
 	}
 	w.busy.Store(true)
