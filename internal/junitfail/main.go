@@ -195,6 +195,7 @@ var stageGroup = regexp.MustCompile(`^Stages stage \d+, [a-z-]+`)
 // groupOf is a spec's group: its stage, or its first words (the top-level
 // container's description, as far as words tell).
 func groupOf(name string) string {
+	name = strings.TrimPrefix(name, "[It] ") // Ginkgo's JUnit names a spec by its node type first
 	if g := stageGroup.FindString(name); g != "" {
 		return g
 	}
