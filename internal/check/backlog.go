@@ -5,6 +5,8 @@ import "time"
 // Backlog is how a queue's depth (a gauge) went: its peak within a window,
 // and when it was first empty again after the heal.
 type Backlog struct {
+	// Sampled: some sample within the window asked for carried the gauge.
+	Sampled bool
 	// Peak is the most messages at once within the window asked for; 0 when
 	// none was sampled there.
 	Peak float64
@@ -21,7 +23,9 @@ type Backlog struct {
 // first 0 at or after heal.
 func BacklogOf(samples []CounterSample, gauge string, peakIn Window, heal time.Duration) Backlog {
 	var b Backlog
-	b.Peak, _ = MaxGauge(samples, peakIn, gauge)
+	var who string
+	b.Peak, who = MaxGauge(samples, peakIn, gauge)
+	b.Sampled = who != ""
 	for _, s := range samples {
 		v, ok := s.Values[gauge]
 		if !ok || s.At < heal {

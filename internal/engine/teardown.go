@@ -9,10 +9,10 @@ import (
 )
 
 // Teardowns left to the background (Spec.OverlapTeardown). Removing a
-// stack's containers takes 3-4 s on the machines with fuse-overlayfs
+// stack's containers takes 1-3 s on the machines with fuse-overlayfs
 // storage, where runs go one at a time; the next run's boot takes longer
 // than that and measures nothing, so the two can overlap. Every run waits
-// for them after its own boot, before its workload starts (waitTeardowns):
+// for them after its own boot, before its workload starts (WaitTeardowns):
 // nothing of an earlier run's removal is ever in a measured window.
 var background struct {
 	wg   sync.WaitGroup

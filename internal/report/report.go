@@ -126,8 +126,7 @@ func jobsWork(j check.Jobs, samples []check.CounterSample, w check.FaultWindows)
 	}
 	out := &Jobs{Submitted: j.Submitted, Confirmed: j.Confirmed, Unknown: j.Unknown, Refused: j.Refused,
 		Processed: j.Processed, Lost: j.LostCount(), Duplicated: j.DuplicatedCount()}
-	if _, who := check.MaxGauge(samples, check.Window{From: 0, To: math.MaxInt64}, stacks.GaugeQueueMessages); who != "" {
-		b := check.BacklogOf(samples, stacks.GaugeQueueMessages, check.Window{From: 0, To: math.MaxInt64}, w.Heal)
+	if b := check.BacklogOf(samples, stacks.GaugeQueueMessages, check.Window{From: 0, To: math.MaxInt64}, w.Heal); b.Sampled {
 		out.MaxBacklog = &b.Peak
 		for _, s := range samples {
 			if v, ok := s.Values[stacks.GaugeQueueMessages]; ok {
