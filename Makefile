@@ -26,7 +26,7 @@ ifeq ($(CI),true)
 GINKGO_FLAGS += --no-color
 endif
 
-.PHONY: all run test unit specs example images tools build down bench clean help
+.PHONY: all run test unit specs example images tools browser screenshots build down bench clean help
 
 all: test
 
@@ -36,26 +36,39 @@ help:
 	@echo "make images  build or refresh the container images (seconds when nothing changed)"
 	@echo "make down    remove what dead scalelab runs of this host left behind (bin/scalelab down --all: everything)"
 	@echo "make bench   image build and stack boot times (see BENCHMARKS.md)"
+	@echo "make screenshots  the lab pages' screenshots of scalelab up's live page (needs chromium: make browser)"
 
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(SCALELAB) ./cmd/scalelab
 
-# mmdebstrap builds the base image where no registry is reachable. A missing
-# one is installed from Debian's packages when we may (root, or CI=true);
-# otherwise the note says what to run.
-tools:
-	@if ! command -v mmdebstrap >/dev/null; then \
+# apt-install installs a Debian package whose command is missing, when we
+# may (root, or CI=true); otherwise it says what to run.
+# $(call apt-install,COMMAND,PACKAGE,WHY) (no comma in WHY)
+apt-install = if ! command -v $(1) >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] || [ "$(CI)" = "true" ]; then \
-	    echo "installing mmdebstrap from Debian's packages (needed to build the base image offline)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null; \
+	    echo "installing $(2) from Debian's packages ($(3))"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 	  else \
-	    echo "note: mmdebstrap is not installed; it is needed when no registry is reachable (sudo apt-get install mmdebstrap)"; \
+	    echo "note: $(2) is not installed: $(3) (sudo apt-get install $(2))"; \
 	  fi; \
 	fi
 
+# mmdebstrap builds the base image where no registry is reachable.
+tools:
+	@$(call apt-install,mmdebstrap,mmdebstrap,needed to build the base image where no registry is reachable)
+
 images: build tools
 	$(SCALELAB) images
+
+# Debian's chromium, for the spec that drives scalelab up's live page in a
+# headless browser (specs/live_test.go).
+browser:
+	@$(call apt-install,chromium,chromium,the live page's spec drives it)
+
+# The lab pages' screenshots of the live page, taken by its spec.
+screenshots: images browser
+	SCALELAB_SCREENSHOTS=$(CURDIR) $(GINKGO) --label-filter=live ./specs
 
 unit:
 	$(GO) vet ./...
@@ -66,7 +79,7 @@ unit:
 # last: a CI log's tail is often all there is to read.
 FAILURES = { cd $(CURDIR) && $(GO) run ./internal/junitfail $(1); exit 1; }
 
-specs: images
+specs: images browser
 	$(GINKGO) $(GINKGO_FLAGS) ./specs || $(call FAILURES,results/specs.junit.xml)
 	@$(GO) run ./internal/junitfail -times results/specs.junit.xml
 

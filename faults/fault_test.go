@@ -3,6 +3,8 @@ package faults
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,5 +127,110 @@ func TestLateRecoveriesOfAGroupAreDueByAfterTheFirstAsk(t *testing.T) {
 	r := &recorded{}
 	if err := (LateRecovery{By: 0, Fault: r, Group: g}).Recover(context.Background(), nil); err != nil || !r.recovered {
 		t.Errorf("Recover = %v, recovered %v", err, r.recovered)
+	}
+}
+
+// logged is a fault that logs its steps, and is awaited until its release
+// (a landed or healed probe that passes only once released).
+type logged struct {
+	target  string
+	log     *[]string
+	mu      *sync.Mutex
+	release <-chan struct{}
+}
+
+func (l logged) Name() string   { return l.target }
+func (l logged) Target() string { return l.target }
+func (l logged) add(s string) {
+	l.mu.Lock()
+	*l.log = append(*l.log, s)
+	l.mu.Unlock()
+}
+func (l logged) Inject(context.Context, *stacks.Stack) error { l.add("inject " + l.target); return nil }
+func (l logged) Recover(context.Context, *stacks.Stack) error {
+	l.add("recover " + l.target)
+	return nil
+}
+func (l logged) Landed(context.Context, *stacks.Stack) error { return l.wait() }
+func (l logged) Healed(context.Context, *stacks.Stack) error { return l.wait() }
+func (l logged) wait() error {
+	select {
+	case <-l.release:
+		return nil
+	default:
+		return errors.New("not yet")
+	}
+}
+
+// Faults of one kind in a row are one step: all injected before any is
+// awaited, and healed together; a step of another kind waits for the one
+// before it, and the heal goes backwards a step at a time.
+func TestStepsInjectTogetherHealBackwards(t *testing.T) {
+	var log []string
+	var mu sync.Mutex
+	open := make(chan struct{})
+	close(open)
+	a := logged{target: "a", log: &log, mu: &mu, release: open}
+	b := logged{target: "b", log: &log, mu: &mu, release: open}
+	var n int
+	c := counting{target: "c", injects: &n, recovers: &n}
+	steps := Steps([]Fault{a, b, c})
+	if len(steps) != 2 || len(steps[0]) != 2 || len(steps[1]) != 1 {
+		t.Fatalf("steps of [logged logged counting]: got %v, want [[a b] [c]]", steps)
+	}
+
+	// A step whose first fault lands only after its second was injected:
+	// sequential waits would never inject the second.
+	s := &stacks.Stack{}
+	gate := make(chan struct{})
+	first := logged{target: "x", log: &log, mu: &mu, release: gate}
+	second := logged{target: "y", log: &log, mu: &mu, release: open}
+	var seen []string
+	done := make(chan error)
+	go func() {
+		ins, err := ApplyStep(context.Background(), s, []Fault{first, second}, func(f Fault) { seen = append(seen, f.Name()) })
+		if len(ins) != 2 {
+			err = errors.Join(err, errors.New("want 2 injections"))
+		}
+		done <- err
+	}()
+	deadline := time.After(5 * time.Second)
+	for {
+		mu.Lock()
+		injected := len(log)
+		mu.Unlock()
+		if injected == 2 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the step's second fault was not injected before the first landed: %v", log)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != "x" || seen[1] != "y" {
+		t.Fatalf("before saw %v, want [x y]", seen)
+	}
+
+	log = nil
+	var ins []*Injection
+	for _, step := range steps {
+		in, err := ApplyStep(context.Background(), s, step, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins = append(ins, in...)
+	}
+	var healed []string
+	if err := HealAll(context.Background(), ins, func(in *Injection) { healed = append(healed, in.Fault.Name()) }); err != nil {
+		t.Fatal(err)
+	}
+	want := "counting c,b,a"
+	if got := strings.Join(healed, ","); got != want {
+		t.Fatalf("heal order %q, want %q", got, want)
 	}
 }

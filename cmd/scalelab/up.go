@@ -13,21 +13,27 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/scalelab/scalelab/faults"
 	"github.com/scalelab/scalelab/internal/docker"
+	"github.com/scalelab/scalelab/internal/engine"
+	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/internal/stage"
 	"github.com/scalelab/scalelab/internal/workload"
 	"github.com/scalelab/scalelab/stacks"
 )
 
-const usageUp = `scalelab up <stage> [--set key=value]...
+const usageUp = `scalelab up <stage> [--set key=value]... [--no-page]
 
 Boots the stage's stack and keeps it up until Ctrl-C, then removes everything.
 Prints the entry points (URLs on 127.0.0.1), the links, and the commands that break
-the stack from a second terminal (scalelab fault, scalelab heal).
+the stack from a second terminal (scalelab fault, scalelab heal). Unless --no-page,
+it also drives the stage's workload at the stack and serves a live page on
+127.0.0.1 (its URL is printed): the stack's diagram, the last minute's requests,
+and a button per fault.
 
 Example:
   scalelab up separate-db --set timeout=2s
@@ -92,6 +98,7 @@ func runUp(ctx context.Context, args []string) error {
 	fs := flags("up")
 	var sets multiFlag
 	fs.Var(&sets, "set", "a setting as key=value; repeatable")
+	noPage := fs.Bool("no-page", false, "no live page (and no workload): only the stack and its control endpoint")
 	pos, err := parseWithPositional(fs, args)
 	if err != nil {
 		return err
@@ -127,11 +134,29 @@ func runUp(ctx context.Context, args []string) error {
 	}
 
 	srv := &controller{stage: st, stack: stack, set: set, active: map[string][]*faults.Injection{}, say: p.Line, token: docker.RandomID(16)}
+	srv.show()
+	mux := http.NewServeMux()
+	mux.Handle("/fault", srv)
+	mux.Handle("/heal", srv)
+	var page *livePage
+	if !*noPage {
+		p.Line("starting the stage's workload for the live page")
+		lctx, stopLive := context.WithCancel(ctx)
+		live, err := engine.StartLive(lctx, st, set, stack)
+		if err != nil {
+			stopLive()
+			return fmt.Errorf("live page: %w", err)
+		}
+		defer func() { stopLive(); live.Wait() }()
+		srv.rec = live.Rec
+		page = newLivePage(ctx, st, set, stack, live, srv)
+		page.routes(mux)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("control endpoint: %w", err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	defer hs.Close()
 	data, _ := json.Marshal(upState{PID: os.Getpid(), Addr: ln.Addr().String(), Stage: st.ID, Token: srv.token})
@@ -169,7 +194,11 @@ func runUp(ctx context.Context, args []string) error {
 	for _, f := range st.Faults {
 		fmt.Printf("  scalelab fault %-12s # %s\n", f.ID, f.Help)
 	}
-	fmt.Printf("  scalelab heal                 # heal every fault\n\nTry: curl -s %s/healthz\nCtrl-C stops it and removes everything.\n", firstEntry(ctx, stack))
+	fmt.Printf("  scalelab heal                 # heal every fault\n\nTry: curl -s %s/healthz\n", firstEntry(ctx, stack))
+	if page != nil {
+		fmt.Printf("\nLive page (watch it, break it with a click; the link carries the token that lets it inject faults):\n  http://%s/?token=%s\n", ln.Addr(), srv.token)
+	}
+	fmt.Printf("Ctrl-C stops it and removes everything.\n")
 	<-ctx.Done()
 	return nil
 }
@@ -194,9 +223,54 @@ type controller struct {
 	set   stage.Settings
 	say   func(string)
 	token string // upState.Token
+	// rec, when the live page runs, records every fault event on the live
+	// workload's clock.
+	rec *workload.Recorder
 
 	mu     sync.Mutex
 	active map[string][]*faults.Injection
+	last   *lastFault // with rec only
+	// shown is what the live page reads of active (faults and their
+	// targets) without waiting for an inject or a heal that holds mu.
+	shown atomic.Pointer[faultsShown]
+}
+
+// faultsShown are the faults in place and the nodes and links they target,
+// and the fault injected last.
+type faultsShown struct {
+	Active  []string
+	Targets map[string]bool
+	Last    *lastFault
+}
+
+// lastFault is the fault injected last, on the live workload's clock: the
+// live page judges its guarantees.
+type lastFault struct {
+	ID           string
+	Set          stage.Settings
+	Inject, Heal time.Duration // Heal: 0 until healed
+}
+
+// show updates shown; c.mu is held.
+func (c *controller) show() {
+	fs := &faultsShown{Active: sortedKeys(c.active), Targets: map[string]bool{}}
+	if c.last != nil {
+		last := *c.last
+		fs.Last = &last
+	}
+	for _, ins := range c.active {
+		for _, in := range ins {
+			fs.Targets[in.Fault.Target()] = true
+		}
+	}
+	c.shown.Store(fs)
+}
+
+// event records a fault event for the live page, if it runs.
+func (c *controller) event(kind history.EventKind, fault string) {
+	if c.rec != nil {
+		c.rec.Event(kind, fault, "")
+	}
 }
 
 type controlRequest struct {
@@ -278,22 +352,29 @@ func (c *controller) inject(ctx context.Context, req controlRequest) (string, er
 	if _, ok := c.active[f.ID]; ok {
 		return "", fmt.Errorf("%s is already injected: scalelab heal %s first", f.ID, f.ID)
 	}
+	defer c.show()
+	if c.rec != nil {
+		c.last = &lastFault{ID: f.ID, Set: set, Inject: c.rec.Clock().Now()}
+	}
 	var lines []string
-	for _, flt := range f.Inject(set) {
-		in, err := faults.Apply(ctx, c.stack, flt)
-		if in != nil {
+	for _, step := range faults.Steps(f.Inject(set)) {
+		ins, err := faults.ApplyStep(ctx, c.stack, step, func(flt faults.Fault) { c.event(history.FaultInjected, flt.Name()) })
+		for _, in := range ins {
 			c.active[f.ID] = append(c.active[f.ID], in)
-			c.say("injected: " + flt.Name())
-			lines = append(lines, "injected: "+flt.Name())
+			c.say("injected: " + in.Fault.Name())
+			lines = append(lines, "injected: "+in.Fault.Name())
 		}
 		if errors.Is(err, faults.ErrNotLanded) {
+			// A step that did not land in time may still: say so, go on.
 			lines = append(lines, "warning: "+err.Error())
 			continue
 		}
 		if err != nil {
 			return strings.Join(lines, "\n"), err
 		}
-		lines = append(lines, "landed: "+flt.Name())
+		for _, in := range ins {
+			lines = append(lines, "landed: "+in.Fault.Name())
+		}
 	}
 	return strings.Join(lines, "\n"), nil
 }
@@ -311,10 +392,14 @@ func (c *controller) heal(ctx context.Context, id string) (string, error) {
 		}
 		ids = []string{id}
 	}
+	defer c.show()
 	var lines []string
 	var errs []error
 	for _, fid := range ids {
-		if err := faults.HealAll(ctx, c.active[fid], nil); err != nil {
+		if c.rec != nil && c.last != nil && c.last.ID == fid {
+			c.last.Heal = c.rec.Clock().Now()
+		}
+		if err := faults.HealAll(ctx, c.active[fid], func(in *faults.Injection) { c.event(history.FaultHealed, in.Fault.Name()) }); err != nil {
 			errs = append(errs, err)
 		} else {
 			c.say("healed: " + fid)

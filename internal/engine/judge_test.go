@@ -81,3 +81,48 @@ func TestCoolDownEndFollowsTheLastHeal(t *testing.T) {
 		t.Errorf("a 10.5 s cool-down after a heal at 8 s: end %v, want 18.5s", got)
 	}
 }
+
+// A control whose guarantee breaks also measured from when each op was
+// sent counts although its generator fell behind: the lateness cannot have
+// made it break. One that breaks only with the lateness counted does not.
+func TestAControlThatBreaksWhateverTheLagCounts(t *testing.T) {
+	slowFrom := func(h history.History, took time.Duration) history.History {
+		for i := range h.Ops {
+			h.Ops[i].Complete = h.Ops[i].Invoke + took
+		}
+		return h
+	}
+	fast := stage.Fault{ID: "f", Guarantees: func(ev stage.Evidence, _ stage.Settings) []verdict.Guarantee {
+		l := ev.History.Ops
+		worst := time.Duration(0)
+		for _, op := range l {
+			worst = max(worst, op.Complete-op.Invoke)
+		}
+		return []verdict.Guarantee{{Name: "fast", Holds: worst < 400*time.Millisecond, Measured: worst.String()}}
+	}}
+	control := &stage.Control{Name: "slow", Breaks: []string{"fast"}}
+	for _, tc := range []struct {
+		name        string
+		took, lag   time.Duration
+		counts      bool
+		controlRuns bool
+	}{
+		{"the system is slow (4 s), the generator 80 ms late", 4 * time.Second, 80 * time.Millisecond, true, true},
+		{"the system is fast (20 ms), the generator 500 ms late", 520 * time.Millisecond, 500 * time.Millisecond, false, true},
+		{"a fault run gets no such pass", 4 * time.Second, 80 * time.Millisecond, false, false},
+	} {
+		h := slowFrom(quietHistory(), tc.took)
+		for i := range h.Ops {
+			h.Ops[i].Lag = tc.lag
+		}
+		res := &Result{History: h}
+		if tc.controlRuns {
+			res.Control = control
+		}
+		res.Stats.LagP99 = tc.lag
+		res.judge([]stage.Fault{fast}, stage.Settings{}, nil, nil)
+		if res.Verdict.Counts() != tc.counts || res.overloaded() == tc.counts {
+			t.Errorf("%s: counts=%v overloaded=%v, want counts=%v (%v)", tc.name, res.Verdict.Counts(), res.overloaded(), tc.counts, res.Verdict.Assumptions)
+		}
+	}
+}

@@ -58,3 +58,20 @@ func WaitTeardowns(ctx context.Context) error {
 // before its workload starts: Stack.Terminate's own limit is a minute more
 // than a container create's.
 const teardownWait = 3 * time.Minute
+
+// awaitTeardowns waits (teardownWait at most) for the teardowns left to the
+// background; one that failed or did not end is a warning in the run's
+// narration, not the run's failure.
+func awaitTeardowns(ctx context.Context, say func(string)) {
+	wctx, cancel := context.WithTimeout(ctx, teardownWait)
+	defer cancel()
+	if err := WaitTeardowns(wctx); err != nil {
+		say(fmt.Sprintf("warning: teardown (an earlier run's): %v", err))
+	}
+}
+
+// bigStack is how many nodes make a stack that waits for earlier teardowns
+// before it boots (stage 8's has 10; stage 5's 8): the time a teardown
+// saves is 1-3 s, and the boot of a big stack beside another's removal
+// costs more than that on a 2-core machine.
+const bigStack = 8

@@ -63,7 +63,12 @@ type Op struct {
 	// Invoke and Complete are offsets from the run's start on one monotonic clock.
 	Invoke   time.Duration `json:"invoke_ns"`
 	Complete time.Duration `json:"complete_ns"`
-	Outcome  Outcome       `json:"outcome"`
+	// Lag is how late the load generator handed the op to its client
+	// after Invoke, its scheduled time (a loaded machine's lateness, which
+	// the op's latency includes); 0 when it went out on time or was never
+	// sent.
+	Lag     time.Duration `json:"lag_ns,omitempty"`
+	Outcome Outcome       `json:"outcome"`
 	// Server names the server that answered (mysite's Mysite-Server
 	// header), "" when no answer came or it did not say.
 	Server string `json:"server,omitempty"`
@@ -141,4 +146,23 @@ type Lookup struct {
 	// Complete + TTL.
 	Invoke   time.Duration `json:"invoke_ns"`
 	Complete time.Duration `json:"complete_ns"`
+	// Lag is how late the load generator handed the op to its client
+	// after Invoke, its scheduled time (a loaded machine's lateness, which
+	// the op's latency includes); 0 when it went out on time or was never
+	// sent.
+	Lag time.Duration `json:"lag_ns,omitempty"`
+}
+
+// AsSent is the history with every op's Invoke moved to when it was sent
+// (Invoke + Lag, at most Complete): its latencies no longer count the load
+// generator's lateness. The engine judges it beside the history when the
+// generator fell behind, to tell whether its lateness decided anything.
+func (h History) AsSent() History {
+	out := h
+	out.Ops = make([]Op, len(h.Ops))
+	for i, op := range h.Ops {
+		op.Invoke = min(op.Invoke+op.Lag, max(op.Complete, op.Invoke))
+		out.Ops[i] = op
+	}
+	return out
 }

@@ -327,7 +327,7 @@ func stackDiagram(t Topology, events []Event) svg {
 			mx, my = x0+bulge, (y1+y2)/2
 			// Labels in a column right of the widest curve, one line per
 			// link of the pair, the fault (if any) on the same line.
-			s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")"})
+			s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")", ID: "link-" + l})
 			s.add(el{Kind: "circle", X: mx, Y: my, W: 5, Class: "proxy-dot", Title: l + " passes through " + t.Proxy})
 			text, tclass := l, "link-label"
 			if fl := linkFaults[l]; fl != "" {
@@ -357,7 +357,7 @@ func stackDiagram(t Topology, events []Event) svg {
 			mx, my = cubic(ts[labels.place(cands)], p0, c1, c2, p3)
 			s.H = math.Max(s.H, depth+30)
 		}
-		s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")"})
+		s.add(el{Kind: "path", D: d, Class: class, Title: l + " (through " + t.Proxy + ")", ID: "link-" + l})
 		s.add(el{Kind: "circle", X: mx, Y: my, W: 5, Class: "proxy-dot", Title: l + " passes through " + t.Proxy})
 		s.text(mx, my-10, "middle", "link-label", l)
 		if fl := linkFaults[l]; fl != "" {
@@ -374,7 +374,7 @@ func stackDiagram(t Topology, events []Event) svg {
 			class += faultClass(b.faulted)
 			s.text(b.cx(), b.y-8, "middle", "fault-tag"+faultClass(b.faulted), faultTag(b.faulted))
 		}
-		s.add(el{Kind: "rect", X: b.x, Y: b.y, W: b.w, H: boxH, Rx: 8, Class: class})
+		s.add(el{Kind: "rect", X: b.x, Y: b.y, W: b.w, H: boxH, Rx: 8, Class: class, ID: "node-" + name})
 		s.text(b.cx(), b.y+22, "middle", "node-name", name)
 		s.text(b.cx(), b.y+40, "middle", "node-kind", b.kind)
 	}

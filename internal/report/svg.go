@@ -24,6 +24,7 @@ type el struct {
 	Rotate     float64
 	Rx         float64 // rect corner radius
 	Title      string  // tooltip
+	ID         string  // the element's id, for a page that updates it (scalelab up's live page)
 }
 
 // svg is one drawing: its size and its elements, painted in order.

@@ -179,6 +179,7 @@ func init() {
 				Help: "the data centers cannot talk (every link between them goes down); both still reach their clients and the third place: " +
 					"the split-brain risk",
 				Inject: interDCLinksDown,
+				Window: interDCPartitionWindow,
 				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
 					return []verdict.Guarantee{noDivergentWrites(ev), noLostWrites(ev)}
 				},
@@ -366,7 +367,7 @@ func multiDCStack(set Settings) stacks.Topology {
 			// from a replica.)
 			hosts := "${" + dc + "-db},${" + otherDC(dc) + "-db}"
 			args := []string{"-name", web, "-db", stacks.PostgresDSN(hosts, "target_session_attrs=read-write", "connect_timeout=1"),
-				"-db-timeout", lbMysiteDBTimeout.String()}
+				"-db-timeout", lbMysiteDBTimeout.String(), "-max-conns", fmt.Sprint(dcPool), "-db-connect-rate", fmt.Sprint(dcConnectRate)}
 			t.Nodes = append(t.Nodes, stacks.Node{Name: web, Role: stacks.Mysite(), Networks: []string{dc}, Args: args})
 			t.Links = append(t.Links, stacks.Link{From: dc + "-lb", To: web})
 			for _, db := range dcDBNodes {
@@ -382,6 +383,32 @@ func multiDCStack(set Settings) stacks.Topology {
 	}
 	return t
 }
+
+// dcPool and dcConnectRate bound each web server's database connections:
+// its pool (mysite's -max-conns, default 16) and the new connections it
+// opens a second (-db-connect-rate, default 20, for a stage with one
+// database). PostgreSQL forks a process for every connection, a cancel
+// request included, and the two databases share the machine's 2 cores: on
+// a quiet machine they fork about 45 a second in all (mysite's
+// DefaultDBConnectRate), on a loaded one fewer. A connect that outlives its
+// connect_timeout (1 s) is abandoned, but the postmaster still forks for it
+// when it reaches the front of its queue; a call that times out costs a
+// cancel request and a new connection (which, from a west web server,
+// first dials west-db and leaves it: a replica). With the defaults, the
+// four web servers asked for up to 160 forks a second whenever calls
+// timed out (a boot's first seconds, inter-dc-latency): the queues grew
+// faster than the postmasters drained them, connects kept timing out with
+// no fault left, and the stack stayed so (load average 30-35, a psql on
+// the database's own host not connected within 5 s, the Docker engine's
+// calls timing out; measured 2026-12-05, stage 8 alone, as on CI). A pool
+// of 8 is 3 times what a server needs (25 requests a second, at most 3
+// round trips of 30 ms each: under 1 in use on average); 4 new connections
+// a second each is 16 in all, a third of what the machine forks; the burst
+// is the pool (8 dials: 4 connections of a west web server at once).
+const (
+	dcPool        = 8
+	dcConnectRate = 4
+)
 
 // dcDatabaseLinks: each database node reaches the other across the data
 // centers (west-db streams from east-db; after a failover east-db rebuilds
@@ -487,6 +514,16 @@ func primaryMoveBound(set Settings) time.Duration {
 // request must succeed, as dc-outage's.
 const primaryOutageWindow = 12 * time.Second
 
+// interDCPartitionWindow is how long the data centers cannot talk: long
+// enough that a controller cut off with west (witness=off, the control)
+// has promoted west-db and west's web servers write to it while east-db
+// still takes east's writes: failover_after (1 s) and rtoMargin (5 s, the
+// promotion and the pools finding the new primary) plus 2 s in which both
+// sides take writes. Measured (2026-12-05): west's first write 1.4 s after
+// the partition on an idle machine; in a loaded CI run (load 29) the 5 s
+// of before then held only 4 of west's writes, none to a key east wrote.
+const interDCPartitionWindow = 8 * time.Second
+
 // movesToHealthyDC: every request sent from bound after the outage until
 // the heal succeeds (a client of the dark data center has been sent to the
 // other one, and the other one serves it).
@@ -563,11 +600,15 @@ func noDivergentWrites(ev Evidence) verdict.Guarantee {
 
 // localWritesFast: with asynchronous replication a commit in east waits
 // for east-db's disk only, so east's clients' writes (served by east)
-// do not pay the slower distance: their p99 during the fault stays under
+// do not pay the slower distance: their p90 during the fault stays under
 // half the inter-DC round trip (inter_dc_latency + latency: 1.03 s by
 // default, so 515 ms), far above what a local write takes and far below
 // what a commit that waits for west-db takes (the whole round trip, at
-// least). Every write of an east client counts, failed or not.
+// least: every such write is above the bound, p90 as p50). The p90, not
+// the p99: on a loaded 2-core machine a few writes of any run stall for
+// most of a second (CI, 2026-12-05, load 13: p50 5 ms, p90 24 ms, p99
+// 894 ms of 162 writes; the p99 of ~100 writes is its second-slowest).
+// Every write of an east client counts, failed or not.
 func localWritesFast(ev Evidence, set Settings) verdict.Guarantee {
 	bound := (interDCLatency.Get(set) + interDCSlow.Get(set)) / 2
 	east := history.History{}
@@ -577,13 +618,13 @@ func localWritesFast(ev Evidence, set Settings) verdict.Guarantee {
 		}
 	}
 	l := check.LatencyIn(east, ev.Windows.During)
-	g := verdict.Guarantee{Name: LocalWritesFast, Threshold: fmt.Sprintf("p99 of east's clients' writes during < %v (half the inter-DC round trip)", bound)}
+	g := verdict.Guarantee{Name: LocalWritesFast, Threshold: fmt.Sprintf("p90 of east's clients' writes during < %v (half the inter-DC round trip)", bound)}
 	if l.Count < 20 {
-		return verdict.NotJudgedBecause(g, fmt.Sprintf("%d writes of east's clients during the fault: too few for a p99", l.Count))
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("%d writes of east's clients during the fault: too few for a p90", l.Count))
 	}
-	g.Value = l.P99.Seconds()
+	g.Value = l.P90.Seconds()
 	g.Measured = l.String()
-	g.Holds = l.P99 < bound
+	g.Holds = l.P90 < bound
 	return g
 }
 

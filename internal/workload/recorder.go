@@ -22,6 +22,9 @@ type Recorder struct {
 	effects map[string]int
 	keys    map[string]struct{} // every key a write was attempted on
 	lookups []history.Lookup
+	// inFlightBefore counts the generator's ops invoked before t and not
+	// recorded yet (Run installs it: the generator's own in-flight set).
+	inFlightBefore func(t time.Duration) int
 }
 
 // NewRecorder records on clock (a new one when nil).
@@ -44,6 +47,28 @@ func (r *Recorder) Op(op history.Op) {
 	if op.Kind == history.Write {
 		r.keys[op.Key] = struct{}{}
 	}
+}
+
+// countInFlight installs the count of ops in flight (Run's generator).
+func (r *Recorder) countInFlight(f func(t time.Duration) int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlightBefore = f
+}
+
+// InFlightBefore counts the ops invoked before t that are still in flight:
+// requests that hang have not completed, so CompletedSince does not see
+// them.
+func (r *Recorder) InFlightBefore(t time.Duration) int {
+	r.mu.Lock()
+	f := r.inFlightBefore
+	r.mu.Unlock()
+	// Not under r.mu: the generator records ops (r.mu) while it holds its
+	// own lock, which f takes.
+	if f == nil {
+		return 0
+	}
+	return f(t)
 }
 
 // Lookup records a client's DNS lookup.
@@ -135,4 +160,36 @@ func (r *Recorder) History() history.History {
 		Effects: maps.Clone(r.effects),
 		Lookups: slices.Clone(r.lookups),
 	}
+}
+
+// Recent is a copy of the ops that completed at or after since, and of
+// every event: what a live view of a workload that never ends needs,
+// without copying all it recorded.
+func (r *Recorder) Recent(since time.Duration) history.History {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Ops are kept in completion order: the recent ones are at the end.
+	i := len(r.ops)
+	for i > 0 && r.ops[i-1].Complete >= since {
+		i--
+	}
+	return history.History{Ops: slices.Clone(r.ops[i:]), Events: slices.Clone(r.events), Lookups: nil}
+}
+
+// Forget drops the ops that completed before t, so that a workload that
+// runs for hours (scalelab up's live page) holds only a recent window.
+// Events and the written keys are kept. Not for a run that will be judged.
+func (r *Recorder) Forget(t time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := 0
+	for i < len(r.ops) && r.ops[i].Complete < t {
+		i++
+	}
+	r.ops = slices.Delete(r.ops, 0, i)
+	j := 0
+	for j < len(r.lookups) && r.lookups[j].Complete < t {
+		j++
+	}
+	r.lookups = slices.Delete(r.lookups, 0, j)
 }

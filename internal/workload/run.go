@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config, baseURL string, clock *Clock, rec *Rec
 	}
 	e.lsn = make(lsnTokens, cfg.Clients)
 	e.stats = Stats{Seed: sched.Seed(), ScheduledOps: sched.Len(), InFlightCap: e.cap}
+	rec.countInFlight(e.inFlightBefore)
 
 	// Requests run on a context detached from ctx (see above) that only the
 	// drain deadline cancels.
@@ -243,7 +244,7 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		onSend := func() { e.sent(op.Invoke) }
+		onSend := func() { e.sent(d.Seq, op.Invoke) }
 		if d.Kind == history.Page {
 			e.loadPage(reqCtx, d, onSend) // records its ops as they complete
 			return
@@ -265,13 +266,32 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 	}()
 }
 
-// sent notes a request handed to the HTTP client, and its schedule lag.
-func (e *engine) sent(invoke time.Duration) {
+// inFlightBefore counts the ops invoked before t that are still in flight
+// (Recorder.InFlightBefore).
+func (e *engine) inFlightBefore(t time.Duration) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, op := range e.inFlight {
+		if op.Invoke < t {
+			n++
+		}
+	}
+	return n
+}
+
+// sent notes op seq's request handed to the HTTP client, and its schedule
+// lag (kept on the op too).
+func (e *engine) sent(seq int, invoke time.Duration) {
 	lag := max(e.clock.Now()-invoke, 0)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stats.Sent++
 	e.lags = append(e.lags, lag)
+	if op, ok := e.inFlight[seq]; ok && op.Invoke == invoke {
+		op.Lag = lag
+		e.inFlight[seq] = op
+	}
 }
 
 // finish records op seq's result, unless the drain deadline already

@@ -158,11 +158,13 @@ func TestRunInFlightCap(t *testing.T) {
 	clock := NewClock()
 	rec := NewRecorder(clock)
 	release := make(chan struct{})
+	heldInFlight := -1 // what the recorder saw in flight while the two were held
 	go func() {
 		defer close(release)
 		for deadline := time.Now().Add(2 * time.Second); rec.Len() < total-2 && time.Now().Before(deadline); {
 			time.Sleep(5 * time.Millisecond)
 		}
+		heldInFlight = rec.InFlightBefore(clock.Now() + time.Nanosecond)
 	}()
 	_, srv := newFakeSite(t, func(w http.ResponseWriter, r *http.Request) bool {
 		readBody(r)
@@ -193,6 +195,11 @@ func TestRunInFlightCap(t *testing.T) {
 	}
 	if len(h.Ops) != total || overloaded != total-2 || stats.Overloaded != total-2 || stats.Sent != 2 || stats.PeakInFlight != 2 {
 		t.Fatalf("%d ops, %d overloaded; stats %v; want %d ops of which 2 sent", len(h.Ops), overloaded, stats, total)
+	}
+	// The recorder sees the held requests in flight (the engine's wait for
+	// a steady system counts them), and none once they were recorded.
+	if heldInFlight != 2 || rec.InFlightBefore(clock.Now()+time.Nanosecond) != 0 {
+		t.Fatalf("in flight: %d while held, %d after; want 2, 0", heldInFlight, rec.InFlightBefore(clock.Now()+time.Nanosecond))
 	}
 }
 
