@@ -158,6 +158,15 @@ type Phases struct {
 	Teardown time.Duration `json:"teardown_ns"`
 }
 
+// String is the run's narration line of where its time went (without the
+// teardown, not known yet), the one `make test` adds up over the suite
+// (internal/junitfail): "time: boot 8.1s, warm-up 3.2s, ...".
+func (p Phases) String() string {
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+	return fmt.Sprintf("time: boot %v, warm-up %v, fault %v, cool-down %v, read-back %v, judge %v",
+		r(p.Boot), r(p.Warmup), r(p.Fault), r(p.Cooldown), r(p.ReadBack), r(p.Judge))
+}
+
 // Outcome says whether the run went as it should (verdict.Outcome): a
 // fault's run held every guarantee, a control's run broke those it names.
 func (r *Result) Outcome() verdict.Outcome {
@@ -533,6 +542,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		say(fmt.Sprintf("seen: writes %v; reads %v; read-your-writes %v; generator send lag p99 %v",
 			ev.Lost, ev.Stale, ev.RYW, res.Stats.LagP99.Round(100*time.Microsecond)))
 	}
+	say(res.Phases.String())
 	say(res.Verdict.String())
 	// Artifacts are for runs that are not as they should be: a fault run
 	// that broke, or a control whose guarantees held (a control that broke

@@ -185,12 +185,64 @@ func printTimes(cases []testCase) {
 	for _, g := range gs {
 		fmt.Printf("  %8s  %3d specs  %s\n", round(g.total), g.n, g.name)
 	}
+	if l := phases(cases, sum); l != "" {
+		fmt.Println(l)
+	}
 	slow := slices.Clone(cases)
 	slices.SortFunc(slow, func(a, b testCase) int { return cmp.Compare(b.Time, a.Time) })
 	fmt.Println("  the slowest:")
 	for _, c := range slow[:min(5, len(slow))] {
 		fmt.Printf("  %8s  %s\n", round(c.Time), shorten(c.Name, 150))
 	}
+}
+
+// phaseLine is a run's narration line of where its time went
+// (engine.Phases.String): "time: boot 8.1s, warm-up 3.2s, ...".
+var phaseLine = regexp.MustCompile(`(?m)^(?:\d\d:\d\d:\d\d\.\d{3} )?\s*time: (.+)$`)
+
+// phases adds up the runs' phase lines (a spec's reruns too): which
+// phase of a run to shorten when the suite is slow. What is left of the
+// specs' time is outside the runs' phases: waits for earlier teardowns,
+// reports, the CLI's and the labs' specs, suite setup.
+func phases(cases []testCase, total float64) string {
+	var order []string
+	sums := map[string]time.Duration{}
+	runs := 0
+	var inRuns time.Duration
+	for _, c := range cases {
+		for _, m := range phaseLine.FindAllStringSubmatch(c.SystemErr, -1) {
+			runs++
+			for _, part := range strings.Split(m[1], ", ") {
+				name, v, ok := strings.Cut(part, " ")
+				d, err := time.ParseDuration(v)
+				if !ok || err != nil {
+					continue
+				}
+				if _, seen := sums[name]; !seen {
+					order = append(order, name)
+				}
+				sums[name] += d
+				inRuns += d
+			}
+		}
+	}
+	if runs == 0 {
+		return ""
+	}
+	all := time.Duration(total * float64(time.Second))
+	var parts []string
+	for _, name := range order {
+		parts = append(parts, fmt.Sprintf("%s %s (%d%%)", name, sums[name].Round(time.Second), percent(sums[name], all)))
+	}
+	return fmt.Sprintf("  by phase, over %d runs: %s; outside the runs' phases %s (%d%%)",
+		runs, strings.Join(parts, ", "), (all - inRuns).Round(time.Second), percent(all-inRuns, all))
+}
+
+func percent(d, of time.Duration) int {
+	if of <= 0 {
+		return 0
+	}
+	return int(100 * d / of)
 }
 
 // stageGroup is the group of a stage's specs: "Stages stage 8, multi-dc".

@@ -38,3 +38,17 @@ func TestGroupOfIsTheStageOrTheContainersFirstWords(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintPhasesAddsUpTheRunsPhaseLines(t *testing.T) {
+	cases := []testCase{
+		{Time: 30, SystemErr: "19:10:01.000 run 1\n19:10:20.000 time: boot 8s, warm-up 2s, fault 5s, cool-down 4s, read-back 1s, judge 0s\n"},
+		{Time: 50, SystemErr: "19:11:01.000 time: boot 10s, warm-up 3s, fault 5s, cool-down 6s, read-back 1s, judge 0s\n" +
+			"19:11:30.000 time: boot 8s, warm-up 2s, fault 5s, cool-down 4s, read-back 1s, judge 0s\n"},
+		{Time: 5, SystemErr: "no run here\n"},
+	}
+	out := phases(cases, 85)
+	want := "  by phase, over 3 runs: boot 26s (30%), warm-up 7s (8%), fault 15s (17%), cool-down 14s (16%), read-back 3s (3%), judge 0s (0%); outside the runs' phases 20s (23%)"
+	if out != want {
+		t.Errorf("phases:\n got %q\nwant %q", out, want)
+	}
+}
