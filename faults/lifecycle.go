@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,16 +47,20 @@ func Apply(ctx context.Context, s *stacks.Stack, f Fault) (*Injection, error) {
 // machine, and a latency's probe a whole round trip): most of a 5 s window,
 // and the heal's links came back over 10 s, a state in between that the
 // guarantees judged as the fault.
-func Steps(fs []Fault) [][]Fault {
-	var steps [][]Fault
-	for i, f := range fs {
-		if i > 0 && kind(f) == kind(fs[i-1]) {
-			steps[len(steps)-1] = append(steps[len(steps)-1], f)
+func Steps(fs []Fault) [][]Fault { return runsOfKind(fs, func(f Fault) Fault { return f }) }
+
+// runsOfKind splits xs into runs of neighbours whose faults (fault) are of
+// one kind: the steps of faults (Steps) and of their injections (HealAll).
+func runsOfKind[T any](xs []T, fault func(T) Fault) [][]T {
+	var runs [][]T
+	for i, x := range xs {
+		if i > 0 && kind(fault(x)) == kind(fault(xs[i-1])) {
+			runs[len(runs)-1] = append(runs[len(runs)-1], x)
 			continue
 		}
-		steps = append(steps, []Fault{f})
+		runs = append(runs, []T{x})
 	}
-	return steps
+	return runs
 }
 
 // kind is a fault's kind: its type (Kill, Down, Latency, or the wrapper's:
@@ -102,21 +107,17 @@ func (in *Injection) Heal(ctx context.Context) error {
 // joined.
 func HealAll(ctx context.Context, ins []*Injection, before func(*Injection)) error {
 	var errs []error
-	for end := len(ins); end > 0; {
-		start := end - 1
-		for start > 0 && kind(ins[start-1].Fault) == kind(ins[end-1].Fault) {
-			start--
-		}
+	for _, step := range slices.Backward(runsOfKind(ins, func(in *Injection) Fault { return in.Fault })) {
 		var recovered []*Injection
-		for i := end - 1; i >= start; i-- {
+		for _, in := range slices.Backward(step) {
 			if before != nil {
-				before(ins[i])
+				before(in)
 			}
-			if err := ins[i].Recover(ctx); err != nil {
+			if err := in.Recover(ctx); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			recovered = append(recovered, ins[i])
+			recovered = append(recovered, in)
 		}
 		errs = append(errs, together(recovered, func(in *Injection) error {
 			if err := Eventually(ctx, HealedWithin, func(ctx context.Context) error { return in.Fault.Healed(ctx, in.Stack) }); err != nil {
@@ -124,7 +125,6 @@ func HealAll(ctx context.Context, ins []*Injection, before func(*Injection)) err
 			}
 			return nil
 		}))
-		end = start
 	}
 	return errors.Join(errs...)
 }

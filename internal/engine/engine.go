@@ -709,11 +709,16 @@ func (res *Result) judge(fs []stage.Fault, set stage.Settings, problems []string
 	// such pass: an op scheduled in the fault window and sent after the
 	// heal would count as served during it.
 	if res.Stats.LagP99 > maxSendLagP99 {
-		sent := verdict.Verdict{Assumptions: problems}
-		sentEv, _ := evidenceOf(h.AsSent(), res.Spec.Workload.Timeout, counters)
-		sent.Add(guaranteesOf(fs, sentEv, set)...)
+		counts := false
+		if res.Control != nil && res.Outcome().AsExpected {
+			// Judged again as sent: only a control's run can count so.
+			sent := verdict.Verdict{Assumptions: problems}
+			sentEv, _ := evidenceOf(h.AsSent(), res.Spec.Workload.Timeout, counters)
+			sent.Add(guaranteesOf(fs, sentEv, set)...)
+			counts = sent.Outcome(true, res.Control.Breaks, 0, 0).AsExpected
+		}
 		lag := res.Stats.LagP99.Round(time.Millisecond)
-		if res.Control != nil && res.Outcome().AsExpected && sent.Outcome(true, res.Control.Breaks, 0, 0).AsExpected {
+		if counts {
 			res.lagDecidedNothing = fmt.Sprintf("the load generator fell behind (send lag p99 %v > %v), but %s also broke measured from when each request was sent: the run counts",
 				lag, maxSendLagP99, strings.Join(res.Control.Breaks, ", "))
 		} else {

@@ -146,11 +146,6 @@ type Lookup struct {
 	// Complete + TTL.
 	Invoke   time.Duration `json:"invoke_ns"`
 	Complete time.Duration `json:"complete_ns"`
-	// Lag is how late the load generator handed the op to its client
-	// after Invoke, its scheduled time (a loaded machine's lateness, which
-	// the op's latency includes); 0 when it went out on time or was never
-	// sent.
-	Lag time.Duration `json:"lag_ns,omitempty"`
 }
 
 // AsSent is the history with every op's Invoke moved to when it was sent
