@@ -895,6 +895,7 @@ func evidenceOf(h history.History, timeout time.Duration, counters []check.Count
 			problems = append(problems, err.Error())
 		}
 		ev.WritesResumed, _ = check.ResumedAfter(h, history.Write) // same windows: no new error
+		ev.Shards = check.ShardsIn(h, wins)
 	}
 	ev.Overall = check.AvailabilityIn(h, check.WholeRun(h))
 	ev.Latency = check.LatencyIn(h, check.WholeRun(h))

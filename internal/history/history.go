@@ -76,6 +76,10 @@ type Op struct {
 	// (mysite's Mysite-Cache header: "hit", "miss", "shared", "error"); "" when the
 	// answer did not say (no cache, or no answer).
 	Cache string `json:"cache,omitempty"`
+	// Shard names the database shard mysite routed the op's key to
+	// (mysite's Mysite-Shard header, stage 11), also on an error answer;
+	// "" when no answer came or the system is not sharded.
+	Shard string `json:"shard,omitempty"`
 	// Expect is, for an Asset op, the Asset-Version of the page that named
 	// the asset: an OK asset whose Value is lower is stale (the page
 	// promised version N, older bytes came).

@@ -110,6 +110,26 @@ type Config struct {
 	Role string
 	// Jobs are the photo jobs' settings (stage 9, jobs.go).
 	Jobs JobsConfig
+
+	// Shards are the PostgreSQL databases users are split over by id
+	// (stage 11, see ShardedStore), as space-separated name=DSN pairs in
+	// order; "" means no sharding (DB is the one database). With shards, DB
+	// must be empty.
+	Shards string
+	// Spares are shards that are started and ready but own no keys until
+	// POST /admin/reshard adds them to the router (same form as Shards).
+	Spares string
+	// ShardStrategy is ShardRing ("" means the same) or ShardModulo.
+	ShardStrategy string
+	// VNodes is the number of ring points per shard; 0 means
+	// DefaultVNodes.
+	VNodes int
+	// MoveRate is how many rows per second a reshard copies; 0 means
+	// unpaced (DefaultConfig sets DefaultMoveRate).
+	MoveRate float64
+	// ReadCacheTTL, with Shards, keeps the users this server read in its
+	// memory this long (ReadCache); 0: none.
+	ReadCacheTTL time.Duration
 }
 
 // Read routing modes (-reads).
@@ -154,6 +174,10 @@ const (
 	EnvReplicas        = "MYSITE_REPLICAS"
 	EnvReads           = "MYSITE_READS"
 
+	EnvShards        = "MYSITE_SHARDS"
+	EnvSpares        = "MYSITE_SPARES"
+	EnvShardStrategy = "MYSITE_SHARD_STRATEGY"
+
 	EnvCache             = "MYSITE_CACHE"
 	EnvCacheTTL          = "MYSITE_CACHE_TTL"
 	EnvCacheTimeout      = "MYSITE_CACHE_TIMEOUT"
@@ -178,6 +202,10 @@ func DefaultConfig() Config {
 		CacheTimeout:      DefaultCacheTimeout,
 		CacheInvalidation: DefaultCacheInvalidation,
 		CacheGuard:        DefaultCacheGuard,
+
+		ShardStrategy: ShardRing,
+		VNodes:        DefaultVNodes,
+		MoveRate:      DefaultMoveRate,
 	}
 }
 
@@ -254,6 +282,15 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	}
 	if v := getenv(EnvReads); v != "" {
 		cfg.Reads = v
+	}
+	if v := getenv(EnvShards); v != "" {
+		cfg.Shards = v
+	}
+	if v := getenv(EnvSpares); v != "" {
+		cfg.Spares = v
+	}
+	if v := getenv(EnvShardStrategy); v != "" {
+		cfg.ShardStrategy = v
 	}
 	for _, t := range []struct {
 		env string
@@ -344,6 +381,7 @@ func ParseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			"for the lab, never for real use")
 	staticFlags(fs, &cfg)
 	jobsFlags(fs, &cfg)
+	shardFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if usageOut != nil {
@@ -380,11 +418,21 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Listen) == "" {
 		return fmt.Errorf("-listen (%s) must not be empty", EnvListen)
 	}
-	if strings.TrimSpace(c.DB) == "" {
-		return fmt.Errorf("a PostgreSQL DSN is required: set -db or %s (e.g. postgres://user:pass@host:5432/db?sslmode=disable)", EnvDB)
-	}
-	if _, err := c.poolConfig(); err != nil {
-		return err
+	if c.sharded() {
+		// Each shard's DSN is checked as -db would be (validateShards).
+		if strings.TrimSpace(c.DB) != "" {
+			return fmt.Errorf("-db (%s) must be empty with -shard: every user lives on the shard its id routes to", EnvDB)
+		}
+	} else {
+		if strings.TrimSpace(c.Spares) != "" {
+			return c.validateShards() // the spares' own error
+		}
+		if strings.TrimSpace(c.DB) == "" {
+			return fmt.Errorf("a PostgreSQL DSN is required: set -db or %s (e.g. postgres://user:pass@host:5432/db?sslmode=disable)", EnvDB)
+		}
+		if _, err := c.poolConfig(); err != nil {
+			return err
+		}
 	}
 	if c.DBTimeout < 0 {
 		return fmt.Errorf("-db-timeout (%s) must be >= 0 (0 disables the timeout), got %v", EnvDBTimeout, c.DBTimeout)
@@ -441,6 +489,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validateJobs(); err != nil {
+		return err
+	}
+	if err := c.validateShards(); err != nil {
 		return err
 	}
 	return c.validateCache()

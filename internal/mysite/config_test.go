@@ -58,6 +58,7 @@ func TestConfigEnvAndFlags(t *testing.T) {
 func sessionDefaults(c Config) Config {
 	c.Name, c.Sessions, c.SessionTTL, c.SessionTimeout = DefaultName(), SessionsMemory, DefaultSessionTTL, DefaultSessionTimeout
 	c.CacheTTL, c.CacheTimeout, c.CacheInvalidation, c.CacheGuard = DefaultCacheTTL, DefaultCacheTimeout, DefaultCacheInvalidation, DefaultCacheGuard
+	c.ShardStrategy, c.VNodes, c.MoveRate = ShardRing, DefaultVNodes, DefaultMoveRate
 	return c
 }
 

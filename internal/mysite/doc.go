@@ -31,9 +31,20 @@
 //	POST /static/publish
 //	                    200 {"version": N}: every asset's new version
 //	GET  /static-stats  200 {"version": N, "served": <200 answers of GET /static/...>}
+//	POST /admin/reshard?protocol=online|naive
+//	                    202 + the move's status (state "copying"): starts moving users onto
+//	                    the -spare shards in the background (see Sharding); 409 when a move
+//	                    already ran or is running, 400 for another protocol, 404 without -spare
+//	GET  /admin/reshard 200 {"state": "idle|copying|done|failed", "protocol", "from": N, "to": M,
+//	                    "moving": <rows whose shard changes>, "copied", "started", "finished"
+//	                    (RFC 3339, nanoseconds; "" until then), "error", "shards": [the shards
+//	                    that own users now], "move_rate"}; 404 without -spare
 //
 // Every response carries the header Mysite-Server: <-name> (default the host
 // name), so that a client behind a load balancer sees which server answered.
+// With -shard, every answer to GET /users/{id}, PUT /users/{id} and POST
+// /users (errors included, once the id is known) carries Mysite-Shard: <the
+// shard the request was routed to>.
 //
 // A stored user always has every key:
 //
@@ -122,6 +133,31 @@
 // Asset-Version: N and Cache-Control: no-store. GET /static-stats counts
 // the 200 answers to asset requests: what an edge cache in front of mysite
 // saved it shows there.
+//
+// # Sharding
+//
+// With -shard name=DSN (repeated, in order; -db empty; stage 11) users are
+// split over several PostgreSQL databases by id, each with its own pool of
+// -max-conns and the DB timeout: a shard that is down or slow fails only
+// its own users' requests. -shard-strategy says how: ring (the default:
+// consistent hashing, -vnodes points per shard, 64 by default) or modulo
+// (hash mod N). The hash is 64-bit FNV-1a followed by splitmix64's
+// finalizer. /readyz needs every shard and spare ready and names the first
+// that is not. Sharding combines only with -db-timeout, -max-conns, -name,
+// memory sessions, the static assets and -failpoints; -replica, -cache,
+// -writes behind, Redis sessions and photo jobs are refused.
+//
+// -spare name=DSN shards are kept ready but own no users until POST
+// /admin/reshard grows the router to the shards plus every spare (same
+// strategy) and moves the users whose shard changes, -move-rate rows a
+// second (200; 0: unpaced), once per process. protocol=online dual-writes
+// moving users (old shard, then a version-guarded copy to the new one,
+// then the answer), copies them, and switches: no acknowledged write is
+// lost and no read goes back in time. protocol=naive (the lab's negative
+// control) copies, then switches: writes during the copy to rows already
+// copied are lost. A move that cannot finish (a shard unavailable) fails,
+// and the old shards stay authoritative. Spares should be empty databases.
+// Moved rows are not deleted from their old shard. See reshard.go.
 //
 // # Read replicas
 //

@@ -70,13 +70,21 @@ func NewMetrics(log *slog.Logger) *Metrics {
 }
 
 // RegisterPool exports the pool statistics, read at scrape time.
-func (m *Metrics) RegisterPool(pool *pgxpool.Pool) {
+func (m *Metrics) RegisterPool(pool *pgxpool.Pool) { m.registerPool(pool, nil) }
+
+// RegisterShardPool exports one shard's pool statistics, labelled
+// shard="<name>" (stage 11: a pool per shard).
+func (m *Metrics) RegisterShardPool(name string, pool *pgxpool.Pool) {
+	m.registerPool(pool, prometheus.Labels{"shard": name})
+}
+
+func (m *Metrics) registerPool(pool *pgxpool.Pool, labels prometheus.Labels) {
 	gauge := func(name, help string, f func(*pgxpool.Stat) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return f(pool.Stat()) })
 	}
 	counter := func(name, help string, f func(*pgxpool.Stat) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return f(pool.Stat()) })
 	}
 	m.Registry.MustRegister(

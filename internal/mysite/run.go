@@ -45,6 +45,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		return runWorker(ctx, cfg, log, onListen)
 	}
 	metrics := NewMetrics(log)
+	if cfg.sharded() {
+		return runSharded(ctx, cfg, log, metrics, onListen)
+	}
 	store, err := NewPGStore(cfg, metrics.DB, log)
 	if err != nil {
 		return err
@@ -92,20 +95,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		Name: name, Replicas: replicas, Static: cfg.staticOptions(), Metrics: metrics, Logger: log,
 		Failpoints: failpoints, Jobs: jobs,
 	})
-	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
-	if cfg.DBTimeout > 0 {
-		// A request may wait for the session store, then for the database.
-		writeTimeout = cfg.DBTimeout + sessionTimeout + 10*time.Second
-	}
-	hs := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := newHTTPServer(cfg, handler, sessionTimeout, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -161,6 +151,47 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 		log.Info("read replicas", "reads", replicas.Mode(), "fallback", !cfg.NoReadFallback, "nodes", cfg.Replicas)
 	}
 
+	runErr := serve(ctx, cfg, hs, ln, log)
+
+	stopBackground()
+	bg.Wait()
+	metrics.DB.Flush()
+	metrics.Sessions.Flush()
+	if cache != nil {
+		cache.Monitor().Flush()
+		cache.Close()
+	}
+	if !closeWithin(store.Close, poolCloseTimeout) {
+		log.Warn("database pool did not close in time", "timeout", poolCloseTimeout)
+	}
+	if replicas != nil && !closeWithin(replicas.Close, poolCloseTimeout) {
+		log.Warn("replica pools did not close in time", "timeout", poolCloseTimeout)
+	}
+	sessions.Close()
+	log.Info("mysite stopped", "clean", runErr == nil)
+	return runErr
+}
+
+// newHTTPServer is the HTTP server of a web role.
+func newHTTPServer(cfg Config, handler http.Handler, sessionTimeout time.Duration, log *slog.Logger) *http.Server {
+	writeTimeout := time.Duration(0) // DB timeout 0: requests may hang, by design
+	if cfg.DBTimeout > 0 {
+		// A request may wait for the session store, then for the database.
+		writeTimeout = cfg.DBTimeout + sessionTimeout + 10*time.Second
+	}
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve serves on ln until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, cfg Config, hs *http.Server, ln net.Listener, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 
@@ -181,20 +212,67 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, onListen func(net.Ad
 	case err := <-serveErr:
 		runErr = fmt.Errorf("http server: %w", err)
 	}
+	return runErr
+}
+
+// runSharded is run for a sharded configuration (stage 11): users over
+// -shard databases, sessions in memory, no replicas, cache or jobs
+// (Validate refuses them).
+func runSharded(ctx context.Context, cfg Config, log *slog.Logger, metrics *Metrics, onListen func(net.Addr)) error {
+	store, err := NewShardedStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	for _, p := range store.Pools() {
+		metrics.RegisterShardPool(p.Name, p.Pool)
+	}
+	var failpoints *Failpoints
+	if cfg.Failpoints {
+		failpoints = &Failpoints{}
+		log.Warn("failpoints are served at /failpoints: anyone who reaches this server can make it misbehave (lab mode)")
+	}
+	sessions := newSessionStore(cfg)
+	name := cmp.Or(cfg.Name, DefaultName())
+	sessionTimeout := cmp.Or(cfg.SessionTimeout, DefaultSessionTimeout)
+	var served Store = store
+	if cfg.ReadCacheTTL > 0 {
+		served = NewReadCache(store, cfg.ReadCacheTTL)
+	}
+	handler := NewServer(Options{
+		Store: served, DBTimeout: cfg.DBTimeout,
+		Sessions: sessions, SessionTTL: cfg.SessionTTL, SessionTimeout: sessionTimeout,
+		Name: name, Static: cfg.staticOptions(), Metrics: metrics, Logger: log, Failpoints: failpoints,
+	})
+	hs := newHTTPServer(cfg, handler, sessionTimeout, log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		store.Close()
+		sessions.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("mysite started", "addr", ln.Addr().String(), "name", name,
+		"shards", store.Shards(), "spares", store.Spares(), "strategy", cmp.Or(cfg.ShardStrategy, ShardRing),
+		"vnodes", cmp.Or(cfg.VNodes, DefaultVNodes), "move_rate", cfg.MoveRate, "read_cache_ttl", cfg.ReadCacheTTL,
+		"db_timeout", cfg.DBTimeout, "max_conns_per_shard", cfg.MaxConns, "shutdown_timeout", cfg.ShutdownTimeout,
+		"sessions", cfg.sessions(), "session_ttl", cmp.Or(cfg.SessionTTL, DefaultSessionTTL))
+	if cfg.DBTimeout == 0 {
+		log.Warn("db timeout is 0: requests will hang while a shard is slow (negative-control mode)")
+	}
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { store.Run(bgCtx) })
+	bg.Go(func() { metrics.Sessions.Run(bgCtx) })
+
+	runErr := serve(ctx, cfg, hs, ln, log)
 
 	stopBackground()
 	bg.Wait()
-	metrics.DB.Flush()
 	metrics.Sessions.Flush()
-	if cache != nil {
-		cache.Monitor().Flush()
-		cache.Close()
-	}
 	if !closeWithin(store.Close, poolCloseTimeout) {
-		log.Warn("database pool did not close in time", "timeout", poolCloseTimeout)
-	}
-	if replicas != nil && !closeWithin(replicas.Close, poolCloseTimeout) {
-		log.Warn("replica pools did not close in time", "timeout", poolCloseTimeout)
+		log.Warn("shard pools did not close in time", "timeout", poolCloseTimeout)
 	}
 	sessions.Close()
 	log.Info("mysite stopped", "clean", runErr == nil)

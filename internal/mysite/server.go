@@ -135,6 +135,9 @@ func NewServer(opts Options) *Server {
 	m.HandleFunc("/readyz", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("GET /replication", s.replication)
 	m.HandleFunc("/replication", methodNotAllowed("GET, HEAD"))
+	m.HandleFunc("GET /admin/reshard", s.reshardStatus)
+	m.HandleFunc("POST /admin/reshard", s.startReshard)
+	m.HandleFunc("/admin/reshard", methodNotAllowed("GET, HEAD, POST"))
 	m.HandleFunc("GET /cache", s.cache)
 	m.HandleFunc("/cache", methodNotAllowed("GET, HEAD"))
 	m.HandleFunc("GET /static/{name}", s.static.serveAsset)
@@ -219,11 +222,17 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		min := minLSN(r)
 		get = func(ctx context.Context, id string) (User, error) { return s.replicas.Get(ctx, id, min) }
 	}
-	var cached cacheAnswer
-	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return get(withCacheAnswer(ctx, &cached), id) })
+	var (
+		cached cacheAnswer
+		routed shardNote
+	)
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) {
+		return get(withShardNote(withCacheAnswer(ctx, &cached), &routed), id)
+	})
 	if a := cached.String(); a != "" {
 		w.Header().Set(CacheHeader, a)
 	}
+	s.setShard(w, &routed, id)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, u)
@@ -240,7 +249,9 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		writeClientError(w, err)
 		return
 	}
-	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Create(ctx, in) })
+	var routed shardNote
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Create(withShardNote(ctx, &routed), in) })
+	s.setShard(w, &routed, in.ID)
 	switch {
 	case err == nil:
 		w.Header().Set("Location", "/users/"+u.ID)
@@ -264,13 +275,32 @@ func (s *Server) putUser(w http.ResponseWriter, r *http.Request) {
 		writeClientError(w, err)
 		return
 	}
-	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Put(ctx, in) })
+	var routed shardNote
+	u, err := s.callStore(r, func(ctx context.Context) (User, error) { return s.store.Put(withShardNote(ctx, &routed), in) })
+	s.setShard(w, &routed, id)
 	if err != nil {
 		s.writeStoreError(w, r, err, true)
 		return
 	}
 	setLSN(w, u)
 	writeJSON(w, http.StatusOK, u)
+}
+
+// setShard sets Mysite-Shard when the store is sharded: the shard the call
+// was routed to, or, when the store did not get to route it (the call
+// timed out first), the shard that serves id now.
+func (s *Server) setShard(w http.ResponseWriter, routed *shardNote, id string) {
+	namer, ok := s.store.(ShardNamer)
+	if !ok {
+		return
+	}
+	name := routed.String()
+	if name == "" {
+		name = namer.ShardOf(id)
+	}
+	if name != "" {
+		w.Header().Set(ShardHeader, name)
+	}
 }
 
 // setLSN sets Mysite-LSN when the store read the write's WAL position

@@ -91,6 +91,59 @@ type Report struct {
 	// Jobs reconciles the jobs submitted with their effects, for runs whose
 	// writes submit jobs (stage 9); absent otherwise.
 	Jobs *Jobs `json:"jobs,omitempty"`
+	// Shards is where the keys lived and how each shard's users fared,
+	// for runs of a sharded system (stage 11); absent otherwise.
+	Shards *Shards `json:"shards,omitempty"`
+}
+
+// Shards is a sharded run's keys and users by shard (check.Shards), as
+// mysite's answers named each key's shard.
+type Shards struct {
+	// Availability is each shard's availability during the fault, by the
+	// shard its keys lived on before it (null: no op of it).
+	Availability map[string]*float64 `json:"availability"`
+	// Keys counts the keys each shard held before the fault; UsersHurt
+	// those of them that saw a request fail during it.
+	Keys      map[string]int `json:"keys"`
+	UsersHurt map[string]int `json:"users_hurt"`
+	// KeysMovedShare is the share of the keys answered both before the
+	// fault and after the heal whose shard changed; null when none was
+	// compared. KeysMoved and KeysCompared are its counts.
+	KeysMovedShare *float64 `json:"keys_moved_share"`
+	KeysMoved      int      `json:"keys_moved"`
+	KeysCompared   int      `json:"keys_compared"`
+	// P99MS is each shard's p99 latency during the fault (ms; absent:
+	// no request of it), and HotShardP99MS the slowest shard's: the
+	// celebrity's, when one is read far more than the others (null: none).
+	P99MS         map[string]float64 `json:"p99_ms"`
+	HotShardP99MS *float64           `json:"hot_shard_p99_ms"`
+}
+
+// shardsWork is the shards section, nil unless some answer named a shard.
+func shardsWork(s check.Shards) *Shards {
+	if len(s.Keys) == 0 {
+		return nil
+	}
+	out := &Shards{Availability: map[string]*float64{}, Keys: s.Keys, UsersHurt: map[string]int{},
+		KeysMoved: s.Moved, KeysCompared: s.Compared, P99MS: map[string]float64{}}
+	for name, p99 := range s.P99 {
+		out.P99MS[name] = millis(p99)
+		if out.HotShardP99MS == nil || millis(p99) > *out.HotShardP99MS {
+			out.HotShardP99MS = ptr(millis(p99))
+		}
+	}
+	for name := range s.Keys {
+		out.UsersHurt[name] = s.Hurt[name]
+		if a, ok := s.During[name]; ok {
+			out.Availability[name] = availability(a)
+		} else {
+			out.Availability[name] = nil
+		}
+	}
+	if s.Compared > 0 {
+		out.KeysMovedShare = ptr(round(s.MovedShare, 4))
+	}
+	return out
 }
 
 // Jobs is a queue run's jobs (check.Jobs): what the clients were told and
@@ -462,6 +515,7 @@ func FromResult(r *engine.Result) Report {
 	rep.Assets = assetsWork(h, r.Evidence.Counters, r.Evidence.Windows)
 	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows, lost)
 	rep.Jobs = jobsWork(r.Evidence.Jobs, r.Evidence.Counters, r.Evidence.Windows)
+	rep.Shards = shardsWork(r.Evidence.Shards)
 	if rep.DC != nil {
 		// Keys written on both sides mean split brain only where the data
 		// centers could not talk: the stage's guarantee says where (a

@@ -172,6 +172,9 @@ type Evidence struct {
 	// Jobs reconciles the submitted jobs with their effects (stages with
 	// Effects).
 	Jobs check.Jobs
+	// Shards is where the keys lived and how each shard's users fared
+	// (a sharded stage; empty evidence otherwise).
+	Shards check.Shards
 	// History is the run's whole history, for guarantees that look at
 	// single ops (e.g. which statuses the failures had).
 	History history.History `json:"-"`

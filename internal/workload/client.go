@@ -34,6 +34,10 @@ const ServerHeader = "Mysite-Server"
 // lookup (hit, miss, error); recorded in history.Op.Cache.
 const CacheHeader = "Mysite-Cache"
 
+// ShardHeader is mysite's header naming the database shard a request of a
+// key was routed to (stage 11), on errors too; recorded in history.Op.Shard.
+const ShardHeader = "Mysite-Shard"
+
 // SessionCookie is mysite's session cookie.
 const SessionCookie = "session"
 
@@ -184,6 +188,7 @@ type result struct {
 	version int64  // version the server reported, 0 when unknown
 	server  string // the Mysite-Server header of the answer
 	cache   string // reads: the Mysite-Cache header of the answer
+	shard   string // the Mysite-Shard header of the answer
 	source  string // asset loads: who answered last (history.SourceEdge or SourceOrigin)
 	lsn     int64  // the LSNHeader of the answer, 0 when none
 	// cookies are the answer's Set-Cookie values other than the session's
@@ -294,6 +299,7 @@ func (q *requester) do(parent context.Context, kind history.Kind, key string, us
 	}
 	r.server = resp.Header.Get(ServerHeader)
 	r.cache = resp.Header.Get(CacheHeader)
+	r.shard = resp.Header.Get(ShardHeader)
 	for _, c := range resp.Cookies() {
 		if c.Name != SessionCookie {
 			r.cookies = append(r.cookies, c)

@@ -315,7 +315,7 @@ func (e *engine) finishThen(seq int, res result, complete time.Duration, next *h
 	if next != nil {
 		e.inFlight[seq] = *next
 	}
-	op.Outcome, op.Status, op.Error, op.Server = res.outcome, res.status, res.err, res.server
+	op.Outcome, op.Status, op.Error, op.Server, op.Shard = res.outcome, res.status, res.err, res.server, res.shard
 	if op.Kind == history.Read {
 		op.Cache = res.cache
 	}
