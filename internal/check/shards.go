@@ -43,6 +43,10 @@ type Shards struct {
 	Moved      int            `json:"moved"`
 	MovedShare float64        `json:"moved_share"`
 	MovedTo    map[string]int `json:"moved_to,omitempty"`
+	// MovedOps is the availability of the ops invoked during the fault of
+	// the keys that moved: whether their users were served while their
+	// data moved.
+	MovedOps Availability `json:"moved_ops"`
 }
 
 // HurtShare is the share of the users active during the fault that saw a
@@ -51,11 +55,16 @@ func (s Shards) HurtShare() (float64, bool) {
 	if s.Users == 0 {
 		return 0, false
 	}
+	return float64(s.HurtUsers()) / float64(s.Users), true
+}
+
+// HurtUsers counts the users hurt on every shard.
+func (s Shards) HurtUsers() int {
 	n := 0
 	for _, h := range s.Hurt {
 		n += h
 	}
-	return float64(n) / float64(s.Users), true
+	return n
 }
 
 // Others is the availability during the fault of every shard but the
@@ -162,5 +171,15 @@ func ShardsIn(h history.History, w FaultWindows) Shards {
 	if s.Compared > 0 {
 		s.MovedShare = float64(s.Moved) / float64(s.Compared)
 	}
+	s.MovedOps.Window = w.During
+	for _, op := range ops {
+		if !w.During.Contains(op.Invoke) {
+			continue
+		}
+		if before, ok := s.HomeBefore[op.Key]; ok && after[op.Key] != "" && after[op.Key] != before {
+			s.MovedOps.add(op.Outcome)
+		}
+	}
+	s.MovedOps.Value, s.MovedOps.NoData = ratio(s.MovedOps.Counts)
 	return s
 }

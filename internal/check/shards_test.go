@@ -49,6 +49,10 @@ func TestShardsPlacesKeysByTheirAnswersAndCountsTheHurtUsers(t *testing.T) {
 	if s.Last["b"] != "shard-2" || s.Last["a"] != "shard-1" {
 		t.Errorf("last: %v", s.Last)
 	}
+	// b moved; its read during the fault failed.
+	if m := s.MovedOps; m.Total() != 1 || m.OK != 0 {
+		t.Errorf("moved keys' ops: %+v", m)
+	}
 	if s.Compared != 2 || s.Moved != 1 || s.MovedShare != 0.5 || s.MovedTo["shard-3"] != 1 {
 		t.Errorf("moved: compared %d moved %d share %v to %v", s.Compared, s.Moved, s.MovedShare, s.MovedTo)
 	}

@@ -31,7 +31,7 @@
 //	POST /static/publish
 //	                    200 {"version": N}: every asset's new version
 //	GET  /static-stats  200 {"version": N, "served": <200 answers of GET /static/...>}
-//	POST /admin/reshard?protocol=online|naive
+//	POST /admin/reshard?protocol=online|naive|offline
 //	                    202 + the move's status (state "copying"): starts moving users onto
 //	                    the -spare shards in the background (see Sharding); 409 when a move
 //	                    already ran or is running, 400 for another protocol, 404 without -spare
@@ -155,7 +155,10 @@
 // then the answer), copies them, and switches: no acknowledged write is
 // lost and no read goes back in time. protocol=naive (the lab's negative
 // control) copies, then switches: writes during the copy to rows already
-// copied are lost. A move that cannot finish (a shard unavailable) fails,
+// copied are lost. protocol=offline (the other control, a maintenance
+// window) refuses every request of a moving user (503, not applied) until
+// the switch: nothing is lost, but those users are down while they move.
+// A move that cannot finish (a shard unavailable) fails,
 // and the old shards stay authoritative. Spares should be empty databases.
 // Moved rows are not deleted from their old shard. See reshard.go.
 //

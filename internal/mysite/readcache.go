@@ -35,6 +35,9 @@ type ReadCache struct {
 	now     func() time.Time
 	flights singleflight.Group
 
+	// Neither map shrinks: an expired entry stays until its key is read or
+	// written again, and every key written keeps its generation. A lab
+	// run's few thousand users fit; a real site would evict.
 	mu      sync.Mutex
 	entries map[string]cacheEntry
 	gens    map[string]uint64

@@ -63,14 +63,22 @@ import (
 //     that do not move never wait.
 //
 // Known limit: a write whose statement was sent, whose request gave up (a
-// timeout), and which PostgreSQL commits only after the switch's re-copy,
-// is not on the new shard. It was never acknowledged; a read of the old
-// shard may have seen it only in the instant before the switch.
+// timeout), and which PostgreSQL commits only after the copy read its row
+// (or, in the dual phase, after the switch's re-copy), is not on the new
+// shard. It was never acknowledged. A write routed before the move began
+// is not marked for the re-copy, so a read of the old shard may see it for
+// the rest of the copy (a second with ring placement, four with modulo),
+// and it is gone after the switch. The offline move has the same limit.
 //
 // Protocol naive (the lab's negative control, the classic mistake): copy
 // the moving rows at the same pace, then switch the router. Writes during
 // the copy go to the old shard only, so a write to a row already copied is
 // lost after the switch.
+//
+// Protocol offline (the lab's other control, the maintenance window): every
+// request of a user who moves is refused (503, not applied) from the start
+// of the move until the switch; the copy then has every write, and nothing
+// is lost, but the moving users cannot read or write their data meanwhile.
 //
 // A move that fails (a shard unavailable, a copy that cannot be written)
 // goes back to the old router, which never stopped being authoritative,
@@ -79,8 +87,9 @@ import (
 
 // Reshard protocols.
 const (
-	ProtocolOnline = "online"
-	ProtocolNaive  = "naive"
+	ProtocolOnline  = "online"
+	ProtocolNaive   = "naive"
+	ProtocolOffline = "offline"
 )
 
 // Move states.
@@ -94,7 +103,7 @@ const (
 // MoveStatus is GET /admin/reshard's answer.
 type MoveStatus struct {
 	State    string   `json:"state"`    // idle, copying, done, failed
-	Protocol string   `json:"protocol"` // online, naive; "" while idle
+	Protocol string   `json:"protocol"` // online, naive, offline; "" while idle
 	From     int      `json:"from"`     // shards before the move
 	To       int      `json:"to"`       // shards after it (with the spares)
 	Moving   int64    `json:"moving"`   // rows whose home changes (known once listed)
@@ -110,18 +119,33 @@ type MoveStatus struct {
 var (
 	errNoSpares    = errors.New("no spare shards configured (-spare)")
 	errMoveRan     = errors.New("a reshard already ran or is running (one per process)")
-	errBadProtocol = fmt.Errorf("protocol must be %s or %s", ProtocolOnline, ProtocolNaive)
+	errBadProtocol = fmt.Errorf("protocol must be %s, %s or %s", ProtocolOnline, ProtocolNaive, ProtocolOffline)
 )
 
 // routing is how keys are routed at one time. It is never changed, only
 // replaced.
 type routing struct {
 	cur  *Router // authoritative: reads, and every write's first (or only) shard
-	next *Router // online move: where moving keys are also written; nil otherwise
+	next *Router // online move: where moving keys are also written; offline: whom closed refuses; nil otherwise
 	// gate, while the online move switches: writes of moving keys wait
 	// until it is closed, then route again.
 	gate   chan struct{}
 	writes *epoch // the writes routed by this routing still running
+	// closed, during an offline move, refuses every request of a key that
+	// moves (next's home differs): 503, not applied.
+	closed bool
+}
+
+// refused is the answer to a request of a key an offline move is moving.
+func (rt *routing) refused(id string) error {
+	if !rt.closed || rt.next == nil {
+		return nil
+	}
+	from, to := rt.cur.Name(id), rt.next.Name(id)
+	if from == to {
+		return nil
+	}
+	return Unavailable(fmt.Errorf("shard %s: user %s is moving to shard %s (an offline move): try again once it has moved", from, id, to), true)
 }
 
 // epoch counts the writes that run under one routing, so that a move can
@@ -181,6 +205,10 @@ func (s *ShardedStore) write(ctx context.Context, id string, do func(context.Con
 		if rt.next != nil {
 			to = rt.next.Name(id)
 		}
+		if err := rt.refused(id); err != nil {
+			noteShard(ctx, from)
+			return User{}, err
+		}
 		if to != from && rt.gate != nil {
 			noteShard(ctx, from)
 			select {
@@ -218,7 +246,7 @@ func (s *ShardedStore) dualWrite(ctx context.Context, id, from, to string, do fu
 		// switch; the switch copies it again. Not acknowledged: 503 with
 		// an unknown outcome (it was applied, and will move).
 		s.markDirty(id)
-		return User{}, Unavailable(fmt.Errorf("shard %s: written on shard %s, but not yet on its new shard: %v", to, from, err), false)
+		return User{}, Unavailable(fmt.Errorf("written on shard %s, not yet on its new shard %s: %w", from, to, err), false)
 	}
 	return u, nil
 }
@@ -246,7 +274,7 @@ func (s *ShardedStore) StartReshard(protocol string) (MoveStatus, error) {
 	if len(s.spares) == 0 {
 		return MoveStatus{}, errNoSpares
 	}
-	if protocol != ProtocolOnline && protocol != ProtocolNaive {
+	if protocol != ProtocolOnline && protocol != ProtocolNaive && protocol != ProtocolOffline {
 		return MoveStatus{}, fmt.Errorf("%w, got %q", errBadProtocol, protocol)
 	}
 	if !s.moveStarted.CompareAndSwap(false, true) {
@@ -265,10 +293,14 @@ func (s *ShardedStore) StartReshard(protocol string) (MoveStatus, error) {
 	s.log.Info("reshard started", "protocol", protocol, "from", old.Names(), "to", next.Names(),
 		"strategy", old.Strategy(), "move_rate", s.rate)
 	prev := s.route.Load()
-	if protocol == ProtocolOnline {
+	switch protocol {
+	case ProtocolOnline:
 		// The dual phase begins now, before this answer: a write
 		// acknowledged after the 202 is already dual-written.
 		s.route.Store(&routing{cur: old, next: next, writes: newEpoch()})
+	case ProtocolOffline:
+		// The moving users are refused from now until the switch.
+		s.route.Store(&routing{cur: old, next: next, closed: true, writes: newEpoch()})
 	}
 	s.bg.Go(func() {
 		start := time.Now()
@@ -291,7 +323,7 @@ func (s *ShardedStore) StartReshard(protocol string) (MoveStatus, error) {
 	return s.MoveStatus(), nil
 }
 
-// runMove runs the move once the dual phase (online) has begun; prev is
+// runMove runs the move once the dual (online) or closed (offline) phase has begun; prev is
 // the routing before it. On failure it routes by the old router again.
 func (s *ShardedStore) runMove(ctx context.Context, protocol string, prev *routing, old, next *Router) (err error) {
 	var gate chan struct{}
@@ -303,9 +335,9 @@ func (s *ShardedStore) runMove(ctx context.Context, protocol string, prev *routi
 			}
 		}
 	}()
-	if protocol == ProtocolOnline {
-		// Writes routed before the dual phase did not dual-write: the
-		// copy must read their rows after they ended.
+	if protocol == ProtocolOnline || protocol == ProtocolOffline {
+		// Writes routed before the dual (or closed) phase did not
+		// dual-write: the copy must read their rows after they ended.
 		if err := wait(ctx, prev.writes.close(), "writes from before the dual phase"); err != nil {
 			return err
 		}
@@ -329,9 +361,11 @@ func (s *ShardedStore) runMove(ctx context.Context, protocol string, prev *routi
 		}
 		s.copied.Add(1)
 	}
-	if protocol == ProtocolNaive {
-		// The mistake: writes made during the copy went to the old shard
-		// only, and the new router now hides them.
+	if protocol == ProtocolNaive || protocol == ProtocolOffline {
+		// Naive, the mistake: writes made during the copy went to the old
+		// shard only, and the new router now hides them. Offline: no
+		// write of a moving user was taken during the copy, so the copy
+		// has them all; the switch opens them again.
 		s.route.Store(&routing{cur: next, writes: newEpoch()})
 		return nil
 	}
@@ -480,7 +514,7 @@ func (s *Server) reshardStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sh.MoveStatus())
 }
 
-// startReshard answers POST /admin/reshard?protocol=online|naive.
+// startReshard answers POST /admin/reshard?protocol=online|naive|offline.
 func (s *Server) startReshard(w http.ResponseWriter, r *http.Request) {
 	sh, ok := shardedStore(s.store)
 	if !ok || len(sh.spares) == 0 {

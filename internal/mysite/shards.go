@@ -323,8 +323,12 @@ func (s *ShardedStore) Ready(ctx context.Context) error {
 
 // Get implements Store: from the shard that is authoritative for id now.
 func (s *ShardedStore) Get(ctx context.Context, id string) (User, error) {
-	name := s.route.Load().cur.Name(id)
+	rt := s.route.Load()
+	name := rt.cur.Name(id)
 	noteShard(ctx, name)
+	if err := rt.refused(id); err != nil {
+		return User{}, err
+	}
 	u, err := s.byName[name].store.Get(ctx, id)
 	return u, shardErr(name, err)
 }

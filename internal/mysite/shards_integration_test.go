@@ -158,6 +158,7 @@ type moveRun struct {
 	acked     sync.Map // id -> *atomic.Int64: highest acknowledged version
 	backwards atomic.Int64
 	writes    atomic.Int64
+	refused   atomic.Int64 // 503 answers, reads and writes
 }
 
 func (m *moveRun) ack(id string, v int64) {
@@ -195,6 +196,9 @@ func (m *moveRun) drive(t *testing.T, srv http.Handler, ids []string, stop <-cha
 					m.ack(id, decodeUserBody(t, r).Version)
 					m.writes.Add(1)
 				}
+				if r.code == http.StatusServiceUnavailable {
+					m.refused.Add(1)
+				}
 			}
 		})
 	}
@@ -211,6 +215,9 @@ func (m *moveRun) drive(t *testing.T, srv http.Handler, ids []string, stop <-cha
 				r := do(t, srv, "GET", "/users/"+id, "")
 				if r.code == http.StatusOK && decodeUserBody(t, r).Version < before {
 					m.backwards.Add(1)
+				}
+				if r.code == http.StatusServiceUnavailable {
+					m.refused.Add(1)
 				}
 			}
 		})
@@ -311,6 +318,21 @@ func TestReshardNaiveLosesWrites(t *testing.T) {
 	t.Logf("naive: %d keys lost acknowledged writes", n)
 	if n == 0 {
 		t.Error("the naive move lost no acknowledged write (the negative control should)")
+	}
+}
+
+// The offline move refuses the moving users until the switch: nothing is
+// lost, but their requests fail meanwhile.
+func TestReshardOfflineRefusesTheMovingUsersAndLosesNothing(t *testing.T) {
+	m, st, ids, _ := reshardUnderLoad(t, ProtocolOffline)
+	if n := m.lost(t, st, ids); n > 0 {
+		t.Errorf("%d keys lost acknowledged writes", n)
+	}
+	if n := m.backwards.Load(); n > 0 {
+		t.Errorf("%d reads went back in time", n)
+	}
+	if m.refused.Load() == 0 {
+		t.Error("no request was refused while the users moved")
 	}
 }
 

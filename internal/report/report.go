@@ -112,6 +112,9 @@ type Shards struct {
 	KeysMovedShare *float64 `json:"keys_moved_share"`
 	KeysMoved      int      `json:"keys_moved"`
 	KeysCompared   int      `json:"keys_compared"`
+	// MovedAvailability is the availability of the requests of the keys
+	// that moved, sent during the fault (null: none).
+	MovedAvailability *float64 `json:"moved_availability"`
 	// P99MS is each shard's p99 latency during the fault (ms; absent:
 	// no request of it), and HotShardP99MS the slowest shard's: the
 	// celebrity's, when one is read far more than the others (null: none).
@@ -142,6 +145,9 @@ func shardsWork(s check.Shards) *Shards {
 	}
 	if s.Compared > 0 {
 		out.KeysMovedShare = ptr(round(s.MovedShare, 4))
+	}
+	if s.Moved > 0 {
+		out.MovedAvailability = availability(s.MovedOps)
 	}
 	return out
 }
