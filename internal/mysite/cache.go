@@ -877,27 +877,12 @@ const CacheHeader = "Mysite-Cache"
 var cacheAnswers = [...]string{lookupHit: "hit", lookupMiss: "miss", lookupFailed: "error", lookupShared: "shared"}
 
 // cacheAnswer carries a lookup's answer from the store back to the handler
-// (through the request's context: the Store interface returns users, not
-// how it found them). Atomic: the handler may give up on a store call that
-// is still running (callWithin).
-type cacheAnswer struct{ v atomic.Pointer[string] }
+// (callNote).
+type cacheAnswer = callNote[cacheLookup]
 
-type cacheAnswerKey struct{}
+// cacheLookup names the cache's answer among a request's notes.
+type cacheLookup struct{}
 
-func withCacheAnswer(ctx context.Context, a *cacheAnswer) context.Context {
-	return context.WithValue(ctx, cacheAnswerKey{}, a)
-}
+func withCacheAnswer(ctx context.Context, a *cacheAnswer) context.Context { return withNote(ctx, a) }
 
-func noteCacheAnswer(ctx context.Context, res lookup) {
-	if a, ok := ctx.Value(cacheAnswerKey{}).(*cacheAnswer); ok {
-		a.v.Store(&cacheAnswers[res])
-	}
-}
-
-// String is the answer, "" when no lookup was made.
-func (a *cacheAnswer) String() string {
-	if p := a.v.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func noteCacheAnswer(ctx context.Context, res lookup) { note[cacheLookup](ctx, &cacheAnswers[res]) }

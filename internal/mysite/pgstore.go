@@ -43,14 +43,18 @@ RETURNING ` + userColumns
 
 	sqlPut = `INSERT INTO users (id, first_name, last_name, address, phone_numbers, write_id, version)
 VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, NULLIF($6, ''), 1)
-ON CONFLICT (id) DO UPDATE SET
+ON CONFLICT (id) DO UPDATE SET` + userFieldsReplaced + `
+	version       = users.version + 1
+RETURNING ` + userColumns
+
+	// userFieldsReplaced is what an upsert replaces of a stored user but
+	// its version (each upsert says what becomes of that).
+	userFieldsReplaced = `
 	first_name    = EXCLUDED.first_name,
 	last_name     = EXCLUDED.last_name,
 	address       = EXCLUDED.address,
 	phone_numbers = EXCLUDED.phone_numbers,
-	write_id      = EXCLUDED.write_id,
-	version       = users.version + 1
-RETURNING ` + userColumns
+	write_id      = EXCLUDED.write_id,`
 )
 
 // replicatedConnectTimeout bounds the connect to one host of the write

@@ -353,28 +353,15 @@ func shardErr(name string, err error) error {
 }
 
 // shardNote carries the shard a call was routed to from the store back to
-// the handler (as cacheAnswer does; atomic for the same reason).
-type shardNote struct{ v atomic.Pointer[string] }
+// the handler (callNote).
+type shardNote = callNote[shardRouted]
 
-type shardNoteKey struct{}
+// shardRouted names the shard among a request's notes.
+type shardRouted struct{}
 
-func withShardNote(ctx context.Context, n *shardNote) context.Context {
-	return context.WithValue(ctx, shardNoteKey{}, n)
-}
+func withShardNote(ctx context.Context, n *shardNote) context.Context { return withNote(ctx, n) }
 
-func noteShard(ctx context.Context, name string) {
-	if n, ok := ctx.Value(shardNoteKey{}).(*shardNote); ok {
-		n.v.Store(&name)
-	}
-}
-
-// String is the shard noted, "" when none was.
-func (n *shardNote) String() string {
-	if p := n.v.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func noteShard(ctx context.Context, name string) { note[shardRouted](ctx, &name) }
 
 // sqlPutVersion writes a row as it is on another shard, version included,
 // unless this shard has that version or a newer one already: a copy of an
@@ -382,12 +369,7 @@ func (n *shardNote) String() string {
 // matters). No row comes back when the guard kept the stored one.
 const sqlPutVersion = `INSERT INTO users (id, first_name, last_name, address, phone_numbers, write_id, version)
 VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, NULLIF($6, ''), $7)
-ON CONFLICT (id) DO UPDATE SET
-	first_name    = EXCLUDED.first_name,
-	last_name     = EXCLUDED.last_name,
-	address       = EXCLUDED.address,
-	phone_numbers = EXCLUDED.phone_numbers,
-	write_id      = EXCLUDED.write_id,
+ON CONFLICT (id) DO UPDATE SET` + userFieldsReplaced + `
 	version       = EXCLUDED.version
 WHERE users.version < EXCLUDED.version
 RETURNING ` + userColumns

@@ -31,6 +31,13 @@ func startSharded(t *testing.T, shards int, spares []string, strategy string, mo
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	return serveSharded(t, cfg)
+}
+
+// serveSharded runs a ShardedStore of cfg, and a Server on it, until the
+// test ends.
+func serveSharded(t *testing.T, cfg Config) (*Server, *ShardedStore) {
+	t.Helper()
 	st, err := NewShardedStore(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -116,15 +123,7 @@ func TestShardDownFailsOnlyItsKeys(t *testing.T) {
 	proxy, down := proxiedDSN(t)
 	list := []string{"shard-1=" + integrationDSN(t, ""), "shard-2=" + down}
 	cfg := Config{Listen: ":0", DBTimeout: 500 * time.Millisecond, MaxConns: 4, Shards: strings.Join(list, " ")}
-	st, err := NewShardedStore(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { st.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait(); st.Close() })
-	srv := NewServer(Options{Store: st, DBTimeout: cfg.DBTimeout})
+	srv, st := serveSharded(t, cfg)
 	waitReady(t, srv, 15*time.Second)
 	proxy.set("blackhole")
 	proxy.strand()
