@@ -17,7 +17,7 @@ var kvservicePath string
 var (
 	dbTimeout = scalelab.Duration("db-timeout", "1s", "kvservice's database timeout")
 	ack       = scalelab.Choice("ack", "stored",
-		"stored: a write is acknowledged once committed; early: once queued (stored every 500 ms)", "stored", "early")
+		"stored: a write is acknowledged once committed; early: once queued (stored 500 ms later)", "stored", "early")
 	latency = scalelab.Duration("latency", "200ms", "round-trip latency added to api->db")
 )
 
@@ -84,7 +84,7 @@ var kvStage = scalelab.Stage{
 			Controls: []scalelab.Control{
 				scalelab.LateRecovery(apiRecoverBound),
 				{
-					// Up to 500 ms of acknowledged writes (about 25) are
+					// The last 500 ms of acknowledged writes (about 25) are
 					// only in the killed process's memory. 1,000 keys, so
 					// that the cool-down's writes do not overwrite most of
 					// them before the read-back sees they are gone.

@@ -7,9 +7,11 @@
 //
 // A database call that takes longer than -db-timeout fails the request
 // (503) instead of hanging. With -ack=early it acknowledges a write as soon
-// as it is queued and stores the queue every -flush: faster, and a crash
-// loses what was acknowledged and not yet stored (the example's negative
-// control).
+// as it is queued and stores it -flush later (write-behind): faster, and a
+// crash loses what was acknowledged in the last -flush (the example's
+// negative control). A delay rather than a periodic flush of everything: a
+// crash right after such a flush would find nothing to lose, and the control
+// would pass by luck.
 package main
 
 import (
@@ -35,9 +37,9 @@ func main() {
 	dsn := flag.String("db", "", "PostgreSQL DSN")
 	timeout := flag.Duration("db-timeout", time.Second, "how long a database call may take")
 	ack := flag.String("ack", "stored", "stored: acknowledge a write once committed; early: once queued")
-	flush := flag.Duration("flush", 500*time.Millisecond, "with -ack=early, how often the queue is stored")
+	flush := flag.Duration("flush", 500*time.Millisecond, "with -ack=early, how long a write waits in memory before it is stored")
 	conns := flag.Int("db-conns", 64, "the database connection pool's size")
-	warm := flag.Int("db-warm-conns", 16, "connections the pool keeps open, ready or not needed (at most -db-conns)")
+	warm := flag.Int("db-warm-conns", 40, "connections the pool keeps open, ready or not needed (at most -db-conns)")
 	flag.Parse()
 	if *dsn == "" || (*ack != "stored" && *ack != "early") || *timeout <= 0 || *conns < 1 || *warm < 0 || *warm > *conns {
 		fmt.Fprintln(os.Stderr, "kvservice: want -db DSN, -ack stored|early, -db-timeout > 0, -db-conns >= 1 and 0 <= -db-warm-conns <= -db-conns")
@@ -59,15 +61,38 @@ func main() {
 	// each timed-out try leaves a new one to make, and the database's host
 	// forks for all of them. Seen in a CI run: 457 of 500 requests failed
 	// under a 200 ms latency that warm connections serve at once. So the
-	// pool opens the connections the load needs (16 clients) before the
-	// service says it is ready, and keeps them.
+	// pool opens the connections the load needs before the service says it
+	// is ready, and keeps them. How many: the workload is an
+	// open model (100 requests a second, however slow the answers), so at
+	// 200 ms a request 100 x 0.2 = 20 are in flight on average; 40 covers
+	// the bursts of a Poisson arrival (P(> 40 | mean 20) < 1e-4) and a
+	// loaded machine. 16 did not: a CI run saw 41 of 500 fail or time out
+	// under 200 ms, each a connection opened during the fault.
 	cfg.MinConns = int32(*warm)
+	// Each statement is prepared when a connection opens, so that a request
+	// is one round trip on any connection. pgx would otherwise prepare it on
+	// a connection's first use of it: two round trips, 400 ms under the
+	// fault, for the first requests on each of the 40 connections. Named by
+	// their own text, pgx's Exec and Query use them directly. The table must
+	// exist first: the first connection makes it.
+	var schemaMade schemaOnce
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if err := schemaMade.do(ctx, c); err != nil {
+			return err
+		}
+		for _, q := range []string{upsert, lookup} {
+			if _, err := c.Prepare(ctx, q, q); err != nil {
+				return fmt.Errorf("prepare %q: %w", q, err)
+			}
+		}
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		log.Fatalf("kvservice: %v", err)
 	}
 	defer pool.Close()
-	s := &server{db: pool, warm: int32(*warm), timeout: *timeout, early: *ack == "early", queue: map[string]string{}}
+	s := &server{db: pool, warm: int32(*warm), timeout: *timeout, early: *ack == "early", queue: map[string]queued{}}
 	if s.early {
 		go s.flushEvery(ctx, *flush)
 	}
@@ -90,15 +115,19 @@ type server struct {
 	early   bool
 
 	mu    sync.Mutex
-	queue map[string]string // -ack=early: acknowledged, not yet stored
+	queue map[string]queued // -ack=early: acknowledged, not yet stored
 }
 
-const schema = `CREATE TABLE IF NOT EXISTS kv (k text PRIMARY KEY, v text NOT NULL)`
+const (
+	schema = `CREATE TABLE IF NOT EXISTS kv (k text PRIMARY KEY, v text NOT NULL)`
+	upsert = `INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = $2`
+	lookup = `SELECT v FROM kv WHERE k = $1`
+)
 
 func (s *server) store(ctx context.Context, key, value string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := s.db.Exec(ctx, `INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = $2`, key, value)
+	_, err := s.db.Exec(ctx, upsert, key, value)
 	return err
 }
 
@@ -111,7 +140,7 @@ func (s *server) put(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	if s.early {
 		s.mu.Lock()
-		s.queue[key] = string(body)
+		s.queue[key] = queued{value: string(body), at: time.Now()}
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -128,10 +157,11 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	key := r.PathValue("key")
 	s.mu.Lock()
-	v, queued := s.queue[key]
+	q, inQueue := s.queue[key]
 	s.mu.Unlock()
-	if !queued {
-		err := s.db.QueryRow(ctx, `SELECT v FROM kv WHERE k = $1`, key).Scan(&v)
+	v := q.value
+	if !inQueue {
+		err := s.db.QueryRow(ctx, lookup, key).Scan(&v)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			http.NotFound(w, r)
@@ -144,10 +174,31 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, v)
 }
 
+// schemaOnce makes the table on the first connection that can. One at a
+// time: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against itself
+// (two at once can both miss the table and one then fails on the catalog).
+type schemaOnce struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (o *schemaOnce) do(ctx context.Context, c *pgx.Conn) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return nil
+	}
+	if _, err := c.Exec(ctx, schema); err != nil {
+		return fmt.Errorf("create the table: %w", err)
+	}
+	o.done = true
+	return nil
+}
+
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	if _, err := s.db.Exec(ctx, schema); err != nil {
+	if err := s.db.Ping(ctx); err != nil {
 		http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -161,13 +212,15 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 // warmUp opens connections until the pool holds s.warm. pgxpool opens its
 // MinConns when it starts and then only at its health check, once a
 // minute: a database that was not up yet at the start would leave the pool
-// cold for that long. Each connection is held until all are open, so that
-// every Acquire opens a new one.
+// cold for that long. It acquires s.warm connections and holds each until
+// all are acquired: the idle ones are taken first, and each Acquire past
+// them opens a new one. (Acquiring only the shortfall would take idle ones
+// and open none.)
 func (s *server) warmUp(ctx context.Context) error {
-	n := int(s.warm - s.db.Stat().TotalConns())
-	if n <= 0 {
+	if s.db.Stat().TotalConns() >= s.warm {
 		return nil
 	}
+	n := int(s.warm)
 	conns := make(chan *pgxpool.Conn, n)
 	errs := make(chan error, n)
 	for range n {
@@ -192,9 +245,16 @@ func (s *server) warmUp(ctx context.Context) error {
 	return err
 }
 
-// flushEvery stores the queue of early-acknowledged writes every d.
+// queued is a write acknowledged early and not yet stored.
+type queued struct {
+	value string
+	at    time.Time
+}
+
+// flushEvery stores each early-acknowledged write once it has waited d,
+// looking every d/5.
 func (s *server) flushEvery(ctx context.Context, d time.Duration) {
-	t := time.NewTicker(d)
+	t := time.NewTicker(max(d/5, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -202,9 +262,15 @@ func (s *server) flushEvery(ctx context.Context, d time.Duration) {
 			return
 		case <-t.C:
 		}
+		due := time.Now().Add(-d)
+		batch := map[string]string{}
 		s.mu.Lock()
-		batch := s.queue
-		s.queue = map[string]string{}
+		for k, q := range s.queue {
+			if q.at.Before(due) {
+				batch[k] = q.value
+				delete(s.queue, k)
+			}
+		}
 		s.mu.Unlock()
 		for k, v := range batch {
 			if err := s.store(ctx, k, v); err != nil {
