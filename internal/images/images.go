@@ -55,6 +55,7 @@ var nodeFiles embed.FS
 var Binaries = map[string]string{
 	"mysite":           "./cmd/mysite",
 	"pgfailover":       "./cmd/pgfailover",
+	"shop":             "./cmd/shop",
 	"blackhole":        "./cmd/blackhole",
 	"toxiproxy-server": "github.com/Shopify/toxiproxy/v2/cmd/server",
 }

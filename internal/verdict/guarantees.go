@@ -77,6 +77,9 @@ func LatencyP90Below(l check.Latency, d time.Duration) Guarantee {
 	g.Name = "p90 latency " + l.Window.Name
 	g.Value = l.P90.Seconds()
 	g.Holds = g.NotJudged == "" && l.P90 < d
+	if !l.NoData {
+		g.Measured = fmt.Sprintf("p90 %v (p50 %v, p99 %v, max %v; %d ops)", l.P90, l.P50, l.P99, l.Max, l.Count)
+	}
 	return g
 }
 

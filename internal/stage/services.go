@@ -1,0 +1,293 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/scalelab/scalelab/faults"
+	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/history"
+	"github.com/scalelab/scalelab/internal/verdict"
+	"github.com/scalelab/scalelab/internal/workload"
+	"github.com/scalelab/scalelab/stacks"
+)
+
+// Guarantee names of stage 12.
+const (
+	ReadsFast      = "reads-fast"       // reading an order (orders alone) stays fast while payments is slow or down
+	OrdersFailFast = "orders-fail-fast" // placing an order fails at once once the breaker is open
+)
+
+// Settings of stage 12: the orders server's defences in its calls to its
+// dependencies (users, payments), and its own capacity.
+var (
+	callTimeout = Duration("call_timeout", "500ms",
+		"how long one call of orders to a dependency may take (0s: no timeout, as long as the request lasts)")
+	callRetries = Int("retries", "1",
+		"retries of a failed call, with exponential backoff and jitter (the first waits 50 ms)").Checked(IntBetween(0, 5))
+	breaker = OnOff("breaker", "on",
+		"a circuit breaker per dependency: 5 failed calls in a row open it, and it lets a trial call through after breaker_cool_off")
+	breakerCoolOff = Duration("breaker_cool_off", "1s",
+		"how long an open breaker refuses calls before it lets a trial through").Checked(DurationAtLeast(100*time.Millisecond, "1s"))
+	bulkhead = Int("bulkhead", "8",
+		"calls of orders in flight to one dependency at most; a call past it fails at once (0: no bound)").Checked(IntBetween(0, 256))
+	orderWorkers = Int("workers", "32",
+		"requests the orders server handles at once, as a thread pool does (the others wait for a worker)").Checked(IntBetween(1, 512))
+	rateLimit = Int("rate_limit", "500",
+		"requests a second the gateway lets one API key send (the next get 429 with Retry-After); 0: no limit").Checked(IntBetween(0, 100000))
+	// slow-service's
+	paymentsDelay = Duration("payments_delay", "2s",
+		"slow-service: the round-trip latency added to orders->payments").Checked(DurationAtLeast(100*time.Millisecond, "2s"))
+)
+
+// breakerTrip is how many failed calls in a row open a breaker (-breaker-trip).
+const breakerTrip = 5
+
+// servicesAPIKey is the workload's API key at the gateway.
+const servicesAPIKey = "lab-client"
+
+// Stage 12: mysite split into services behind an API gateway. Placing an
+// order needs users, payments and orders; reading one needs orders alone.
+// The new way to fail is the cascade: a slow or dead payments service
+// holding the orders server's workers until nothing it serves gets one.
+func init() {
+	register(Stage{
+		ID: "services", Number: 12, Title: "Services behind an API gateway",
+		Adds: "mysite split into services with their own databases (users, orders, payments) behind an API gateway, " +
+			"and defences in their calls (timeout, retries, circuit breaker, bulkhead)",
+		Fixes: "each service is deployed, scaled and failed on its own; a dead dependency fails only what needs it",
+		Weak:  "the cascade: a slow dependency holds its callers' workers until everything they serve waits",
+		Lab:   "labs/12-services",
+		Settings: []Setting{callTimeout.Setting, callRetries.Setting, breaker.Setting, breakerCoolOff.Setting,
+			bulkhead.Setting, orderWorkers.Setting, rateLimit.Setting},
+		Stack:   servicesStack,
+		Entry:   "client->gateway",
+		Ready:   "/gw-health",
+		Service: newShopAPI,
+		// A shopper waits 3 s. Above anything the defended shop takes
+		// (a failing order: one callDuration, 1.1 s); under the fault's
+		// window (5 s), so that a cascade shows as reads failing, not only
+		// slow: a slow payments delays its callers' workers until the
+		// heal, when Toxiproxy lets what it held go, and a read queued
+		// behind them at the injection waits about the whole window.
+		ClientTimeout: 3 * time.Second,
+		Faults: []Fault{
+			{
+				ID:       "slow-service",
+				Help:     "payments answers payments_delay late (latency on orders->payments)",
+				Settings: []Setting{paymentsDelay.Setting},
+				Inject: func(set Settings) []faults.Fault {
+					return []faults.Fault{faults.Latency{Link: "orders->payments", Latency: paymentsDelay.Get(set)}}
+				},
+				Guarantees: servicesGuarantees(slowServiceRecovery),
+				Controls:   servicesControls(slowServiceRecovery),
+			},
+			{
+				ID:   "kill-service",
+				Help: "SIGKILL payments, then start it again",
+				Inject: func(Settings) []faults.Fault {
+					return []faults.Fault{faults.Kill{Node: "payments"}}
+				},
+				Guarantees: servicesGuarantees(killServiceRecovery),
+				Controls:   servicesControls(killServiceRecovery),
+			},
+		},
+	})
+}
+
+// servicesControls: each guarantee of a payments fault, broken.
+func servicesControls(recovery func(Settings) time.Duration) []Control {
+	return []Control{
+		{
+			// Every call to payments waits as long as payments takes (or,
+			// dead, until the client gives up), holding an orders worker:
+			// 50 orders a second at 2 s each need 100 workers, there are
+			// 32, and the reads queue behind them.
+			Name:   "no call timeout and no bulkhead",
+			Set:    Values(callTimeout.Is(0), bulkhead.Is(0)),
+			Breaks: []string{ReadsAvailable, ReadsFast},
+		},
+		{
+			// Every order waits out its attempts' timeouts.
+			Name:   "no breaker and no bulkhead",
+			Set:    Values(breaker.Is(false), bulkhead.Is(0)),
+			Breaks: []string{OrdersFailFast},
+		},
+		lateRecovery(recovery(nil)),
+	}
+}
+
+// servicesGuarantees: reads do not need payments and must not notice it
+// is gone (readsAvailable: 99% of the reads during the fault, as in stage
+// 4); orders, which do, fail at once while the breaker is open; after
+// the heal, the breaker's trial call lets orders through again.
+// recovery is the fault's recovery bound.
+func servicesGuarantees(recovery func(Settings) time.Duration) func(Evidence, Settings) []verdict.Guarantee {
+	return func(ev Evidence, set Settings) []verdict.Guarantee {
+		return []verdict.Guarantee{readsAvailable(ev), readsFast(ev), ordersFailFast(ev, set), recovers(ev, recovery(set))}
+	}
+}
+
+// readsFastBound: a read takes a few milliseconds (gateway, orders, its
+// database); 250 ms is far above that and below one call timeout (500 ms):
+// a read that waited behind orders holding workers for payments shows.
+const readsFastBound = 250 * time.Millisecond
+
+// readsFast: the reads' p99 during the fault stays under readsFastBound.
+func readsFast(ev Evidence) verdict.Guarantee {
+	l := check.LatencyIn(ev.History, ev.Windows.During, history.Read)
+	return named(ReadsFast, verdict.LatencyP99Below(l, readsFastBound))
+}
+
+// callDuration is the longest a failing call of orders to a dependency
+// takes: each attempt its timeout, and between attempts the backoff (50 ms
+// doubling, at most +50% jitter).
+func callDuration(set Settings) time.Duration {
+	t, n := callTimeout.Get(set), callRetries.Get(set)
+	d := time.Duration(n+1) * t
+	for i := range n {
+		d += time.Duration(float64(50*time.Millisecond<<i) * 1.5)
+	}
+	return d
+}
+
+// breakerOpenBound is when, after the injection, the breaker must be open:
+// the calls that started at the injection fail after callDuration, the
+// bulkhead lets 8 run at once, so 5 failures in a row come within one
+// callDuration; plus 1 s for a loaded machine.
+func breakerOpenBound(set Settings) time.Duration { return callDuration(set) + time.Second }
+
+// orderFailFastBound: an order refused by an open breaker (or a full bulkhead)
+// is answered in milliseconds; one that waited for payments at all took a
+// call timeout (500 ms) or more.
+const orderFailFastBound = 100 * time.Millisecond
+
+// ordersFailFast: once the breaker must be open (breakerOpenBound after
+// the injection) until the heal, 90% of the orders are answered within
+// orderFailFastBound. The p90, not the p99: an open breaker lets one trial call
+// through every breaker_cool_off, and that order waits its call out (about
+// two in the 150 orders judged).
+func ordersFailFast(ev Evidence, set Settings) verdict.Guarantee {
+	from := ev.Windows.Inject + breakerOpenBound(set)
+	w := check.Window{From: from, To: ev.Windows.Heal, Name: "while the breaker is open"}
+	g := named(OrdersFailFast, verdict.LatencyP90Below(check.LatencyIn(ev.History, w, history.Write), orderFailFastBound))
+	if callTimeout.Get(set) > 0 && callDuration(set) <= orderFailFastBound {
+		g.Vacuous = fmt.Sprintf("a failing call takes at most %v, under the %v bound: every order fails fast, breaker or not", callDuration(set), orderFailFastBound)
+	}
+	if w.To <= w.From {
+		g.Vacuous = fmt.Sprintf("the breaker's bound (%v after the injection) leaves none of the fault's window to judge", breakerOpenBound(set))
+	}
+	return g
+}
+
+// slowServiceRecovery: at the heal the breaker may have just opened again
+// (a trial that was in flight failed): it lets the next trial through after
+// breaker_cool_off, which succeeds; plus the machine's margin.
+func slowServiceRecovery(set Settings) time.Duration {
+	return callDuration(set) + breakerCoolOff.Get(set) + loadedMachineMargin
+}
+
+// killServiceRecovery: the heal starts payments again (Docker's start and
+// its readiness, about 1 s), then as slow-service.
+func killServiceRecovery(set Settings) time.Duration {
+	return time.Second + slowServiceRecovery(set)
+}
+
+// servicesStack: the gateway in front of users and orders; orders calls
+// users and payments; each service has its own PostgreSQL.
+func servicesStack(set Settings) stacks.Topology {
+	gw := stacks.GatewayConfig{
+		Routes: []stacks.GatewayRoute{
+			{Prefix: "/api/orders/", Service: "orders", Rewrite: "/orders/"},
+			{Prefix: "/api/users/", Service: "users", Rewrite: "/users/"},
+		},
+		Keys:      []string{servicesAPIKey},
+		RateLimit: rateLimit.Get(set),
+		// Above the client's 5 s: the gateway never answers for a service
+		// that is merely slow; the client gives up first.
+		Timeout:       10 * time.Second,
+		CheckInterval: time.Second,
+		Fall:          3,
+	}
+	db := func(service string) []string {
+		return []string{"-db", stacks.PostgresDSN("${" + service + "-db}")}
+	}
+	return stacks.Topology{
+		Name: "services",
+		Nodes: []stacks.Node{
+			{Name: "gateway", Role: stacks.Gateway(gw), Files: gw.Files()},
+			{Name: "users", Role: stacks.Shop("users"), Args: db("users")},
+			{Name: "orders", Role: stacks.Shop("orders"), Args: append(db("orders"),
+				"-users", "http://${users}", "-payments", "http://${payments}",
+				"-workers", orderWorkers.Arg(set),
+				"-call-timeout", callTimeout.Arg(set),
+				"-retries", callRetries.Arg(set),
+				fmt.Sprintf("-breaker=%t", breaker.Get(set)),
+				"-breaker-trip", fmt.Sprint(breakerTrip),
+				"-breaker-cool-off", breakerCoolOff.Arg(set),
+				"-bulkhead", bulkhead.Arg(set))},
+			{Name: "payments", Role: stacks.Shop("payments"), Args: db("payments")},
+			{Name: "users-db", Role: stacks.Postgres()},
+			{Name: "orders-db", Role: stacks.Postgres()},
+			{Name: "payments-db", Role: stacks.Postgres()},
+		},
+		Links: []stacks.Link{
+			{From: stacks.Client, To: "gateway"},
+			{From: "gateway", To: "orders"},
+			{From: "gateway", To: "users"},
+			{From: "orders", To: "users"},
+			{From: "orders", To: "payments"},
+			{From: "users", To: "users-db"},
+			{From: "orders", To: "orders-db"},
+			{From: "payments", To: "payments-db"},
+		},
+	}
+}
+
+// shopAPI is the workload's adapter to the shop through the gateway: a
+// write places an order (PUT /api/orders/{user}, the value its id), a read
+// reads the user's last order (GET /api/orders/{user}).
+type shopAPI struct {
+	base   string
+	client *http.Client
+}
+
+func newShopAPI(base string, client *http.Client) (workload.Service, error) {
+	return shopAPI{base: base, client: client}, nil
+}
+
+func (s shopAPI) request(ctx context.Context, method, key, body string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.base+"/api/orders/"+url.PathEscape(key), strings.NewReader(body))
+	if err == nil {
+		req.Header.Set(stacks.GatewayKeyHeader, servicesAPIKey)
+	}
+	return req, err
+}
+
+func (s shopAPI) Write(ctx context.Context, key, value string) workload.Reply {
+	req, err := s.request(ctx, http.MethodPut, key, value)
+	if err != nil {
+		return workload.Reply{Outcome: history.Failed, Err: err.Error()}
+	}
+	r, _ := workload.SendHTTP(s.client, req, history.Write, notPlaced)
+	return r
+}
+
+func (s shopAPI) Read(ctx context.Context, key string) workload.Reply {
+	req, err := s.request(ctx, http.MethodGet, key, "")
+	if err != nil {
+		return workload.Reply{Outcome: history.Failed, Err: err.Error()}
+	}
+	r, body := workload.SendHTTP(s.client, req, history.Read, nil)
+	r.Value = string(body)
+	return r
+}
+
+// notPlaced: orders says an order it refused was not stored (it failed
+// before its database write: a dependency's call, the bulkhead, the
+// breaker).
+func notPlaced(r *http.Response) bool { return r.Header.Get("Shop-Write-Outcome") == "not-applied" }

@@ -1,0 +1,69 @@
+package stacks
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func testGateway() GatewayConfig {
+	return GatewayConfig{
+		Routes: []GatewayRoute{
+			{Prefix: "/api/orders/", Service: "orders", Rewrite: "/orders/"},
+			{Prefix: "/api/users/", Service: "users", Rewrite: "/users/"},
+		},
+		Keys: []string{"k1", "k2"}, RateLimit: 50, Timeout: 10 * time.Second, CheckInterval: time.Second, Fall: 3,
+	}
+}
+
+func TestGatewayRendersRoutesKeysAndTheRateLimit(t *testing.T) {
+	c := testGateway()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.Render()
+	for _, want := range []string{
+		"acl known_key req.hdr(X-Api-Key) -m str -f " + GatewayKeysPath,
+		`http-request return status 401 content-type text/plain string "unknown API key" unless known_key || is_stats`,
+		"http-request track-sc0 req.hdr(X-Api-Key) unless is_stats",
+		"hdr Retry-After 1 string \"rate limited\" if { sc_http_req_rate(0) gt 50 }",
+		"acl route0 path_beg /api/orders/",
+		`http-request return status 404 content-type text/plain string "no route" unless is_stats || route0 || route1`,
+		"use_backend users if route1",
+		`http-request replace-path /api/orders/(.*) /orders/\1`,
+		"server orders ${orders} check",
+		"timeout server 10000ms",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("the config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if got := c.Files()[GatewayKeysPath]; got != "k1\nk2\n" {
+		t.Errorf("keys file %q", got)
+	}
+	if got := strings.Join(c.Services(), ","); got != "orders,users" {
+		t.Errorf("services %s", got)
+	}
+	c.RateLimit = 0
+	if strings.Contains(c.Render(), "track-sc0") {
+		t.Error("rate_limit 0 still counts the keys' requests")
+	}
+}
+
+func TestGatewayRefusesABadConfig(t *testing.T) {
+	for name, mod := range map[string]func(*GatewayConfig){
+		"no routes":        func(c *GatewayConfig) { c.Routes = nil },
+		"prefix without /": func(c *GatewayConfig) { c.Routes[0].Prefix = "/api/orders" },
+		"bad service":      func(c *GatewayConfig) { c.Routes[0].Service = "Or ders" },
+		"no keys":          func(c *GatewayConfig) { c.Keys = nil },
+		"a key with space": func(c *GatewayConfig) { c.Keys = []string{"a b"} },
+		"negative limit":   func(c *GatewayConfig) { c.RateLimit = -1 },
+		"no timeout":       func(c *GatewayConfig) { c.Timeout = 0 },
+	} {
+		c := testGateway()
+		mod(&c)
+		if c.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
