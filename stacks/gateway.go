@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,10 +26,11 @@ const (
 
 // GatewayConfig is an API gateway in front of services, as data.
 type GatewayConfig struct {
-	// Routes: a request whose path starts with Prefix goes to Service
-	// (a node, reached through the link gateway->Service), Prefix removed
-	// but for its last "/": "/api/orders/u1" -> orders "/orders/u1" when
-	// Prefix is "/api" and Strip is true.
+	// Routes: a request whose path starts with a route's Prefix goes to
+	// its Service (a node, reached through the link gateway->Service), with
+	// Rewrite in place of Prefix: "/api/orders/u1" -> orders "/orders/u1"
+	// for Prefix "/api/orders/" and Rewrite "/orders/". One route per
+	// service (each is a backend of its own).
 	Routes []GatewayRoute
 	// Keys are the API keys the gateway accepts (header X-Api-Key); a
 	// request without one of them is answered 401.
@@ -59,7 +59,12 @@ func (c GatewayConfig) Validate() error {
 	if len(c.Routes) == 0 {
 		problems = append(problems, "no routes")
 	}
+	seen := map[string]bool{}
 	for _, r := range c.Routes {
+		if seen[r.Service] {
+			problems = append(problems, fmt.Sprintf("route %q: service %s has a route already (one route per service)", r.Prefix, r.Service))
+		}
+		seen[r.Service] = true
 		if !strings.HasPrefix(r.Prefix, "/") || !strings.HasSuffix(r.Prefix, "/") || !strings.HasPrefix(r.Rewrite, "/") || !strings.HasSuffix(r.Rewrite, "/") {
 			problems = append(problems, fmt.Sprintf("route %q -> %s %q: prefix and rewrite must start and end with /", r.Prefix, r.Service, r.Rewrite))
 		}
@@ -87,13 +92,11 @@ func (c GatewayConfig) Validate() error {
 	return nil
 }
 
-// Services are the nodes the routes reach, each once, in route order.
+// Services are the nodes the routes reach, in route order.
 func (c GatewayConfig) Services() []string {
 	var out []string
 	for _, r := range c.Routes {
-		if !slices.Contains(out, r.Service) {
-			out = append(out, r.Service)
-		}
+		out = append(out, r.Service)
 	}
 	return out
 }
@@ -181,11 +184,14 @@ func regexpQuote(s string) string {
 }
 
 // Gateway runs HAProxy as the API gateway on the files GatewayConfig.Files
-// writes. It is ready once every service's first health check passed.
+// writes. It is ready once every service's first health check passed
+// (HAProxy starts a server as up, before any check: its status alone says
+// nothing yet).
 func Gateway(c GatewayConfig) Role {
-	// Columns of HAProxy's CSV statistics: 1 pxname, 2 svname, 18 status.
+	// Columns of HAProxy's CSV statistics: 1 pxname, 2 svname, 18 status,
+	// 37 check_status.
 	awk := `BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) need[w[i]] = 1 }
-	($1 in need) && $2 == $1 { seen++; if ($18 != "UP") bad = 1 }
+	($1 in need) && $2 == $1 { seen++; if ($18 != "UP" || $37 != "L7OK") bad = 1 }
 	END { exit (bad || seen != n) }`
 	script := fmt.Sprintf("curl -fsS --max-time 2 'http://127.0.0.1:%d%s;csv' | awk -F, -v want=%s %s",
 		GatewayPort, GatewayStatsPath, shellJoin([]string{strings.Join(c.Services(), " ")}), shellJoin([]string{awk}))

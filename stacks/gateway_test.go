@@ -59,6 +59,9 @@ func TestGatewayRefusesABadConfig(t *testing.T) {
 		"a key with space": func(c *GatewayConfig) { c.Keys = []string{"a b"} },
 		"negative limit":   func(c *GatewayConfig) { c.RateLimit = -1 },
 		"no timeout":       func(c *GatewayConfig) { c.Timeout = 0 },
+		"two routes to one": func(c *GatewayConfig) {
+			c.Routes = append(c.Routes, GatewayRoute{Prefix: "/v2/orders/", Service: "orders", Rewrite: "/orders/"})
+		},
 	} {
 		c := testGateway()
 		mod(&c)

@@ -18,7 +18,7 @@ import (
 // CallPolicy is how a service calls a dependency: the defences against a
 // slow or dead one, each of which the stage can take away.
 type CallPolicy struct {
-	Timeout   time.Duration // one attempt's; 0: none (the request's own deadline)
+	Timeout   time.Duration // one attempt's; 0: none (the request's own end: the gateway gives up after its timeout)
 	Retries   int           // attempts after the first
 	Backoff   time.Duration // the first retry's wait, doubling, +-50% jitter; 0: at once
 	Breaker   bool

@@ -40,6 +40,9 @@ func (o *orders) workers(h http.Handler) http.Handler {
 		case o.slots <- struct{}{}:
 			defer func() { <-o.slots }()
 		case <-r.Context().Done():
+			// Its client is gone; nothing was done.
+			w.Header().Set("Shop-Write-Outcome", "not-applied")
+			http.Error(w, "no worker was free before the request was given up", http.StatusServiceUnavailable)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -102,8 +105,9 @@ func (o *orders) last(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// metrics: each dependency's calls, attempts, failures, calls shed (the
-// bulkhead full or the breaker open), the breaker's openings and state.
+// metrics: each dependency's calls, attempts, failed calls (the shed ones
+// included), calls shed (the bulkhead full or the breaker open), the
+// breaker's openings and state.
 func (o *orders) metrics(w io.Writer) {
 	fmt.Fprintf(w, "shop_workers_busy %d\n", len(o.slots))
 	for _, d := range []*dependency{o.users, o.payments} {

@@ -26,7 +26,7 @@ const (
 // dependencies (users, payments), and its own capacity.
 var (
 	callTimeout = Duration("call_timeout", "500ms",
-		"how long one call of orders to a dependency may take (0s: no timeout, as long as the request lasts)")
+		"how long one call of orders to a dependency may take (0s: no timeout: until the gateway gives up on the request, 10 s)")
 	callRetries = Int("retries", "1",
 		"retries of a failed call, with exponential backoff and jitter (the first waits 50 ms)").Checked(IntBetween(0, 5))
 	breaker = OnOff("breaker", "on",
@@ -104,7 +104,7 @@ func servicesControls(recovery func(Settings) time.Duration) []Control {
 	return []Control{
 		{
 			// Every call to payments waits as long as payments takes (or,
-			// dead, until the client gives up), holding an orders worker:
+			// dead, until the gateway gives up, 10 s), holding an orders worker:
 			// 50 orders a second at 2 s each need 100 workers, there are
 			// 32, and the reads queue behind them.
 			Name:   "no call timeout and no bulkhead",
@@ -145,7 +145,10 @@ func readsFast(ev Evidence) verdict.Guarantee {
 
 // callDuration is the longest a failing call of orders to a dependency
 // takes: each attempt its timeout, and between attempts the backoff (50 ms
-// doubling, at most +50% jitter).
+// doubling, at most +50% jitter). Without a call timeout a call does not
+// fail, it waits (until the gateway gives up, 10 s): the bounds below are
+// then those of a call that failed at once, and what they judge is that
+// wait (orders-fail-fast breaks; so does recovers after a kill).
 func callDuration(set Settings) time.Duration {
 	t, n := callTimeout.Get(set), callRetries.Get(set)
 	d := time.Duration(n+1) * t
@@ -156,10 +159,17 @@ func callDuration(set Settings) time.Duration {
 }
 
 // breakerOpenBound is when, after the injection, the breaker must be open:
-// the calls that started at the injection fail after callDuration, the
+// the calls that started at the injection fail after callDuration, and the
 // bulkhead lets 8 run at once, so 5 failures in a row come within one
-// callDuration; plus 1 s for a loaded machine.
-func breakerOpenBound(set Settings) time.Duration { return callDuration(set) + time.Second }
+// callDuration (with a bulkhead under 5, within ceil(5/bulkhead) of them);
+// plus 1 s for a loaded machine.
+func breakerOpenBound(set Settings) time.Duration {
+	rounds := 1
+	if b := bulkhead.Get(set); b > 0 && b < breakerTrip {
+		rounds = (breakerTrip + b - 1) / b
+	}
+	return time.Duration(rounds)*callDuration(set) + time.Second
+}
 
 // orderFailFastBound: an order refused by an open breaker (or a full bulkhead)
 // is answered in milliseconds; one that waited for payments at all took a
@@ -207,8 +217,10 @@ func servicesStack(set Settings) stacks.Topology {
 		},
 		Keys:      []string{servicesAPIKey},
 		RateLimit: rateLimit.Get(set),
-		// Above the client's 5 s: the gateway never answers for a service
-		// that is merely slow; the client gives up first.
+		// Above the client's 3 s: the gateway never answers for a service
+		// that is merely slow; the client gives up first. HAProxy keeps a
+		// request it has forwarded until this timeout even when its client
+		// is gone, so orders learns of a client that gave up only then.
 		Timeout:       10 * time.Second,
 		CheckInterval: time.Second,
 		Fall:          3,
