@@ -146,10 +146,31 @@ func (c HAProxyConfig) Validate() error {
 	return nil
 }
 
+// haproxyHTTPDefaults are the defaults every HAProxy of the lab starts
+// with (the load balancer's and the gateway's), in HTTP mode, logging each
+// request to stdout:
+//   - timeout connect: connecting goes to the stack's Toxiproxy, which
+//     accepts at once even when the server behind it is dead: a dead server
+//     shows as an empty response, not as a refused connection;
+//   - timeout client and http-keep-alive: above the workload's idle
+//     keep-alive (30 s), so that HAProxy never closes a client connection
+//     the client is about to reuse.
+const haproxyHTTPDefaults = `    mode http
+    log global
+    option httplog
+    option dontlognull
+    timeout connect 1s
+    timeout client 60s
+    timeout http-keep-alive 60s
+    timeout http-request 10s
+`
+
+// haproxyMS is a duration as HAProxy's config reads it, in milliseconds.
+func haproxyMS(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
+
 // Render is haproxy.cfg. Server addresses are left as given (Node.Files
 // expands "${name}" to the link's address when the file is written).
 func (c HAProxyConfig) Render() string {
-	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "ms" }
 	path := c.CheckPath
 	if path == "" {
 		path = "/healthz"
@@ -163,23 +184,11 @@ func (c HAProxyConfig) Render() string {
 	line("    stats socket ipv4@127.0.0.1:%d level admin", HAProxyAdminPort)
 	line("")
 	line("defaults")
-	line("    mode http")
-	line("    log global")
-	line("    option httplog")
-	line("    option dontlognull")
-	// Connecting goes to the stack's Toxiproxy, which accepts at once even
-	// when the server behind it is dead: a dead server shows as an empty
-	// response, not as a refused connection.
-	line("    timeout connect 1s")
-	// Above the workload's idle keep-alive (30 s), so that the load balancer
-	// never closes a client connection the client is about to reuse.
-	line("    timeout client 60s")
-	line("    timeout http-keep-alive 60s")
-	line("    timeout http-request 10s")
+	b.WriteString(haproxyHTTPDefaults)
 	// A check that gets no answer within one interval fails: a frozen server
 	// accepts the connection (through Toxiproxy) and never answers.
-	line("    timeout check %s", ms(c.CheckInterval))
-	line("    default-server inter %s fall %d rise %d", ms(c.CheckInterval), c.Fall, c.Rise)
+	line("    timeout check %s", haproxyMS(c.CheckInterval))
+	line("    default-server inter %s fall %d rise %d", haproxyMS(c.CheckInterval), c.Fall, c.Rise)
 	line("")
 	line("frontend www")
 	line("    bind :%d", HAProxyPort)
@@ -199,7 +208,7 @@ func (c HAProxyConfig) Render() string {
 		if be == "writes" {
 			timeout, retryOn = c.WriteTimeout, "conn-failure empty-response"
 		}
-		line("    timeout server %s", ms(timeout))
+		line("    timeout server %s", haproxyMS(timeout))
 		if c.Retries {
 			line("    retries 3")
 			line("    option redispatch 1")

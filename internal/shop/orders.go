@@ -27,12 +27,11 @@ func newOrders(db *database, c Config, log *slog.Logger) *orders {
 }
 
 // workers lets at most cap(o.slots) requests in at once; the others wait
-// for a worker until their client gives up (a thread pool with its accept
-// queue). Probes do not wait: a load balancer's health check is answered.
+// for a worker until their request is given up (the gateway's timeout): a
+// thread pool with its accept queue. Probes do not wait: a load balancer's health check is answered.
 func (o *orders) workers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/readyz", "/healthz", "/metrics":
+		if isProbe(r) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -41,8 +40,7 @@ func (o *orders) workers(h http.Handler) http.Handler {
 			defer func() { <-o.slots }()
 		case <-r.Context().Done():
 			// Its client is gone; nothing was done.
-			w.Header().Set("Shop-Write-Outcome", "not-applied")
-			http.Error(w, "no worker was free before the request was given up", http.StatusServiceUnavailable)
+			notApplied(w, http.StatusServiceUnavailable, "no worker was free before the request was given up")
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -62,21 +60,17 @@ func (o *orders) place(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// Until the database write, a failed order was certainly not stored:
 	// the answer says so, and its client need not wonder.
-	notApplied := func(status int, msg string) {
-		w.Header().Set("Shop-Write-Outcome", "not-applied")
-		http.Error(w, msg, status)
-	}
 	if _, err := o.users.call(ctx, http.MethodGet, "/users/"+url.PathEscape(user), nil); err != nil {
 		var p permanent
 		if errors.As(err, &p) && p.status == http.StatusNotFound {
-			notApplied(http.StatusNotFound, "no such user")
+			notApplied(w, http.StatusNotFound, "no such user")
 			return
 		}
-		notApplied(http.StatusServiceUnavailable, err.Error())
+		notApplied(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	if _, err := o.payments.call(ctx, http.MethodPost, "/payments", map[string]string{"order": string(id), "user": user}); err != nil {
-		notApplied(http.StatusServiceUnavailable, err.Error())
+		notApplied(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	dctx, cancel := o.db.ctx(ctx)
@@ -87,6 +81,17 @@ ON CONFLICT (user_id) DO UPDATE SET order_id = EXCLUDED.order_id, at = now()`, u
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// WriteOutcomeHeader says, on a failed order, that it was not stored
+// ("not-applied"), so that its client knows it need not wonder (as
+// mysite's Mysite-Write-Outcome).
+const WriteOutcomeHeader = "Shop-Write-Outcome"
+
+// notApplied answers a request that changed nothing.
+func notApplied(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set(WriteOutcomeHeader, "not-applied")
+	http.Error(w, msg, status)
 }
 
 // last is the user's last order's id: orders' own database only.

@@ -170,13 +170,21 @@ func Run(ctx context.Context, c Config, log *slog.Logger) error {
 // view of its load: what a retry storm multiplies), probes aside.
 func counting(n *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/readyz", "/healthz", "/metrics":
-		default:
+		if !isProbe(r) {
 			n.Add(1)
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// isProbe: r is a health check or a metrics scrape, not a request of the
+// shop's users.
+func isProbe(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/readyz", "/healthz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // database is a service's own PostgreSQL database.

@@ -28,7 +28,7 @@ var (
 	callTimeout = Duration("call_timeout", "500ms",
 		"how long one call of orders to a dependency may take (0s: no timeout: until the gateway gives up on the request, 10 s)")
 	callRetries = Int("retries", "1",
-		"retries of a failed call, with exponential backoff and jitter (the first waits 50 ms)").Checked(IntBetween(0, 5))
+		"retries of a failed call, with exponential backoff and jitter (the first waits "+callBackoff.String()+", doubling)").Checked(IntBetween(0, 5))
 	breaker = OnOff("breaker", "on",
 		"a circuit breaker per dependency: 5 failed calls in a row open it, and it lets a trial call through after breaker_cool_off")
 	breakerCoolOff = Duration("breaker_cool_off", "1s",
@@ -46,6 +46,10 @@ var (
 
 // breakerTrip is how many failed calls in a row open a breaker (-breaker-trip).
 const breakerTrip = 5
+
+// callBackoff is the first retry's wait (-backoff); the shop doubles it for
+// each retry after, with +-50% jitter.
+const callBackoff = 50 * time.Millisecond
 
 // servicesAPIKey is the workload's API key at the gateway.
 const servicesAPIKey = "lab-client"
@@ -144,16 +148,17 @@ func readsFast(ev Evidence) verdict.Guarantee {
 }
 
 // callDuration is the longest a failing call of orders to a dependency
-// takes: each attempt its timeout, and between attempts the backoff (50 ms
-// doubling, at most +50% jitter). Without a call timeout a call does not
-// fail, it waits (until the gateway gives up, 10 s): the bounds below are
-// then those of a call that failed at once, and what they judge is that
-// wait (orders-fail-fast breaks; so does recovers after a kill).
+// takes: each attempt its timeout, and between attempts the backoff
+// (callBackoff doubling, at most +50% jitter). Without a call timeout a
+// call does not fail, it waits (until the gateway gives up, 10 s): the
+// bounds below are then those of a call that failed at once, and what they
+// judge is that wait (orders-fail-fast breaks; so does recovers after a
+// kill).
 func callDuration(set Settings) time.Duration {
 	t, n := callTimeout.Get(set), callRetries.Get(set)
 	d := time.Duration(n+1) * t
 	for i := range n {
-		d += time.Duration(float64(50*time.Millisecond<<i) * 1.5)
+		d += time.Duration(float64(callBackoff<<i) * 1.5)
 	}
 	return d
 }
@@ -238,6 +243,7 @@ func servicesStack(set Settings) stacks.Topology {
 				"-workers", orderWorkers.Arg(set),
 				"-call-timeout", callTimeout.Arg(set),
 				"-retries", callRetries.Arg(set),
+				"-backoff", callBackoff.String(),
 				fmt.Sprintf("-breaker=%t", breaker.Get(set)),
 				"-breaker-trip", fmt.Sprint(breakerTrip),
 				"-breaker-cool-off", breakerCoolOff.Arg(set),
