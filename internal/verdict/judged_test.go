@@ -98,3 +98,30 @@ func TestVacuousIsNotJudged(t *testing.T) {
 		t.Errorf("vacuous: %+v", v)
 	}
 }
+
+// A control counts when what it names was judged: another guarantee of
+// the fault left not judged (no data) does not void it, but the named one
+// not judged, or a failed assumption of the run, does.
+func TestControlCountsForWhatItNames(t *testing.T) {
+	broken := Guarantee{Name: "no-lost-writes", Holds: false, Measured: "9 lost"}
+	empty := AvailabilityAtLeast("", check.Availability{NoData: true}, 0.99)
+	empty.Name = "moved-served"
+	var v Verdict
+	v.Add(broken, empty)
+	if v.Counts() {
+		t.Fatal("a run with a guarantee not judged counts as a fault run")
+	}
+	if o := v.Outcome(true, []string{"no-lost-writes"}, 0, 0); !o.AsExpected {
+		t.Errorf("control naming the broken guarantee: %+v", o)
+	}
+	if o := v.Outcome(true, []string{"moved-served"}, 0, 0); o.AsExpected {
+		t.Errorf("control naming the guarantee not judged: %+v", o)
+	}
+	if o := v.Outcome(false, nil, 0, 0); o.AsExpected {
+		t.Errorf("fault run: %+v", o)
+	}
+	v.Assumptions = append(v.Assumptions, "the workload did not run")
+	if o := v.Outcome(true, []string{"no-lost-writes"}, 0, 0); o.AsExpected {
+		t.Errorf("control with a failed assumption of the run: %+v", o)
+	}
+}

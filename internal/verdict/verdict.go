@@ -5,6 +5,7 @@ package verdict
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -82,14 +83,38 @@ func (v *Verdict) Add(gs ...Guarantee) {
 		}
 		v.Guarantees = append(v.Guarantees, g)
 		if g.NotJudged != "" {
-			v.Assumptions = append(v.Assumptions, fmt.Sprintf("%s not judged: %s", g.Name, g.NotJudged))
+			v.Assumptions = append(v.Assumptions, notJudgedAssumption(g))
 		}
 	}
+}
+
+func notJudgedAssumption(g Guarantee) string {
+	return fmt.Sprintf("%s not judged: %s", g.Name, g.NotJudged)
 }
 
 // Counts reports whether the run met its assumptions, so that its
 // guarantees, held or broken, say something about the system.
 func (v Verdict) Counts() bool { return len(v.Assumptions) == 0 }
+
+// CountsFor reports whether the run met its assumptions as far as the
+// guarantees named matter: a guarantee of the fault that a control does
+// not name and that could not be judged (stage 11's naive move, with ten
+// times the keys, may send no request of a moved user during the fault)
+// says nothing of whether the named ones broke.
+func (v Verdict) CountsFor(names []string) bool {
+	irrelevant := map[string]bool{}
+	for _, g := range v.Guarantees {
+		if g.NotJudged != "" && !slices.Contains(names, g.Name) {
+			irrelevant[notJudgedAssumption(g)] = true
+		}
+	}
+	for _, a := range v.Assumptions {
+		if !irrelevant[a] {
+			return false
+		}
+	}
+	return true
+}
 
 // Passed reports whether the run counts and every guarantee holds. A verdict
 // with no guarantee does not pass: nothing was judged, and a stage that
