@@ -44,6 +44,18 @@ var (
 		"slow-service: the round-trip latency added to orders->payments").Checked(DurationAtLeast(100*time.Millisecond, "2s"))
 )
 
+// slowServiceWindow is how long payments stays slow: long enough for the
+// cascade of the control without a call timeout to show as failed reads,
+// not only slow ones. There the orders waiting for payments take all 32
+// workers within a second and a worker frees every 1/16 s, so a read's
+// wait for one grows by about 3 s each second; a read fails when it waits
+// past the client's 3 s, about 1.6 s after the injection, but a read sent
+// in the last 3 s before the heal is served once Toxiproxy lets go what it
+// held. With the default 5 s window the reads that fail are those of about
+// half a second (reads-available 0.85-0.94 here, and in CI one run held
+// it, 2026-12-05); with 10 s, those of about 5 s: half the window.
+const slowServiceWindow = 10 * time.Second
+
 // breakerTrip is how many failed calls in a row open a breaker (-breaker-trip).
 const breakerTrip = 5
 
@@ -73,17 +85,16 @@ func init() {
 		Ready:   "/gw-health",
 		Service: newShopAPI,
 		// A shopper waits 3 s. Above anything the defended shop takes
-		// (a failing order: one callDuration, 1.1 s); under the fault's
-		// window (5 s), so that a cascade shows as reads failing, not only
-		// slow: a slow payments delays its callers' workers until the
-		// heal, when Toxiproxy lets what it held go, and a read queued
-		// behind them at the injection waits about the whole window.
+		// (a failing order: one callDuration, 1.1 s); well under
+		// slow-service's window (slowServiceWindow), so that a cascade
+		// shows as reads failing, not only slow.
 		ClientTimeout: 3 * time.Second,
 		Faults: []Fault{
 			{
 				ID:       "slow-service",
 				Help:     "payments answers payments_delay late (latency on orders->payments)",
 				Settings: []Setting{paymentsDelay.Setting},
+				Window:   slowServiceWindow,
 				Inject: func(set Settings) []faults.Fault {
 					return []faults.Fault{faults.Latency{Link: "orders->payments", Latency: paymentsDelay.Get(set)}}
 				},
