@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/scalelab/scalelab/internal/engine"
+	"github.com/scalelab/scalelab/internal/history"
 )
 
 // The templates are files beside the code so that the HTML reads as HTML;
@@ -205,6 +207,12 @@ func cards(r Report) []card {
 		{Label: "stale reads", Value: strconv.Itoa(r.Reads.Stale), Note: fmt.Sprintf("of %d reads · %d RYW violations", r.Reads.Total, r.Reads.RYWViolations)},
 		{Label: "requests", Value: strconv.Itoa(r.Requests.Total), Note: fmt.Sprintf("%d ok · %d failed · %d unknown", r.Requests.OK, r.Requests.Failed, r.Requests.Unknown)},
 	}
+	if len(r.DuringByKind) > 1 {
+		// Which requests the fault hurt: those that need the broken part,
+		// or all of them.
+		cs[0].Note += " · during: " + byKind(r.DuringByKind, func(k KindDuring) string { return pct(k.Availability) })
+		cs[2].Note = byKind(r.DuringByKind, func(k KindDuring) string { return msOrNone(k.LatencyMS.P99) }) + " · " + cs[2].Note
+	}
 	if r.RecoveryS != nil {
 		cs[1].Value, cs[1].Class = secs(*r.RecoveryS), ""
 	}
@@ -220,6 +228,15 @@ func cards(r Report) []card {
 			r.Reads.Total, secs(r.Reads.MaxStalenessMS/1000), r.Reads.MaxVersionsBehind, r.Reads.RYWViolations)
 	}
 	return cs
+}
+
+// byKind lists each kind of request's value, as "reads 100% · writes 2%".
+func byKind(m map[history.Kind]KindDuring, value func(KindDuring) string) string {
+	var parts []string
+	for _, kind := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, string(kind)+"s "+value(m[kind]))
+	}
+	return strings.Join(parts, " · ")
 }
 
 // pct shows an availability, or "no data" for an empty window.

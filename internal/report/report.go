@@ -54,9 +54,15 @@ type Report struct {
 	RecoveryS       *float64     `json:"recovery_s"` // inject -> steady; null: never recovered
 	LatencyMS       Latency      `json:"latency_ms"` // whole run
 	LatencyDuringMS Latency      `json:"latency_during_ms"`
-	Writes          Writes       `json:"writes"`
-	Reads           Reads        `json:"reads"`
-	Sessions        Sessions     `json:"sessions"`
+	// DuringByKind is the fault window's availability and latency for each
+	// kind of request in it ("read", "write", ...): what a fault did to the
+	// requests that need the broken part and to those that do not (stage
+	// 12: a read of an order needs orders alone, placing one needs all
+	// three services). Empty for a run without a fault window.
+	DuringByKind map[history.Kind]KindDuring `json:"during_by_kind,omitempty"`
+	Writes       Writes                      `json:"writes"`
+	Reads        Reads                       `json:"reads"`
+	Sessions     Sessions                    `json:"sessions"`
 	// Attempts is how many runs a control took to show its breach (this
 	// report is of the last one), of AttemptsAllowed; 1 of 1 for a fault run.
 	// PhasesS is where the run's wall time went, in seconds (boot, warm-up,
@@ -338,6 +344,26 @@ type Availability struct {
 	After   *float64 `json:"after"`
 }
 
+// KindDuring is one kind of request's availability and latency during
+// the fault.
+type KindDuring struct {
+	Availability *float64 `json:"availability"`
+	LatencyMS    Latency  `json:"latency_ms"`
+}
+
+// duringByKind measures each kind of op invoked in the fault window.
+func duringByKind(h history.History, during check.Window) map[history.Kind]KindDuring {
+	out := map[history.Kind]KindDuring{}
+	for _, op := range h.Ops {
+		if _, done := out[op.Kind]; done || !during.Contains(op.Invoke) {
+			continue
+		}
+		out[op.Kind] = KindDuring{Availability: availability(check.AvailabilityIn(h, during, op.Kind)),
+			LatencyMS: latency(check.LatencyIn(h, during, op.Kind))}
+	}
+	return out
+}
+
 // Latency quantiles in milliseconds over every op of a window, whatever its
 // outcome (check.LatencyIn); all null when the window had no op.
 type Latency struct {
@@ -498,6 +524,7 @@ func FromResult(r *engine.Result) Report {
 		rep.Availability.During = availability(ev.During)
 		rep.Availability.After = availability(ev.After)
 		rep.LatencyDuringMS = latency(ev.LatencyDuring)
+		rep.DuringByKind = duringByKind(h, ev.Windows.During)
 		if ev.Recovery.Recovered {
 			rep.RecoveryS = ptr(seconds(ev.Recovery.SinceInject))
 		}

@@ -215,6 +215,16 @@ func TestReportJSONContract(t *testing.T) {
 	wantKeys(t, "latency_during_ms", during, "p50", "p90", "p99", "max")
 	wantNum(t, during, "p99", 1000)
 	wantNum(t, during, "max", 1000)
+	// By kind: the unknown read is the slow one; a write failed.
+	byKind := obj(t, m, "during_by_kind")
+	if len(byKind) != 2 {
+		t.Fatalf("during_by_kind = %v, want read and write", byKind)
+	}
+	reads, writes := obj(t, byKind, "read"), obj(t, byKind, "write")
+	wantNum(t, reads, "availability", 2.0/3)
+	wantNum(t, writes, "availability", 2.0/3)
+	wantNum(t, obj(t, reads, "latency_ms"), "max", 1000)
+	wantNum(t, obj(t, writes, "latency_ms"), "max", 10)
 
 	w := obj(t, m, "writes")
 	wantNum(t, w, "acknowledged", 6)
@@ -404,6 +414,7 @@ func TestReportHTMLIsSelfContained(t *testing.T) {
 		"stays-available", "recovery time (from inject)", "no lost acknowledged writes",
 		"client->web", "web->db", "toxiproxy", "fault 1 s", "heal 2 s", "⚡ kill",
 		"timeout", "3s", "42",
+		"during: reads 66.67% · writes 66.67%", "reads 1 s · writes 10 ms",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report.html does not show %q", want)
