@@ -39,7 +39,7 @@ type GatewayConfig struct {
 	RateLimit int
 	// Timeout is how long the gateway waits for a service's answer.
 	Timeout time.Duration
-	// CheckInterval: each service is health-checked (GET /readyz) this
+	// CheckInterval: each service is health-checked (its route's Check) this
 	// often; Fall failures in a row take it out, one success puts it back.
 	CheckInterval time.Duration
 	Fall          int
@@ -50,6 +50,19 @@ type GatewayRoute struct {
 	Prefix  string // e.g. "/api/orders/"
 	Service string // a node
 	Rewrite string // what replaces Prefix, e.g. "/orders/"
+	// Check is the path of the service's health check; "" is /readyz (its
+	// database answers). An operator's route to a service's own metrics
+	// checks /healthz (the process is up): its numbers are wanted most
+	// while its database is gone.
+	Check string
+}
+
+// checkPath is the route's health-check path.
+func (r GatewayRoute) checkPath() string {
+	if r.Check == "" {
+		return "/readyz"
+	}
+	return r.Check
 }
 
 // Validate names every problem of the config.
@@ -66,6 +79,9 @@ func (c GatewayConfig) Validate() error {
 		seen[r.Service] = true
 		if !strings.HasPrefix(r.Prefix, "/") || !strings.HasSuffix(r.Prefix, "/") || !strings.HasPrefix(r.Rewrite, "/") || !strings.HasSuffix(r.Rewrite, "/") {
 			problems = append(problems, fmt.Sprintf("route %q -> %s %q: prefix and rewrite must start and end with /", r.Prefix, r.Service, r.Rewrite))
+		}
+		if !strings.HasPrefix(r.checkPath(), "/") {
+			problems = append(problems, fmt.Sprintf("route %q: check path %q must start with /", r.Prefix, r.Check))
 		}
 		if !ValidName(r.Service) {
 			problems = append(problems, fmt.Sprintf("route %q: service %q is not a node name", r.Prefix, r.Service))
@@ -155,7 +171,7 @@ func (c GatewayConfig) Render() string {
 		line("")
 		line("backend %s", r.Service)
 		line("    http-request replace-path %s(.*) %s\\1", regexpQuote(r.Prefix), r.Rewrite)
-		line("    option httpchk GET /readyz")
+		line("    option httpchk GET %s", r.checkPath())
 		line("    http-check expect status 200")
 		line("    server %s ${%s} check", r.Service, r.Service)
 	}

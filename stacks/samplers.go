@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -175,26 +176,39 @@ func MysiteCache(ctx context.Context, entry string) (map[string]float64, error) 
 // getMysiteJSON decodes the JSON mysite answers to GET path at entry into v;
 // any answer but 200 is an error.
 func getMysiteJSON(ctx context.Context, entry, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(entry, "/")+path, nil)
+	data, err := samplerGet(ctx, entry, path, nil)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	resp, err := samplerClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("GET %s: read the answer: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
+		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	return nil
+}
+
+// samplerGet GETs entry+path with header and returns the body of a 200
+// answer; any other answer is an error that quotes it.
+func samplerGet(ctx context.Context, entry, path string, header http.Header) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(entry, "/")+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := samplerClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: read the answer: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	return data, nil
 }
 
 // The job queue's gauges (stage 9), as the broker counts them through
@@ -212,4 +226,36 @@ func MysiteQueue(ctx context.Context, entry string) (map[string]float64, error) 
 		return nil, err
 	}
 	return map[string]float64{GaugeQueueMessages: float64(st.Messages), GaugeQueueConsumers: float64(st.Consumers)}, nil
+}
+
+// GatewayMetrics reads a service's own counters behind the API gateway
+// (stage 12): GET path (a route to the service's /metrics) with the API
+// key, in Prometheus's text format; each line without labels becomes
+// prefix+name. It is a stage's Counters: payments' own count of the
+// requests it was asked is what a retry storm multiplies.
+func GatewayMetrics(path, key, prefix string) func(context.Context, string) (map[string]float64, error) {
+	header := http.Header{GatewayKeyHeader: {key}}
+	return func(ctx context.Context, entry string) (map[string]float64, error) {
+		data, err := samplerGet(ctx, entry, path, header)
+		if err != nil {
+			return nil, err
+		}
+		return parseMetrics(string(data), prefix), nil
+	}
+}
+
+// parseMetrics reads "name value" lines (Prometheus's text format, labels
+// and comments skipped) into prefix+name -> value.
+func parseMetrics(text, prefix string) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(text, "\n") {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			out[prefix+name] = v
+		}
+	}
+	return out
 }

@@ -101,3 +101,29 @@ func TestMysiteAssets(t *testing.T) {
 		}
 	}
 }
+
+// The gateway's route to a service's /metrics: the key is sent, lines with
+// labels and comments are skipped, an error answer is an error.
+func TestGatewayMetrics(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Header.Get(GatewayKeyHeader) != "ops":
+			http.Error(w, "unknown API key", http.StatusUnauthorized)
+		case r.URL.Path != "/ops/payments/metrics":
+			http.NotFound(w, r)
+		default:
+			w.Write([]byte("# HELP x\nshop_requests_total 1234\nshop_calls_total{dependency=\"users\"} 7\nbroken line\n"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	got, err := GatewayMetrics("/ops/payments/metrics", "ops", "payments:")(context.Background(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]float64{"payments:shop_requests_total": 1234}; !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if _, err := GatewayMetrics("/ops/payments/metrics", "nope", "payments:")(context.Background(), srv.URL); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("a refused key: err %v", err)
+	}
+}

@@ -419,8 +419,11 @@ type Guarantee struct {
 	Name      string `json:"name"`
 	Threshold string `json:"threshold"`
 	Measured  string `json:"measured"`
-	Holds     bool   `json:"holds"`
-	Detail    string `json:"detail"`
+	// Value is the number the threshold applies to (its unit the
+	// guarantee's: a ratio, milliseconds, a count).
+	Value  float64 `json:"value"`
+	Holds  bool    `json:"holds"`
+	Detail string  `json:"detail"`
 	// NotJudged says why the run could not judge it (empty evidence, a
 	// bound past the end of the run); the run then does not count.
 	NotJudged string `json:"not_judged,omitempty"`
@@ -494,7 +497,7 @@ func FromResult(r *engine.Result) Report {
 	}
 	for _, g := range r.Verdict.Guarantees {
 		rep.Guarantees = append(rep.Guarantees, Guarantee{Name: g.Name, Threshold: g.Threshold, Measured: g.Measured,
-			Holds: g.Holds, Detail: g.Detail, NotJudged: g.NotJudged, ExpectBreak: slices.Contains(rep.ExpectBreak, g.Name)})
+			Value: g.Value, Holds: g.Holds, Detail: g.Detail, NotJudged: g.NotJudged, ExpectBreak: slices.Contains(rep.ExpectBreak, g.Name)})
 	}
 	rep.Attempts, rep.AttemptsAllowed = max(r.Attempt, 1), max(r.Attempts, 1)
 	ph := r.Phases

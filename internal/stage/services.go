@@ -20,6 +20,7 @@ import (
 const (
 	ReadsFast      = "reads-fast"       // reading an order (orders alone) stays fast while payments is slow or down
 	OrdersFailFast = "orders-fail-fast" // placing an order fails at once once the breaker is open
+	PaymentsLoad   = "payments-load"    // a failing payments gets no more requests than a healthy one: no retry storm
 )
 
 // Settings of stage 12: the orders server's defences in its calls to its
@@ -28,7 +29,9 @@ var (
 	callTimeout = Duration("call_timeout", "500ms",
 		"how long one call of orders to a dependency may take (0s: no timeout: until the gateway gives up on the request, 10 s)")
 	callRetries = Int("retries", "1",
-		"retries of a failed call, with exponential backoff and jitter (the first waits "+callBackoff.String()+", doubling)").Checked(IntBetween(0, 5))
+		"retries of a failed call, with exponential backoff and jitter (the first waits backoff, doubling)").Checked(IntBetween(0, 5))
+	callBackoff = Duration("backoff", "50ms",
+		"the first retry's wait, doubling for each retry after, +-50% jitter (0s: retries at once)")
 	breaker = OnOff("breaker", "on",
 		"a circuit breaker per dependency: 5 failed calls in a row open it, and it lets a trial call through after breaker_cool_off")
 	breakerCoolOff = Duration("breaker_cool_off", "1s",
@@ -59,12 +62,13 @@ const slowServiceWindow = 10 * time.Second
 // breakerTrip is how many failed calls in a row open a breaker (-breaker-trip).
 const breakerTrip = 5
 
-// callBackoff is the first retry's wait (-backoff); the shop doubles it for
-// each retry after, with +-50% jitter.
-const callBackoff = 50 * time.Millisecond
-
-// servicesAPIKey is the workload's API key at the gateway.
-const servicesAPIKey = "lab-client"
+// servicesAPIKey is the workload's API key at the gateway; servicesOpsKey
+// the lab's own, which reads payments' counters (its requests are not the
+// workload's, and are not rate-limited with them).
+const (
+	servicesAPIKey = "lab-client"
+	servicesOpsKey = "lab-ops"
+)
 
 // Stage 12: mysite split into services behind an API gateway. Placing an
 // order needs users, payments and orders; reading one needs orders alone.
@@ -78,12 +82,15 @@ func init() {
 		Fixes: "each service is deployed, scaled and failed on its own; a dead dependency fails only what needs it",
 		Weak:  "the cascade: a slow dependency holds its callers' workers until everything they serve waits",
 		Lab:   "labs/12-services",
-		Settings: []Setting{callTimeout.Setting, callRetries.Setting, breaker.Setting, breakerCoolOff.Setting,
+		Settings: []Setting{callTimeout.Setting, callRetries.Setting, callBackoff.Setting, breaker.Setting, breakerCoolOff.Setting,
 			bulkhead.Setting, orderWorkers.Setting, rateLimit.Setting},
-		Stack:   servicesStack,
-		Entry:   "client->gateway",
-		Ready:   "/gw-health",
-		Service: newShopAPI,
+		Stack: servicesStack,
+		Entry: "client->gateway",
+		Ready: "/gw-health",
+		// Payments' own count of the requests it was asked, through the
+		// gateway's operator route (paymentsMetricsPath).
+		Counters: stacks.GatewayMetrics(paymentsMetricsPath, servicesOpsKey, "payments:"),
+		Service:  newShopAPI,
 		// A shopper waits 3 s. Above anything the defended shop takes
 		// (a failing order: one callDuration, 1.1 s); well under
 		// slow-service's window (slowServiceWindow), so that a cascade
@@ -109,6 +116,25 @@ func init() {
 				},
 				Guarantees: servicesGuarantees(killServiceRecovery),
 				Controls:   servicesControls(killServiceRecovery),
+			},
+			{
+				ID: "retry-storm",
+				Help: "payments loses its database (the link goes down): it answers 503 at once to every charge until the heal; " +
+					"judged: the load the orders' retries put on it",
+				Inject: func(Settings) []faults.Fault {
+					return []faults.Fault{faults.Down{Link: "payments->payments-db"}}
+				},
+				Guarantees: func(ev Evidence, _ Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{paymentsLoad(ev)}
+				},
+				Controls: []Control{{
+					// Six attempts an order, back to back, each answered
+					// in milliseconds: about 6 x the load of a healthy
+					// payments, for as long as it fails.
+					Name:   "immediate retries (5), no breaker",
+					Set:    Values(callRetries.Is(5), callBackoff.Is(0), breaker.Is(false), bulkhead.Is(0)),
+					Breaks: []string{PaymentsLoad},
+				}},
 			},
 		},
 	})
@@ -169,7 +195,7 @@ func callDuration(set Settings) time.Duration {
 	t, n := callTimeout.Get(set), callRetries.Get(set)
 	d := time.Duration(n+1) * t
 	for i := range n {
-		d += time.Duration(float64(callBackoff<<i) * 1.5)
+		d += time.Duration(float64(callBackoff.Get(set)<<i) * 1.5)
 	}
 	return d
 }
@@ -210,6 +236,44 @@ func ordersFailFast(ev Evidence, set Settings) verdict.Guarantee {
 	return g
 }
 
+// paymentsMetricsPath is the gateway's operator route to payments'
+// /metrics (health-checked on /healthz: its count is wanted most while
+// its database is gone).
+const paymentsMetricsPath = "/ops/payments/metrics"
+
+// paymentsRequests is payments' own count of the requests it was asked.
+const paymentsRequests = "payments:shop_requests_total"
+
+// paymentsLoadFactor bounds the load on a failing payments against a
+// healthy one's: payments' request rate during the fault, over its rate
+// before it. The defended orders retry a failed call once after 25-75 ms,
+// and 5 failed calls in a row open the breaker, within the fault's first
+// ~200 ms at 50 orders a second; from then on one trial a second
+// (breaker_cool_off): about 3 requests a second over a 5 s window against
+// 50 before, 0.06. The storm (5 immediate retries, no breaker) asks six
+// times for every order: about 6. 1: the retries may not add load to a
+// service that is failing, whatever else they do.
+const paymentsLoadFactor = 1.0
+
+// paymentsLoad: payments' request rate during the fault over its rate
+// before it (its own counter, sampled every 250 ms) stays <=
+// paymentsLoadFactor.
+func paymentsLoad(ev Evidence) verdict.Guarantee {
+	g := verdict.Guarantee{Name: PaymentsLoad,
+		Threshold: fmt.Sprintf("payments' requests a second during the fault <= %.1f x before it", paymentsLoadFactor)}
+	before := check.IncreaseIn(ev.Counters, ev.Windows.Before, paymentsRequests)
+	during := check.IncreaseIn(ev.Counters, ev.Windows.During, paymentsRequests)
+	rb, okBefore := before.PerSecond()
+	rd, okDuring := during.PerSecond()
+	if !okBefore || !okDuring || rb <= 0 {
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("payments' request counter: %v; %v", before, during))
+	}
+	g.Value = rd / rb
+	g.Measured = fmt.Sprintf("%.2f x: %.1f requests/s during the fault, %.1f before (payments' own count)", g.Value, rd, rb)
+	g.Holds = g.Value <= paymentsLoadFactor
+	return g
+}
+
 // slowServiceRecovery: at the heal the breaker may have just opened again
 // (a trial that was in flight failed): it lets the next trial through after
 // breaker_cool_off, which succeeds; plus the machine's margin.
@@ -230,8 +294,9 @@ func servicesStack(set Settings) stacks.Topology {
 		Routes: []stacks.GatewayRoute{
 			{Prefix: "/api/orders/", Service: "orders", Rewrite: "/orders/"},
 			{Prefix: "/api/users/", Service: "users", Rewrite: "/users/"},
+			{Prefix: strings.TrimSuffix(paymentsMetricsPath, "metrics"), Service: "payments", Rewrite: "/", Check: "/healthz"},
 		},
-		Keys:      []string{servicesAPIKey},
+		Keys:      []string{servicesAPIKey, servicesOpsKey},
 		RateLimit: rateLimit.Get(set),
 		// Above the client's 3 s: the gateway never answers for a service
 		// that is merely slow; the client gives up first. HAProxy keeps a
@@ -254,7 +319,7 @@ func servicesStack(set Settings) stacks.Topology {
 				"-workers", orderWorkers.Arg(set),
 				"-call-timeout", callTimeout.Arg(set),
 				"-retries", callRetries.Arg(set),
-				"-backoff", callBackoff.String(),
+				"-backoff", callBackoff.Arg(set),
 				fmt.Sprintf("-breaker=%t", breaker.Get(set)),
 				"-breaker-trip", fmt.Sprint(breakerTrip),
 				"-breaker-cool-off", breakerCoolOff.Arg(set),
@@ -268,6 +333,7 @@ func servicesStack(set Settings) stacks.Topology {
 			{From: stacks.Client, To: "gateway"},
 			{From: "gateway", To: "orders"},
 			{From: "gateway", To: "users"},
+			{From: "gateway", To: "payments"},
 			{From: "orders", To: "users"},
 			{From: "orders", To: "payments"},
 			{From: "users", To: "users-db"},
