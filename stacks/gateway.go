@@ -50,11 +50,22 @@ type GatewayRoute struct {
 	Prefix  string // e.g. "/api/orders/"
 	Service string // a node
 	Rewrite string // what replaces Prefix, e.g. "/orders/"
+	// Backend names the route's HAProxy backend; "" is Service. A second
+	// route to a service (an operator's) needs a name of its own.
+	Backend string
 	// Check is the path of the service's health check; "" is /readyz (its
 	// database answers). An operator's route to a service's own metrics
 	// checks /healthz (the process is up): its numbers are wanted most
 	// while its database is gone.
 	Check string
+}
+
+// backend is the route's HAProxy backend (and server) name.
+func (r GatewayRoute) backend() string {
+	if r.Backend == "" {
+		return r.Service
+	}
+	return r.Backend
 }
 
 // checkPath is the route's health-check path.
@@ -73,10 +84,13 @@ func (c GatewayConfig) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, r := range c.Routes {
-		if seen[r.Service] {
-			problems = append(problems, fmt.Sprintf("route %q: service %s has a route already (one route per service)", r.Prefix, r.Service))
+		if seen[r.backend()] {
+			problems = append(problems, fmt.Sprintf("route %q: backend %s has a route already (a second route to a service needs a Backend name of its own)", r.Prefix, r.backend()))
 		}
-		seen[r.Service] = true
+		seen[r.backend()] = true
+		if !ValidName(r.backend()) {
+			problems = append(problems, fmt.Sprintf("route %q: backend %q is not a name", r.Prefix, r.backend()))
+		}
 		if !strings.HasPrefix(r.Prefix, "/") || !strings.HasSuffix(r.Prefix, "/") || !strings.HasPrefix(r.Rewrite, "/") || !strings.HasSuffix(r.Rewrite, "/") {
 			problems = append(problems, fmt.Sprintf("route %q -> %s %q: prefix and rewrite must start and end with /", r.Prefix, r.Service, r.Rewrite))
 		}
@@ -107,11 +121,12 @@ func (c GatewayConfig) Validate() error {
 	return nil
 }
 
-// Services are the nodes the routes reach, in route order.
-func (c GatewayConfig) Services() []string {
+// Backends are the routes' HAProxy backends, in route order (a backend and
+// its one server share the name).
+func (c GatewayConfig) Backends() []string {
 	var out []string
 	for _, r := range c.Routes {
-		out = append(out, r.Service)
+		out = append(out, r.backend())
 	}
 	return out
 }
@@ -165,15 +180,15 @@ func (c GatewayConfig) Render() string {
 	}
 	line("    http-request return status 404 content-type text/plain string \"no route\" unless %s", strings.Join(routed, " || "))
 	for i, r := range c.Routes {
-		line("    use_backend %s if route%d", r.Service, i)
+		line("    use_backend %s if route%d", r.backend(), i)
 	}
 	for _, r := range c.Routes {
 		line("")
-		line("backend %s", r.Service)
+		line("backend %s", r.backend())
 		line("    http-request replace-path %s(.*) %s\\1", regexpQuote(r.Prefix), r.Rewrite)
 		line("    option httpchk GET %s", r.checkPath())
 		line("    http-check expect status 200")
-		line("    server %s ${%s} check", r.Service, r.Service)
+		line("    server %s ${%s} check", r.backend(), r.Service)
 	}
 	return b.String()
 }
@@ -201,7 +216,7 @@ func Gateway(c GatewayConfig) Role {
 	($1 in need) && $2 == $1 { seen++; if ($18 != "UP" || $37 != "L7OK") bad = 1 }
 	END { exit (bad || seen != n) }`
 	script := fmt.Sprintf("curl -fsS --max-time 2 'http://127.0.0.1:%d%s;csv' | awk -F, -v want=%s %s",
-		GatewayPort, GatewayStatsPath, shellJoin([]string{strings.Join(c.Services(), " ")}), shellJoin([]string{awk}))
+		GatewayPort, GatewayStatsPath, shellJoin([]string{strings.Join(c.Backends(), " ")}), shellJoin([]string{awk}))
 	return Role{
 		Kind:  "gateway",
 		Cmd:   []string{"haproxy", "-db", "-f", GatewayConfigPath},

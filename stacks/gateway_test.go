@@ -41,8 +41,22 @@ func TestGatewayRendersRoutesKeysAndTheRateLimit(t *testing.T) {
 	if got := c.Files()[GatewayKeysPath]; got != "k1\nk2\n" {
 		t.Errorf("keys file %q", got)
 	}
-	if got := strings.Join(c.Services(), ","); got != "orders,users" {
-		t.Errorf("services %s", got)
+	if got := strings.Join(c.Backends(), ","); got != "orders,users" {
+		t.Errorf("backends %s", got)
+	}
+	// A second route to a service: a backend of its own, its own check.
+	c.Routes = append(c.Routes, GatewayRoute{Prefix: "/ops/orders/", Service: "orders", Rewrite: "/", Backend: "orders-ops", Check: "/healthz"})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg = c.Render()
+	for _, want := range []string{"use_backend orders-ops if route2", "backend orders-ops", "option httpchk GET /healthz", "server orders-ops ${orders} check"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("the config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if got := strings.Join(c.Backends(), ","); got != "orders,users,orders-ops" {
+		t.Errorf("backends %s", got)
 	}
 	c.RateLimit = 0
 	if strings.Contains(c.Render(), "track-sc0") {
@@ -59,7 +73,7 @@ func TestGatewayRefusesABadConfig(t *testing.T) {
 		"a key with space": func(c *GatewayConfig) { c.Keys = []string{"a b"} },
 		"negative limit":   func(c *GatewayConfig) { c.RateLimit = -1 },
 		"no timeout":       func(c *GatewayConfig) { c.Timeout = 0 },
-		"two routes to one": func(c *GatewayConfig) {
+		"two routes to one backend": func(c *GatewayConfig) {
 			c.Routes = append(c.Routes, GatewayRoute{Prefix: "/v2/orders/", Service: "orders", Rewrite: "/orders/"})
 		},
 	} {

@@ -3,11 +3,15 @@ package stacks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Samplers: what the running stack itself reports, read through its entry
@@ -236,6 +240,11 @@ func MysiteQueue(ctx context.Context, entry string) (map[string]float64, error) 
 func GatewayMetrics(path, key, prefix string) func(context.Context, string) (map[string]float64, error) {
 	header := http.Header{GatewayKeyHeader: {key}}
 	return func(ctx context.Context, entry string) (map[string]float64, error) {
+		// A dead service's route hangs until the gateway's checks take it
+		// out (seconds): the other reads of the sample must not wait for
+		// it (MergeCounters runs them side by side and waits for all).
+		ctx, cancel := context.WithTimeout(ctx, gatewayMetricsTimeout)
+		defer cancel()
 		data, err := samplerGet(ctx, entry, path, header)
 		if err != nil {
 			return nil, err
@@ -244,18 +253,58 @@ func GatewayMetrics(path, key, prefix string) func(context.Context, string) (map
 	}
 }
 
-// parseMetrics reads "name value" lines (Prometheus's text format, labels
-// and comments skipped) into prefix+name -> value.
+// gatewayMetricsTimeout bounds one read of a service's /metrics through
+// the gateway: an answer takes milliseconds.
+const gatewayMetricsTimeout = 300 * time.Millisecond
+
+// parseMetrics reads "name value" lines (Prometheus's text format,
+// comments skipped; a name keeps its labels as written, as
+// shop_breaker_state{dependency="payments",state="open"}) into
+// prefix+name -> value.
 func parseMetrics(text, prefix string) map[string]float64 {
 	out := map[string]float64{}
 	for _, line := range strings.Split(text, "\n") {
-		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		line = strings.TrimSpace(line)
+		i := strings.LastIndexByte(line, ' ')
+		if i <= 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-			out[prefix+name] = v
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[prefix+strings.TrimSpace(line[:i])] = v
 		}
 	}
 	return out
 }
+
+// MergeCounters reads every one of reads, side by side, and merges what
+// they returned (their keys must not overlap: give each a prefix). One
+// that fails is left out of the sample; all failing is an error.
+func MergeCounters(reads ...func(context.Context, string) (map[string]float64, error)) func(context.Context, string) (map[string]float64, error) {
+	return func(ctx context.Context, entry string) (map[string]float64, error) {
+		vals := make([]map[string]float64, len(reads))
+		errs := make([]error, len(reads))
+		var wg sync.WaitGroup
+		for i, read := range reads {
+			wg.Go(func() { vals[i], errs[i] = read(ctx, entry) })
+		}
+		wg.Wait()
+		out := map[string]float64{}
+		failed := 0
+		for i := range reads {
+			if errs[i] != nil {
+				failed++
+				continue
+			}
+			maps.Copy(out, vals[i])
+		}
+		if failed == len(reads) {
+			return nil, errors.Join(errs...)
+		}
+		return out, nil
+	}
+}
+
+// GaugeBreakerState is the shop's circuit breaker gauge: 1 on the line
+// labelled with each dependency's breaker's state (closed, open,
+// half-open), as orders' /metrics writes it.
+const GaugeBreakerState = "shop_breaker_state"

@@ -120,10 +120,19 @@ func TestGatewayMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]float64{"payments:shop_requests_total": 1234}; !maps.Equal(got, want) {
+	if want := map[string]float64{"payments:shop_requests_total": 1234, `payments:shop_calls_total{dependency="users"}`: 7}; !maps.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if _, err := GatewayMetrics("/ops/payments/metrics", "nope", "payments:")(context.Background(), srv.URL); err == nil || !strings.Contains(err.Error(), "401") {
+	bad := GatewayMetrics("/ops/payments/metrics", "nope", "payments:")
+	if _, err := bad(context.Background(), srv.URL); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("a refused key: err %v", err)
+	}
+	// Merged: one that fails is left out; all failing is an error.
+	good := GatewayMetrics("/ops/payments/metrics", "ops", "payments:")
+	if m, err := MergeCounters(good, bad)(context.Background(), srv.URL); err != nil || len(m) != 2 {
+		t.Errorf("merged with a failing one: %v, %v", m, err)
+	}
+	if _, err := MergeCounters(bad, bad)(context.Background(), srv.URL); err == nil {
+		t.Error("all failing: no error")
 	}
 }

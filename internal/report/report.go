@@ -100,6 +100,9 @@ type Report struct {
 	// Shards is where the keys lived and how each shard's users fared,
 	// for runs of a sharded system (stage 11); absent otherwise.
 	Shards *Shards `json:"shards,omitempty"`
+	// Breakers are the circuit breakers' states as sampled: each one's
+	// first state and every change (stage 12); absent otherwise.
+	Breakers []BreakerChange `json:"breakers,omitempty"`
 }
 
 // Shards is a sharded run's keys and users by shard (check.Shards), as
@@ -552,6 +555,7 @@ func FromResult(r *engine.Result) Report {
 	rep.DC = dcWork(h, r.Topology, r.Evidence.Windows, lost)
 	rep.Jobs = jobsWork(r.Evidence.Jobs, r.Evidence.Counters, r.Evidence.Windows)
 	rep.Shards = shardsWork(r.Evidence.Shards)
+	rep.Breakers = breakerChanges(r.Evidence.Counters)
 	if rep.DC != nil {
 		// Keys written on both sides mean split brain only where the data
 		// centers could not talk: the stage's guarantee says where (a

@@ -1,10 +1,12 @@
 package stage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ const (
 	ReadsFast      = "reads-fast"       // reading an order (orders alone) stays fast while payments is slow or down
 	OrdersFailFast = "orders-fail-fast" // placing an order fails at once once the breaker is open
 	PaymentsLoad   = "payments-load"    // a failing payments gets no more requests than a healthy one: no retry storm
+	BreakerOpens   = "breaker-opens"    // orders' breaker for payments opens within its bound of the fault
 )
 
 // Settings of stage 12: the orders server's defences in its calls to its
@@ -87,10 +90,12 @@ func init() {
 		Stack: servicesStack,
 		Entry: "client->gateway",
 		Ready: "/gw-health",
-		// Payments' own count of the requests it was asked, through the
-		// gateway's operator route (paymentsMetricsPath).
-		Counters: stacks.GatewayMetrics(paymentsMetricsPath, servicesOpsKey, "payments:"),
-		Service:  newShopAPI,
+		// Payments' own count of the requests it was asked, and orders'
+		// breakers, through the gateway's operator routes.
+		Counters: stacks.MergeCounters(
+			stacks.GatewayMetrics(paymentsMetricsPath, servicesOpsKey, "payments:"),
+			stacks.GatewayMetrics(ordersMetricsPath, servicesOpsKey, "orders:")),
+		Service: newShopAPI,
 		// A shopper waits 3 s. Above anything the defended shop takes
 		// (a failing order: one callDuration, 1.1 s); well under
 		// slow-service's window (slowServiceWindow), so that a cascade
@@ -156,7 +161,7 @@ func servicesControls(recovery func(Settings) time.Duration) []Control {
 			// Every order waits out its attempts' timeouts.
 			Name:   "no breaker and no bulkhead",
 			Set:    Values(breaker.Is(false), bulkhead.Is(0)),
-			Breaks: []string{OrdersFailFast},
+			Breaks: []string{OrdersFailFast, BreakerOpens},
 		},
 		lateRecovery(recovery(nil)),
 	}
@@ -169,7 +174,7 @@ func servicesControls(recovery func(Settings) time.Duration) []Control {
 // recovery is the fault's recovery bound.
 func servicesGuarantees(recovery func(Settings) time.Duration) func(Evidence, Settings) []verdict.Guarantee {
 	return func(ev Evidence, set Settings) []verdict.Guarantee {
-		return []verdict.Guarantee{readsAvailable(ev), readsFast(ev), ordersFailFast(ev, set), recovers(ev, recovery(set))}
+		return []verdict.Guarantee{readsAvailable(ev), readsFast(ev), breakerOpens(ev, set), ordersFailFast(ev, set), recovers(ev, recovery(set))}
 	}
 }
 
@@ -213,6 +218,48 @@ func breakerOpenBound(set Settings) time.Duration {
 	return time.Duration(rounds)*callDuration(set) + time.Second
 }
 
+// paymentsBreakerOpen is orders' breaker-state line for payments' breaker
+// open, as the stage's counters read it.
+const paymentsBreakerOpen = `orders:` + stacks.GaugeBreakerState + `{dependency="payments",state="open"}`
+
+// breakerOpens: orders' breaker for payments is seen open (its state read
+// every 250 ms from orders' /metrics) within breakerOpenBound of the
+// injection, plus one sampling interval and the sample's own span (a
+// sample is timed at the middle of its reads, which wait up to 300 ms for
+// a dead payments' counter: stacks.GatewayMetrics). Not seen open by the heal, when
+// the bound had passed within the fault: broken (without a breaker, its
+// state is "none"); no sample of it: not judged.
+func breakerOpens(ev Evidence, set Settings) verdict.Guarantee {
+	bound := breakerOpenBound(set) + 250*time.Millisecond + 150*time.Millisecond
+	g := verdict.Guarantee{Name: BreakerOpens, Threshold: fmt.Sprintf("payments' breaker open within %v of the injection", bound)}
+	inject, heal := ev.Windows.Inject, ev.Windows.Heal
+	sampled := false
+	for _, s := range slices.SortedFunc(slices.Values(ev.Counters), func(a, b check.CounterSample) int { return cmp.Compare(a.At, b.At) }) {
+		if s.At < inject || s.At >= heal {
+			continue
+		}
+		for key := range s.Values {
+			sampled = sampled || strings.Contains(key, stacks.GaugeBreakerState)
+		}
+		if s.Values[paymentsBreakerOpen] == 1 {
+			after := s.At - inject
+			g.Value = after.Seconds()
+			g.Measured = fmt.Sprintf("open %v after the injection", after.Round(time.Millisecond))
+			g.Holds = after <= bound
+			return g
+		}
+	}
+	switch {
+	case !sampled:
+		return verdict.NotJudgedBecause(g, "orders' breaker states were not sampled during the fault")
+	case heal-inject < bound:
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("the fault ended %v after the injection, before the bound", heal-inject))
+	}
+	g.Value = (heal - inject).Seconds()
+	g.Measured = "never open during the fault"
+	return g
+}
+
 // orderFailFastBound: an order refused by an open breaker (or a full bulkhead)
 // is answered in milliseconds; one that waited for payments at all took a
 // call timeout (500 ms) or more.
@@ -240,6 +287,10 @@ func ordersFailFast(ev Evidence, set Settings) verdict.Guarantee {
 // /metrics (health-checked on /healthz: its count is wanted most while
 // its database is gone).
 const paymentsMetricsPath = "/ops/payments/metrics"
+
+// ordersMetricsPath is the operator route to orders' /metrics (its
+// breakers' states, for the report's timeline).
+const ordersMetricsPath = "/ops/orders/metrics"
 
 // paymentsRequests is payments' own count of the requests it was asked.
 const paymentsRequests = "payments:shop_requests_total"
@@ -295,6 +346,7 @@ func servicesStack(set Settings) stacks.Topology {
 			{Prefix: "/api/orders/", Service: "orders", Rewrite: "/orders/"},
 			{Prefix: "/api/users/", Service: "users", Rewrite: "/users/"},
 			{Prefix: strings.TrimSuffix(paymentsMetricsPath, "metrics"), Service: "payments", Rewrite: "/", Check: "/healthz"},
+			{Prefix: strings.TrimSuffix(ordersMetricsPath, "metrics"), Service: "orders", Backend: "orders-ops", Rewrite: "/", Check: "/healthz"},
 		},
 		Keys:      []string{servicesAPIKey, servicesOpsKey},
 		RateLimit: rateLimit.Get(set),
