@@ -104,7 +104,7 @@ func init() {
 		Faults: []Fault{
 			{
 				ID:       "slow-service",
-				Help:     "payments answers payments_delay late (latency on orders->payments)",
+				Help:     "payments answers payments_delay late for " + slowServiceWindow.String() + " (latency on orders->payments)",
 				Settings: []Setting{paymentsDelay.Setting},
 				Window:   slowServiceWindow,
 				Inject: func(set Settings) []faults.Fault {
