@@ -254,8 +254,9 @@ func GatewayMetrics(path, key, prefix string) func(context.Context, string) (map
 }
 
 // gatewayMetricsTimeout bounds one read of a service's /metrics through
-// the gateway: an answer takes milliseconds.
-const gatewayMetricsTimeout = 300 * time.Millisecond
+// the gateway: an answer takes milliseconds; a loaded machine was seen
+// stalling a request for about a second, so a sample may be lost then.
+const gatewayMetricsTimeout = 500 * time.Millisecond
 
 // parseMetrics reads "name value" lines (Prometheus's text format,
 // comments skipped; a name keeps its labels as written, as

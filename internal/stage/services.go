@@ -225,12 +225,12 @@ const paymentsBreakerOpen = `orders:` + stacks.GaugeBreakerState + `{dependency=
 // breakerOpens: orders' breaker for payments is seen open (its state read
 // every 250 ms from orders' /metrics) within breakerOpenBound of the
 // injection, plus one sampling interval and the sample's own span (a
-// sample is timed at the middle of its reads, which wait up to 300 ms for
+// sample is timed at the middle of its reads, which wait up to 500 ms for
 // a dead payments' counter: stacks.GatewayMetrics). Not seen open by the heal, when
 // the bound had passed within the fault: broken (without a breaker, its
 // state is "none"); no sample of it: not judged.
 func breakerOpens(ev Evidence, set Settings) verdict.Guarantee {
-	bound := breakerOpenBound(set) + 250*time.Millisecond + 150*time.Millisecond
+	bound := breakerOpenBound(set) + 250*time.Millisecond + 250*time.Millisecond
 	g := verdict.Guarantee{Name: BreakerOpens, Threshold: fmt.Sprintf("payments' breaker open within %v of the injection", bound)}
 	inject, heal := ev.Windows.Inject, ev.Windows.Heal
 	sampled := false
