@@ -28,8 +28,8 @@ type GatewayConfig struct {
 	// Routes: a request whose path starts with a route's Prefix goes to
 	// its Service (a node, reached through the link gateway->Service), with
 	// Rewrite in place of Prefix: "/api/orders/u1" -> orders "/orders/u1"
-	// for Prefix "/api/orders/" and Rewrite "/orders/". One route per
-	// service (each is a backend of its own).
+	// for Prefix "/api/orders/" and Rewrite "/orders/". Each route is a
+	// backend of its own (a second route to a service names its Backend).
 	Routes []GatewayRoute
 	// Keys are the API keys the gateway accepts (header X-Api-Key); a
 	// request without one of them is answered 401.

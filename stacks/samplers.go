@@ -234,9 +234,10 @@ func MysiteQueue(ctx context.Context, entry string) (map[string]float64, error) 
 
 // GatewayMetrics reads a service's own counters behind the API gateway
 // (stage 12): GET path (a route to the service's /metrics) with the API
-// key, in Prometheus's text format; each line without labels becomes
-// prefix+name. It is a stage's Counters: payments' own count of the
-// requests it was asked is what a retry storm multiplies.
+// key, in Prometheus's text format (parseMetrics: each line becomes
+// prefix+name, labels included). It is a stage's Counters: payments' own
+// count of the requests it was asked is what a retry storm multiplies,
+// orders' breaker states are what the report's timeline shows.
 func GatewayMetrics(path, key, prefix string) func(context.Context, string) (map[string]float64, error) {
 	header := http.Header{GatewayKeyHeader: {key}}
 	return func(ctx context.Context, entry string) (map[string]float64, error) {

@@ -1,11 +1,6 @@
 package report
 
 import (
-	"cmp"
-	"regexp"
-	"slices"
-	"strings"
-
 	"github.com/scalelab/scalelab/internal/check"
 	"github.com/scalelab/scalelab/stacks"
 )
@@ -19,33 +14,17 @@ type BreakerChange struct {
 	State      string  `json:"state"` // closed, open, half-open
 }
 
-// breakerLabels reads a breaker state line's labels, as orders writes them.
-var breakerLabels = regexp.MustCompile(`dependency="([^"]*)",state="([^"]*)"`)
-
-// breakerChanges reads the breakers' states off the samples (a 1 on the
-// stacks.GaugeBreakerState line of each breaker's current state) and keeps
-// each breaker's first state and every change after it, in time order.
+// breakerChanges keeps each breaker's first state and every change after
+// it, in time order (check.BreakerStates; "none", no breaker, is no state).
 func breakerChanges(samples []check.CounterSample) []BreakerChange {
-	sorted := slices.SortedStableFunc(slices.Values(samples), func(a, b check.CounterSample) int { return cmp.Compare(a.At, b.At) })
 	last := map[string]string{}
 	var out []BreakerChange
-	for _, s := range sorted {
-		var now []BreakerChange
-		for key, v := range s.Values {
-			if v != 1 || !strings.Contains(key, stacks.GaugeBreakerState+"{") {
-				continue
-			}
-			m := breakerLabels.FindStringSubmatch(key)
-			if m == nil || m[2] == "none" || last[m[1]] == m[2] {
-				continue
-			}
-			now = append(now, BreakerChange{AtS: seconds(s.At), Dependency: m[1], State: m[2]})
+	for _, s := range check.BreakerStates(samples, stacks.GaugeBreakerState) {
+		if s.State == "none" || last[s.Dependency] == s.State {
+			continue
 		}
-		slices.SortFunc(now, func(a, b BreakerChange) int { return cmp.Compare(a.Dependency, b.Dependency) })
-		for _, c := range now {
-			last[c.Dependency] = c.State
-		}
-		out = append(out, now...)
+		last[s.Dependency] = s.State
+		out = append(out, BreakerChange{AtS: seconds(s.At), Dependency: s.Dependency, State: s.State})
 	}
 	return out
 }

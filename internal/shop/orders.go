@@ -28,7 +28,8 @@ func newOrders(db *database, c Config, log *slog.Logger) *orders {
 
 // workers lets at most cap(o.slots) requests in at once; the others wait
 // for a worker until their request is given up (the gateway's timeout): a
-// thread pool with its accept queue. Probes do not wait: a load balancer's health check is answered.
+// thread pool with its accept queue. Probes do not wait: a load
+// balancer's health check is answered.
 func (o *orders) workers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isProbe(r) {

@@ -1,12 +1,10 @@
 package stage
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -218,30 +216,24 @@ func breakerOpenBound(set Settings) time.Duration {
 	return time.Duration(rounds)*callDuration(set) + time.Second
 }
 
-// paymentsBreakerOpen is orders' breaker-state line for payments' breaker
-// open, as the stage's counters read it.
-const paymentsBreakerOpen = `orders:` + stacks.GaugeBreakerState + `{dependency="payments",state="open"}`
-
 // breakerOpens: orders' breaker for payments is seen open (its state read
 // every 250 ms from orders' /metrics) within breakerOpenBound of the
 // injection, plus one sampling interval and the sample's own span (a
 // sample is timed at the middle of its reads, which wait up to 500 ms for
-// a dead payments' counter: stacks.GatewayMetrics). Not seen open by the heal, when
-// the bound had passed within the fault: broken (without a breaker, its
-// state is "none"); no sample of it: not judged.
+// a dead payments' counter: stacks.GatewayMetrics). Not seen open by the
+// heal, when the bound had passed within the fault: broken (without a
+// breaker, its state is "none"); no sample of it: not judged.
 func breakerOpens(ev Evidence, set Settings) verdict.Guarantee {
 	bound := breakerOpenBound(set) + 250*time.Millisecond + 250*time.Millisecond
 	g := verdict.Guarantee{Name: BreakerOpens, Threshold: fmt.Sprintf("payments' breaker open within %v of the injection", bound)}
 	inject, heal := ev.Windows.Inject, ev.Windows.Heal
 	sampled := false
-	for _, s := range slices.SortedFunc(slices.Values(ev.Counters), func(a, b check.CounterSample) int { return cmp.Compare(a.At, b.At) }) {
+	for _, s := range check.BreakerStates(ev.Counters, stacks.GaugeBreakerState) {
 		if s.At < inject || s.At >= heal {
 			continue
 		}
-		for key := range s.Values {
-			sampled = sampled || strings.Contains(key, stacks.GaugeBreakerState)
-		}
-		if s.Values[paymentsBreakerOpen] == 1 {
+		sampled = true
+		if s.Dependency == "payments" && s.State == "open" {
 			after := s.At - inject
 			g.Value = after.Seconds()
 			g.Measured = fmt.Sprintf("open %v after the injection", after.Round(time.Millisecond))

@@ -19,8 +19,9 @@ type Outcome struct {
 // (control false) must count and hold every guarantee. A control's run
 // must count and break every guarantee it names (breaks): the check can
 // fail; a guarantee it does not name that could not be judged does not
-// keep it from counting (Verdict.CountsFor). attempt and attempts say which run of a control this was, for a
-// control whose breach happens by chance (0 or 1: not said).
+// keep it from counting (Verdict.CountsFor). attempt and attempts say
+// which run of a control this was, for a control whose breach happens by
+// chance (0 or 1: not said).
 func (v Verdict) Outcome(control bool, breaks []string, attempt, attempts int) Outcome {
 	no := func(label, detail string) Outcome { return Outcome{Label: label + " ✗", Detail: detail} }
 	if control && !v.CountsFor(breaks) || !control && !v.Counts() {
