@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -39,6 +40,13 @@ type Fault interface {
 	Recover(ctx context.Context, s *stacks.Stack) error
 	Landed(ctx context.Context, s *stacks.Stack) error
 	Healed(ctx context.Context, s *stacks.Stack) error
+}
+
+// Tallied is a fault that sends requests of its own (a flood) and counts
+// what they got; the engine keeps the tally in the run's history once the
+// fault is healed.
+type Tallied interface {
+	Tally() history.Tally
 }
 
 // RecoverTimeout bounds a recovery that runs on a cancelled context.

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/scalelab/scalelab/internal/history"
 	"github.com/scalelab/scalelab/stacks"
 )
 
@@ -28,12 +30,17 @@ type Flood struct {
 	// Request makes the n-th request's method, path and body.
 	Request     func(n int) (method, path, body string)
 	MaxInFlight int // 0: 500
+	// Header is set on every request (an abusive client's API key).
+	Header map[string]string
+	// Client names who floods, in its Tally (e.g. the API key).
+	Client string
 
-	mu      sync.Mutex
-	stop    context.CancelFunc
-	done    chan struct{}
-	sent    atomic.Int64
-	skipped atomic.Int64
+	mu       sync.Mutex
+	stop     context.CancelFunc
+	done     chan struct{}
+	sent     atomic.Int64
+	skipped  atomic.Int64
+	byStatus map[int]int64 // under mu
 }
 
 func (f *Flood) Name() string   { return fmt.Sprintf("a flood of %.0f requests/s on %s", f.Rate, f.Link) }
@@ -60,6 +67,9 @@ func (f *Flood) start(base string) error {
 	// Its own context: the flood outlives the Inject call, until Recover.
 	fctx, stop := context.WithCancel(context.Background())
 	f.stop, f.done = stop, make(chan struct{})
+	f.byStatus = map[int]int64{}
+	f.sent.Store(0)
+	f.skipped.Store(0)
 	go f.run(fctx, base)
 	return nil
 }
@@ -101,11 +111,19 @@ func (f *Flood) run(ctx context.Context, base string) {
 				return
 			}
 			req.Header.Set("Content-Type", "application/json")
+			for k, v := range f.Header {
+				req.Header.Set(k, v)
+			}
 			f.sent.Add(1)
+			status := 0 // no answer
 			if resp, err := client.Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				status = resp.StatusCode
 			}
+			f.mu.Lock()
+			f.byStatus[status]++
+			f.mu.Unlock()
 		})
 	}
 }
@@ -145,6 +163,14 @@ func (f *Flood) Healed(context.Context, *stacks.Stack) error {
 		return errors.New("flood: still running")
 	}
 	return nil
+}
+
+// Tally is what the flood's requests got, by status: the engine keeps it
+// in the run's history (faults.Tallied).
+func (f *Flood) Tally() history.Tally {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return history.Tally{Fault: f.Name(), Client: f.Client, Sent: f.sent.Load(), Skipped: f.skipped.Load(), ByStatus: maps.Clone(f.byStatus)}
 }
 
 // Sent and Skipped are how many requests the flood sent, and skipped with

@@ -58,3 +58,36 @@ func TestFloodSendsAtItsRateUntilRecovered(t *testing.T) {
 		t.Errorf("%d more requests after the recovery", after-n)
 	}
 }
+
+// An abusive client's flood carries its key and counts its answers by
+// status: the server limits it, the tally says how often.
+func TestFloodCarriesItsHeaderAndTalliesAnswers(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "abuser" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if n.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	f := &Flood{Link: "client->gateway", Rate: 200, Client: "abuser", Header: map[string]string{"X-Api-Key": "abuser"},
+		Request: func(int) (string, string, string) { return "GET", "/", "" }}
+	if err := f.start(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.Sent() < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := f.Recover(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	tl := f.Tally()
+	ok, limited := tl.ByStatus[http.StatusOK], tl.ByStatus[http.StatusTooManyRequests]
+	if tl.Client != "abuser" || tl.Sent < 20 || ok+limited != tl.Sent || ok-limited > 1 || limited-ok > 1 {
+		t.Errorf("tally %+v: want every request counted, half 429 (none 401: the key was sent)", tl)
+	}
+}

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,8 +36,17 @@ type GatewayConfig struct {
 	// request without one of them is answered 401.
 	Keys []string
 	// RateLimit is the requests a second one key may send; the next are
-	// answered 429 with Retry-After: 1. 0: no limit.
+	// answered 429 with Retry-After: 1. 0: no limit. Every request counts
+	// towards it, the refused ones too: a client that keeps sending above
+	// the limit is refused until it slows down.
 	RateLimit int
+	// Exempt are keys the rate limit does not count (an operator's own,
+	// reading counters or checking what a run left); each one of Keys.
+	Exempt []string
+	// RateLimitBy is what the limit is counted per: LimitPerKey (the
+	// default, "") or LimitPerAddress, the client's source address, which
+	// every client behind one proxy or NAT shares.
+	RateLimitBy string
 	// Timeout is how long the gateway waits for a service's answer.
 	Timeout time.Duration
 	// CheckInterval: each service is health-checked (its route's Check) this
@@ -44,6 +54,12 @@ type GatewayConfig struct {
 	CheckInterval time.Duration
 	Fall          int
 }
+
+// What a gateway's rate limit is counted per.
+const (
+	LimitPerKey     = "key"
+	LimitPerAddress = "address"
+)
 
 // GatewayRoute sends the paths under Prefix to Service.
 type GatewayRoute struct {
@@ -109,6 +125,14 @@ func (c GatewayConfig) Validate() error {
 			problems = append(problems, fmt.Sprintf("API key %q: want a word", k))
 		}
 	}
+	for _, k := range c.Exempt {
+		if !slices.Contains(c.Keys, k) {
+			problems = append(problems, fmt.Sprintf("exempt key %q is not one of the keys", k))
+		}
+	}
+	if c.RateLimitBy != "" && c.RateLimitBy != LimitPerKey && c.RateLimitBy != LimitPerAddress {
+		problems = append(problems, fmt.Sprintf("rate limit by %q: want %s or %s", c.RateLimitBy, LimitPerKey, LimitPerAddress))
+	}
 	if c.RateLimit < 0 {
 		problems = append(problems, fmt.Sprintf("rate limit %d: want >= 0", c.RateLimit))
 	}
@@ -165,10 +189,21 @@ func (c GatewayConfig) Render() string {
 	line("    acl known_key req.hdr(%s) -m str -f %s", GatewayKeyHeader, GatewayKeysPath)
 	line("    http-request return status 401 content-type text/plain string \"unknown API key\" unless known_key || is_stats")
 	if c.RateLimit > 0 {
-		// Each key's requests in the last second; over the limit, 429 with
-		// Retry-After. The table forgets a key 10 s after its last request.
-		line("    stick-table type string len 64 size 10k expire 10s store http_req_rate(1s)")
-		line("    http-request track-sc0 req.hdr(%s) unless is_stats", GatewayKeyHeader)
+		// Each key's (or address's) requests in the last second; over the
+		// limit, 429 with Retry-After. The table forgets a key 10 s after
+		// its last request.
+		uncounted := "is_stats"
+		if len(c.Exempt) > 0 {
+			line("    acl exempt_key req.hdr(%s) -m str %s", GatewayKeyHeader, strings.Join(c.Exempt, " "))
+			uncounted += " || exempt_key"
+		}
+		if c.RateLimitBy == LimitPerAddress {
+			line("    stick-table type ip size 10k expire 10s store http_req_rate(1s)")
+			line("    http-request track-sc0 src unless %s", uncounted)
+		} else {
+			line("    stick-table type string len 64 size 10k expire 10s store http_req_rate(1s)")
+			line("    http-request track-sc0 req.hdr(%s) unless %s", GatewayKeyHeader, uncounted)
+		}
 		line("    http-request return status 429 content-type text/plain hdr Retry-After 1 string \"rate limited\" if { sc_http_req_rate(0) gt %d }", c.RateLimit)
 	}
 	// http-request rules all run before use_backend: a path no route

@@ -58,6 +58,14 @@ func TestGatewayRendersRoutesKeysAndTheRateLimit(t *testing.T) {
 	if got := strings.Join(c.Backends(), ","); got != "orders,users,orders-ops" {
 		t.Errorf("backends %s", got)
 	}
+	c.Exempt = []string{"k2"}
+	if cfg := c.Render(); !strings.Contains(cfg, "acl exempt_key req.hdr(X-Api-Key) -m str k2") || !strings.Contains(cfg, "unless is_stats || exempt_key") {
+		t.Errorf("an exempt key is counted:\n%s", cfg)
+	}
+	c.RateLimitBy = LimitPerAddress
+	if cfg := c.Render(); !strings.Contains(cfg, "track-sc0 src") || strings.Contains(cfg, "track-sc0 req.hdr") {
+		t.Errorf("a limit per address counts by key:\n%s", cfg)
+	}
 	c.RateLimit = 0
 	if strings.Contains(c.Render(), "track-sc0") {
 		t.Error("rate_limit 0 still counts the keys' requests")
@@ -72,6 +80,8 @@ func TestGatewayRefusesABadConfig(t *testing.T) {
 		"no keys":          func(c *GatewayConfig) { c.Keys = nil },
 		"a key with space": func(c *GatewayConfig) { c.Keys = []string{"a b"} },
 		"negative limit":   func(c *GatewayConfig) { c.RateLimit = -1 },
+		"limit per user":   func(c *GatewayConfig) { c.RateLimitBy = "user" },
+		"exempt unknown":   func(c *GatewayConfig) { c.Exempt = []string{"k3"} },
 		"no timeout":       func(c *GatewayConfig) { c.Timeout = 0 },
 		"two routes to one backend": func(c *GatewayConfig) {
 			c.Routes = append(c.Routes, GatewayRoute{Prefix: "/v2/orders/", Service: "orders", Rewrite: "/orders/"})

@@ -482,6 +482,11 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	if healErr != nil {
 		problems = append(problems, healErr.Error())
 	}
+	for _, in := range injections {
+		if t, ok := in.Fault.(faults.Tallied); ok {
+			rec.AddTally(t.Tally())
+		}
+	}
 	wcfg.End.Set(coolDownEnd(spec, lastHeal, clock.Now()))
 
 	say("cooling down")

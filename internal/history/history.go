@@ -131,6 +131,24 @@ type History struct {
 	// Lookups are the clients' DNS lookups, when clients reach the site by
 	// name (stage 8): what each client's resolver asked, and when.
 	Lookups []Lookup `json:"lookups,omitempty"`
+	// Tallies are what a fault's own requests got (stage 12's abusive
+	// client: a flood's answers by status). They are load, not ops: no
+	// checker of the workload counts them.
+	Tallies []Tally `json:"tallies,omitempty"`
+}
+
+// Tally counts the answers to one fault's requests, by HTTP status.
+type Tally struct {
+	Fault string `json:"fault"` // the fault's name, as its events have it
+	// Client names who sent them (an API key, "" when none).
+	Client string `json:"client,omitempty"`
+	Sent   int64  `json:"sent"`
+	// Skipped are the requests not sent because too many waited for an
+	// answer already (a client that gave up on them).
+	Skipped int64 `json:"skipped,omitempty"`
+	// ByStatus counts the answers by HTTP status; 0 is no answer (refused,
+	// timed out).
+	ByStatus map[int]int64 `json:"by_status"`
 }
 
 // Lookup is one DNS lookup of a client's stub resolver. A request reuses a

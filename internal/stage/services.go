@@ -22,6 +22,9 @@ const (
 	OrdersFailFast = "orders-fail-fast" // placing an order fails at once once the breaker is open
 	PaymentsLoad   = "payments-load"    // a failing payments gets no more requests than a healthy one: no retry storm
 	BreakerOpens   = "breaker-opens"    // orders' breaker for payments opens within its bound of the fault
+	AbuserLimited  = "abuser-limited"   // the abusive client's requests over its rate limit are refused (429)
+	ClientsServed  = "clients-served"   // every other client's requests are served while one abuses the API
+	ClientsFast    = "clients-fast"     // and as fast as without it
 )
 
 // Settings of stage 12: the orders server's defences in its calls to its
@@ -41,8 +44,18 @@ var (
 		"calls of orders in flight to one dependency at most; a call past it fails at once (0: no bound)").Checked(IntBetween(0, 256))
 	orderWorkers = Int("workers", "32",
 		"requests the orders server handles at once, as a thread pool does (the others wait for a worker)").Checked(IntBetween(1, 512))
-	rateLimit = Int("rate_limit", "500",
-		"requests a second the gateway lets one API key send (the next get 429 with Retry-After); 0: no limit").Checked(IntBetween(0, 100000))
+	// A client of the workload sends about 6 requests a second (100 over
+	// 16 clients); 20 leaves it room, and the abuser's first second lets
+	// 20 of its orders through at once, fewer than orders absorbs.
+	rateLimit = Int("rate_limit", "20",
+		"requests a second the gateway lets one API key send (the next get 429 with Retry-After; the refused count too); 0: no limit").Checked(IntBetween(0, 100000))
+	rateLimitBy = Choice("rate_limit_by", stacks.LimitPerKey,
+		"what the rate limit counts per: "+stacks.LimitPerKey+" (each client's API key) or "+stacks.LimitPerAddress+
+			" (the source address, which every client behind one proxy shares: here Toxiproxy's)",
+		stacks.LimitPerKey, stacks.LimitPerAddress)
+	// abusive-client's
+	abuseRate = Int("abuse_rate", "1000",
+		"abusive-client: orders a second the abusive client places, for users of its own (u900-u999)").Checked(IntBetween(1, maxAbuseRate))
 	// slow-service's
 	paymentsDelay = Duration("payments_delay", "2s",
 		"slow-service: the round-trip latency added to orders->payments").Checked(DurationAtLeast(100*time.Millisecond, "2s"))
@@ -63,13 +76,32 @@ const slowServiceWindow = 10 * time.Second
 // breakerTrip is how many failed calls in a row open a breaker (-breaker-trip).
 const breakerTrip = 5
 
-// servicesAPIKey is the workload's API key at the gateway; servicesOpsKey
-// the lab's own, which reads payments' counters (its requests are not the
-// workload's, and are not rate-limited with them).
+// API keys at the gateway. Each of the workload's clients has its own
+// (clientAPIKey); servicesAPIKey is for the lab's requests of no client
+// (the read-back after the run, 100 keys at once); servicesOpsKey the
+// lab's own, which reads the services' counters; abuserAPIKey the abusive
+// client's. The rate limit does not count the lab's two (Exempt): they are
+// not the workload, and would be refused beside it.
 const (
 	servicesAPIKey = "lab-client"
 	servicesOpsKey = "lab-ops"
+	abuserAPIKey   = "abuser"
+	// clientKeys is how many client keys the gateway knows: a workload
+	// of more clients shares them (client n has key n mod clientKeys).
+	clientKeys = 64
 )
+
+// clientAPIKey is the workload client n's API key.
+func clientAPIKey(n int) string { return fmt.Sprintf("client-%d", n%clientKeys) }
+
+// servicesKeys are every key the gateway accepts.
+func servicesKeys() []string {
+	keys := []string{servicesAPIKey, servicesOpsKey, abuserAPIKey}
+	for n := range clientKeys {
+		keys = append(keys, clientAPIKey(n))
+	}
+	return keys
+}
 
 // Stage 12: mysite split into services behind an API gateway. Placing an
 // order needs users, payments and orders; reading one needs orders alone.
@@ -84,7 +116,7 @@ func init() {
 		Weak:  "the cascade: a slow dependency holds its callers' workers until everything they serve waits",
 		Lab:   "labs/12-services",
 		Settings: []Setting{callTimeout.Setting, callRetries.Setting, callBackoff.Setting, breaker.Setting, breakerCoolOff.Setting,
-			bulkhead.Setting, orderWorkers.Setting, rateLimit.Setting},
+			bulkhead.Setting, orderWorkers.Setting, rateLimit.Setting, rateLimitBy.Setting},
 		Stack: servicesStack,
 		Entry: "client->gateway",
 		Ready: "/gw-health",
@@ -139,8 +171,120 @@ func init() {
 					Breaks: []string{PaymentsLoad},
 				}},
 			},
+			{
+				ID: "abusive-client",
+				Help: "one more client, with a key of its own, places abuse_rate orders a second on top of the workload " +
+					"(far above its rate limit) for " + abuseWindow.String(),
+				Settings: []Setting{abuseRate.Setting},
+				Window:   abuseWindow,
+				Inject: func(set Settings) []faults.Fault {
+					return []faults.Fault{&faults.Flood{Link: "client->gateway", Rate: float64(abuseRate.Get(set)),
+						Client: abuserAPIKey, Header: map[string]string{stacks.GatewayKeyHeader: abuserAPIKey},
+						// It does not wait for its answers: up to 5 s of its
+						// requests may be out at once.
+						MaxInFlight: 5 * maxAbuseRate,
+						Request: func(n int) (string, string, string) {
+							return http.MethodPut, fmt.Sprintf("/api/orders/u%d", 900+n%100), fmt.Sprintf("abuse-%d", n)
+						}}}
+				},
+				Guarantees: func(ev Evidence, set Settings) []verdict.Guarantee {
+					return []verdict.Guarantee{abuserLimited(ev, set), clientsServed(ev), clientsFast(ev)}
+				},
+				Controls: []Control{
+					{
+						// Every order of the abuser reaches orders.
+						Name:   "rate limiting off",
+						Set:    Values(rateLimit.Is(0)),
+						Breaks: []string{AbuserLimited},
+					},
+					{
+						// Every order of the abuser reaches orders, 20 times
+						// the shop's own: they queue for its workers, and
+						// every client's requests behind them.
+						Name:   "rate limiting off and no bulkhead",
+						Set:    Values(rateLimit.Is(0), bulkhead.Is(0)),
+						Breaks: []string{ClientsFast},
+					},
+					{
+						// Every client comes through one address (here
+						// Toxiproxy's, as behind a proxy or a NAT), so one
+						// limit counts them all: 200 a second, twice what
+						// they send together (at 20, as per key, it would
+						// refuse them with no abuser at all). The abuser's
+						// requests count against every one of them.
+						Name:   "one limit per address, which every client shares",
+						Set:    Values(rateLimitBy.Is(stacks.LimitPerAddress), rateLimit.Is(addressRateLimit)),
+						Breaks: []string{ClientsServed},
+					},
+				},
+			},
 		},
 	})
+}
+
+// addressRateLimit is the control's limit per address: twice what the
+// workload's clients send together (100 a second).
+const addressRateLimit = 200
+
+// maxAbuseRate is abuse_rate's largest value.
+const maxAbuseRate = 5000
+
+// abuseWindow is how long the abusive client floods: the default 5 s.
+const abuseWindow = 5 * time.Second
+
+// abuserLimited: the gateway refuses the abusive client's requests over
+// its rate limit. Its limit lets rate_limit requests through in any
+// second, so over the fault's window W at most rate_limit x (W + 1 s)
+// (the sliding second may straddle the injection); every other request
+// must be answered 429. Without a limit (0) none may pass the limit's
+// promise: the bound is 0. The abuser's requests are the flood's own
+// (history.Tally), not the workload's ops.
+func abuserLimited(ev Evidence, set Settings) verdict.Guarantee {
+	limit := rateLimit.Get(set)
+	window := ev.Windows.Heal - ev.Windows.Inject
+	bound := int64(float64(limit) * (window + time.Second).Seconds())
+	g := verdict.Guarantee{Name: AbuserLimited,
+		Threshold: fmt.Sprintf("the abuser's requests let through (not 429) <= %d (rate_limit %d/s over the fault's %v + 1 s)", bound, limit, window.Round(time.Millisecond))}
+	if limit > 0 && abuseRate.Get(set) <= limit {
+		g.Vacuous = fmt.Sprintf("the abuser's %d requests a second stay within the rate limit of %d: nothing to refuse", abuseRate.Get(set), limit)
+	}
+	var t *history.Tally
+	for i := range ev.History.Tallies {
+		if ev.History.Tallies[i].Client == abuserAPIKey {
+			t = &ev.History.Tallies[i]
+		}
+	}
+	if t == nil || t.Sent == 0 {
+		return verdict.NotJudgedBecause(g, "the abusive client sent no request")
+	}
+	limited := t.ByStatus[http.StatusTooManyRequests]
+	through := t.Sent - limited
+	g.Value = float64(through)
+	g.Measured = fmt.Sprintf("%d of %d let through, %d refused with 429", through, t.Sent, limited)
+	if t.Skipped > 0 {
+		g.Measured += fmt.Sprintf(" (%d more not sent: too many waited for an answer)", t.Skipped)
+	}
+	g.Holds = through <= bound
+	return g
+}
+
+// clientsServed: while one client abuses the API, every other client
+// (the workload's, each with its own key, about 6 requests a second)
+// keeps 99% of its requests served, as in the other faults.
+func clientsServed(ev Evidence) verdict.Guarantee {
+	return named(ClientsServed, verdict.AvailabilityAtLeast("availability of the other clients during", ev.During, 0.99))
+}
+
+// clientsFastBound: the other clients' p99 during the abuse. A read takes
+// milliseconds, an order tens (three services, two databases); an order
+// that waited a call timeout (500 ms) for a dependency, or a worker of
+// orders, was harmed: 500 ms is that wait.
+const clientsFastBound = 500 * time.Millisecond
+
+// clientsFast: the other clients' p99 during the abuse stays under
+// clientsFastBound.
+func clientsFast(ev Evidence) verdict.Guarantee {
+	return named(ClientsFast, verdict.LatencyP99Below(ev.LatencyDuring, clientsFastBound))
 }
 
 // servicesControls: each guarantee of a payments fault, broken.
@@ -340,8 +484,10 @@ func servicesStack(set Settings) stacks.Topology {
 			{Prefix: strings.TrimSuffix(paymentsMetricsPath, "metrics"), Service: "payments", Rewrite: "/", Check: "/healthz"},
 			{Prefix: strings.TrimSuffix(ordersMetricsPath, "metrics"), Service: "orders", Backend: "orders-ops", Rewrite: "/", Check: "/healthz"},
 		},
-		Keys:      []string{servicesAPIKey, servicesOpsKey},
-		RateLimit: rateLimit.Get(set),
+		Keys:        servicesKeys(),
+		Exempt:      []string{servicesAPIKey, servicesOpsKey},
+		RateLimit:   rateLimit.Get(set),
+		RateLimitBy: rateLimitBy.Get(set),
 		// Above the client's 3 s: the gateway never answers for a service
 		// that is merely slow; the client gives up first. HAProxy keeps a
 		// request it has forwarded until this timeout even when its client
@@ -402,7 +548,11 @@ func newShopAPI(base string, client *http.Client) (workload.Service, error) {
 func (s shopAPI) request(ctx context.Context, method, key, body string) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, s.base+"/api/orders/"+url.PathEscape(key), strings.NewReader(body))
 	if err == nil {
-		req.Header.Set(stacks.GatewayKeyHeader, servicesAPIKey)
+		apiKey := servicesAPIKey
+		if n, ok := workload.ClientOf(ctx); ok {
+			apiKey = clientAPIKey(n)
+		}
+		req.Header.Set(stacks.GatewayKeyHeader, apiKey)
 	}
 	return req, err
 }

@@ -22,6 +22,7 @@ type Recorder struct {
 	effects map[string]int
 	keys    map[string]struct{} // every key a write was attempted on
 	lookups []history.Lookup
+	tallies []history.Tally
 	// inFlightBefore counts the generator's ops invoked before t and not
 	// recorded yet (Run installs it: the generator's own in-flight set).
 	inFlightBefore func(t time.Duration) int
@@ -124,6 +125,13 @@ func (r *Recorder) SetFinal(final map[string]string) {
 	r.final = maps.Clone(final)
 }
 
+// AddTally records what a fault's own requests got (history.History.Tallies).
+func (r *Recorder) AddTally(t history.Tally) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tallies = append(r.tallies, t)
+}
+
 // SetEffects records the jobs' effects read back after the run
 // (history.History.Effects).
 func (r *Recorder) SetEffects(effects map[string]int) {
@@ -159,6 +167,7 @@ func (r *Recorder) History() history.History {
 		Final:   maps.Clone(r.final),
 		Effects: maps.Clone(r.effects),
 		Lookups: slices.Clone(r.lookups),
+		Tallies: slices.Clone(r.tallies),
 	}
 }
 

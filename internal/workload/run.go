@@ -254,7 +254,7 @@ func (e *engine) launch(reqCtx context.Context, d Decision) {
 		case e.sess != nil:
 			res = e.execSession(reqCtx, d, plan, onSend)
 		case e.svc != nil:
-			res = call(reqCtx, e.svc, d.Kind, d.Key, d.WriteID, e.timeout, onSend)
+			res = call(WithClient(reqCtx, d.Client), e.svc, d.Kind, d.Key, d.WriteID, e.timeout, onSend)
 		default:
 			res = e.reqFor(d.Client).execMin(reqCtx, d.Kind, d.Key, d.user, e.lsn.get(d.Client), onSend)
 			// Before the op is stamped complete: a read invoked after this

@@ -42,6 +42,23 @@ type Reply struct {
 	Value   string // reads: the value read, "" for a key that holds nothing
 }
 
+// clientKey is the context key of the logical client an op is for.
+type clientKey struct{}
+
+// WithClient is ctx carrying the logical client an op is for: a Service
+// that tells its clients apart (an API key each, stage 12) reads it with
+// ClientOf.
+func WithClient(ctx context.Context, client int) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+// ClientOf is the logical client the call is for; false outside the
+// workload's schedule (the read-back after the run, a live view's probes).
+func ClientOf(ctx context.Context) (int, bool) {
+	c, ok := ctx.Value(clientKey{}).(int)
+	return c, ok
+}
+
 // NewService makes the Service for a run from the system's entry URL
 // ("http://127.0.0.1:PORT") and an HTTP client whose pool is sized for
 // the workload (its Timeout bounds every request).
