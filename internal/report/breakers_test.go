@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/history"
 )
 
 // Orders' breaker state lines, sampled out of order: the first state and
@@ -49,5 +50,29 @@ func TestBreakerChanges(t *testing.T) {
 	}
 	if text := html.UnescapeString(string(page)); !strings.Contains(text, "<b>payments</b> open at 0.5 s") {
 		t.Errorf("report.html does not show the breaker opening")
+	}
+}
+
+// Each client's requests and 429s: the flood's tally first, then the
+// workload's clients in order; nothing when nothing was refused and no
+// fault sent requests of its own.
+func TestClientAnswers(t *testing.T) {
+	h := history.History{Ops: []history.Op{
+		{Client: 2, Status: 200}, {Client: 0, Status: 429}, {Client: 2, Status: 503}, {Client: 0, Status: 200},
+	}}
+	want := []ClientAnswers{
+		{Client: "client 0", Workload: true, Requests: 2, Limited: 1},
+		{Client: "client 2", Workload: true, Requests: 2},
+	}
+	if got := clientAnswers(h); !slices.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	h.Tallies = []history.Tally{{Fault: "a flood", Client: "abuser", Sent: 10, Skipped: 2, ByStatus: map[int]int64{429: 9, 204: 1}}}
+	want = append([]ClientAnswers{{Client: "abuser", Requests: 10, Limited: 9, NotSent: 2}}, want...)
+	if got := clientAnswers(h); !slices.Equal(got, want) {
+		t.Errorf("with a tally: got %v\nwant %v", got, want)
+	}
+	if got := clientAnswers(history.History{Ops: []history.Op{{Client: 1, Status: 200}}}); got != nil {
+		t.Errorf("nothing refused, no tally: %v", got)
 	}
 }

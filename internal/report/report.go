@@ -103,6 +103,10 @@ type Report struct {
 	// Breakers are the circuit breakers' states as sampled: each one's
 	// first state and every change (stage 12); absent otherwise.
 	Breakers []BreakerChange `json:"breakers,omitempty"`
+	// Clients are each client's requests and how many were refused with
+	// 429 (a rate limit), the abusive client's too (stage 12); absent
+	// when no request was refused and no fault sent requests of its own.
+	Clients []ClientAnswers `json:"clients,omitempty"`
 }
 
 // Shards is a sharded run's keys and users by shard (check.Shards), as
@@ -556,6 +560,7 @@ func FromResult(r *engine.Result) Report {
 	rep.Jobs = jobsWork(r.Evidence.Jobs, r.Evidence.Counters, r.Evidence.Windows)
 	rep.Shards = shardsWork(r.Evidence.Shards)
 	rep.Breakers = breakerChanges(r.Evidence.Counters)
+	rep.Clients = clientAnswers(h)
 	if rep.DC != nil {
 		// Keys written on both sides mean split brain only where the data
 		// centers could not talk: the stage's guarantee says where (a

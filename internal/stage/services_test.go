@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/scalelab/scalelab/internal/check"
+	"github.com/scalelab/scalelab/internal/history"
 )
 
 // breaker-opens: open within the bound holds, later or never breaks, no
@@ -45,5 +46,38 @@ func TestBreakerOpensIsDecidedInsideTheFault(t *testing.T) {
 	short.Windows.Heal = windows.Inject + bound/2
 	if g := breakerOpens(short, nil); g.NotJudged == "" {
 		t.Errorf("a window shorter than the bound, never open: %+v", g)
+	}
+}
+
+// abuser-limited: at most rate_limit x (window + 1 s) of the abuser's
+// requests let through; with no limit, none; no tally is not judged; an
+// abuser within its limit makes it vacuous.
+func TestAbuserLimitedCountsWhatTheLimitLetThrough(t *testing.T) {
+	windows := check.FaultWindows{Inject: 2 * time.Second, Heal: 7 * time.Second}
+	run := func(sent, limited int64) Evidence {
+		return Evidence{Windows: windows, History: history.History{Tallies: []history.Tally{
+			{Fault: "a flood", Client: abuserAPIKey, Sent: sent, ByStatus: map[int]int64{429: limited, 204: sent - limited}},
+		}}}
+	}
+	limit20 := Settings{rateLimit.Name: "20"}
+	for _, c := range []struct {
+		name          string
+		ev            Evidence
+		set           Settings
+		holds, judged bool
+	}{
+		{"20 a second let through", run(5000, 4880), limit20, true, true},
+		{"one more", run(5000, 4879), limit20, false, true},
+		{"no limit: everything through", run(5000, 0), Settings{rateLimit.Name: "0"}, false, true},
+		{"no request sent", run(0, 0), limit20, false, false},
+		{"another client's tally only", Evidence{Windows: windows, History: history.History{Tallies: []history.Tally{{Client: "other", Sent: 9}}}}, limit20, false, false},
+	} {
+		g := abuserLimited(c.ev, c.set)
+		if g.Holds != c.holds || (g.NotJudged == "") != c.judged || g.Vacuous != "" {
+			t.Errorf("%s: %+v", c.name, g)
+		}
+	}
+	if g := abuserLimited(run(5000, 0), Settings{rateLimit.Name: "2000", abuseRate.Name: "1000"}); g.Vacuous == "" {
+		t.Errorf("an abuser within its limit: not vacuous: %+v", g)
 	}
 }
