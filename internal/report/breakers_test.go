@@ -61,14 +61,14 @@ func TestClientAnswers(t *testing.T) {
 		{Client: 2, Status: 200}, {Client: 0, Status: 429}, {Client: 2, Status: 503}, {Client: 0, Status: 200},
 	}}
 	want := []ClientAnswers{
-		{Client: "client 0", Workload: true, Requests: 2, Limited: 1},
-		{Client: "client 2", Workload: true, Requests: 2},
+		{Name: "client 0", Workload: true, Requests: 2, Limited: 1},
+		{Name: "client 2", Workload: true, Requests: 2},
 	}
 	if got := clientAnswers(h); !slices.Equal(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
 	h.Tallies = []history.Tally{{Fault: "a flood", Client: "abuser", Sent: 10, Skipped: 2, ByStatus: map[int]int64{429: 9, 204: 1}}}
-	want = append([]ClientAnswers{{Client: "abuser", Requests: 10, Limited: 9, NotSent: 2}}, want...)
+	want = append([]ClientAnswers{{Name: "abuser", Requests: 10, Limited: 9, NotSent: 2}}, want...)
 	if got := clientAnswers(h); !slices.Equal(got, want) {
 		t.Errorf("with a tally: got %v\nwant %v", got, want)
 	}

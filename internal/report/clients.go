@@ -12,9 +12,9 @@ import (
 // is concerned (stage 12: the gateway refuses a key over its limit with
 // 429).
 type ClientAnswers struct {
-	// Client is a workload client ("client 3") or who sent a fault's own
-	// requests (the abusive client's API key, "abuser").
-	Client string `json:"client"`
+	// Name is a workload client's ("client 3") or the name of who sent a
+	// fault's own requests (the abusive client's API key, "abuser").
+	Name string `json:"name"`
 	// Workload tells the workload's clients (measured) from a fault's
 	// (load: history.Tally).
 	Workload bool  `json:"workload"`
@@ -36,7 +36,7 @@ func clientAnswers(h history.History) []ClientAnswers {
 	for _, op := range h.Ops {
 		c := byClient[op.Client]
 		if c == nil {
-			c = &ClientAnswers{Client: fmt.Sprintf("client %d", op.Client), Workload: true}
+			c = &ClientAnswers{Name: fmt.Sprintf("client %d", op.Client), Workload: true}
 			byClient[op.Client] = c
 		}
 		c.Requests++
@@ -54,7 +54,7 @@ func clientAnswers(h history.History) []ClientAnswers {
 		if name == "" {
 			name = t.Fault
 		}
-		out = append(out, ClientAnswers{Client: name, Requests: t.Sent, Limited: t.ByStatus[http.StatusTooManyRequests], NotSent: t.Skipped})
+		out = append(out, ClientAnswers{Name: name, Requests: t.Sent, Limited: t.ByStatus[http.StatusTooManyRequests], NotSent: t.Skipped})
 	}
 	ids := make([]int, 0, len(byClient))
 	for id := range byClient {
