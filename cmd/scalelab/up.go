@@ -399,7 +399,13 @@ func (c *controller) heal(ctx context.Context, id string) (string, error) {
 		if c.rec != nil && c.last != nil && c.last.ID == fid {
 			c.last.Heal = c.rec.Clock().Now()
 		}
-		if err := faults.HealAll(ctx, c.active[fid], func(in *faults.Injection) { c.event(history.FaultHealed, in.Fault.Name()) }); err != nil {
+		err := faults.HealAll(ctx, c.active[fid], func(in *faults.Injection) { c.event(history.FaultHealed, in.Fault.Name()) })
+		for _, in := range c.active[fid] {
+			if t, ok := in.Fault.(faults.Tallied); ok && c.rec != nil {
+				c.rec.AddTally(t.Tally()) // what a flood's requests got, for the live verdict
+			}
+		}
+		if err != nil {
 			errs = append(errs, err)
 		} else {
 			c.say("healed: " + fid)

@@ -94,6 +94,11 @@ func LiveVerdict(st stage.Stage, faultID string, set stage.Settings, h history.H
 		{Kind: history.FaultInjected, At: inject, Fault: faultID},
 		{Kind: history.FaultHealed, At: heal, Fault: faultID},
 	}}
+	if healed {
+		// A flood's tally is recorded at its heal: the last fault's is
+		// the last one.
+		lh.Tallies = h.Tallies
+	}
 	for _, op := range h.Ops {
 		if op.Invoke < end {
 			lh.Ops = append(lh.Ops, op)

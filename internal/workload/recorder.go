@@ -172,7 +172,7 @@ func (r *Recorder) History() history.History {
 }
 
 // Recent is a copy of the ops that completed at or after since, and of
-// every event: what a live view of a workload that never ends needs,
+// every event and tally: what a live view of a workload that never ends needs,
 // without copying all it recorded.
 func (r *Recorder) Recent(since time.Duration) history.History {
 	r.mu.Lock()
@@ -182,7 +182,7 @@ func (r *Recorder) Recent(since time.Duration) history.History {
 	for i > 0 && r.ops[i-1].Complete >= since {
 		i--
 	}
-	return history.History{Ops: slices.Clone(r.ops[i:]), Events: slices.Clone(r.events), Lookups: nil}
+	return history.History{Ops: slices.Clone(r.ops[i:]), Events: slices.Clone(r.events), Tallies: slices.Clone(r.tallies)}
 }
 
 // Forget drops the ops that completed before t, so that a workload that
