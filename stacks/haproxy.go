@@ -24,6 +24,9 @@ const (
 	// reach the stack only through its entry link, and reading the load
 	// balancer's own view of its servers is part of the lesson.
 	HAProxyStatsPath = "/lb-stats"
+	// HAProxyMetricsPath serves HAProxy's statistics in Prometheus's
+	// format (its built-in exporter), for a stage that scrapes it.
+	HAProxyMetricsPath = "/lb-metrics"
 	// HAProxyAdminPort is HAProxy's runtime API (drain a server, read its
 	// state), on the load balancer's loopback only: reached by exec.
 	HAProxyAdminPort = 9999
@@ -195,6 +198,9 @@ func (c HAProxyConfig) Render() string {
 	line("    monitor-uri %s", HAProxyHealthPath)
 	line("    stats enable")
 	line("    stats uri %s", HAProxyStatsPath)
+	// HAProxy's own Prometheus exporter (stage 10 scrapes it): each
+	// server's state as its health checks see it.
+	line("    http-request use-service prometheus-exporter if { path %s }", HAProxyMetricsPath)
 	line("    use_backend writes unless METH_GET")
 	line("    default_backend reads")
 	for _, be := range []string{"reads", "writes"} {

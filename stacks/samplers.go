@@ -310,3 +310,18 @@ func MergeCounters(reads ...func(context.Context, string) (map[string]float64, e
 // labelled with each dependency's breaker's state (closed, open,
 // half-open), as orders' /metrics writes it.
 const GaugeBreakerState = "shop_breaker_state"
+
+// AlertLogMetrics reads what the alert log heard (stage 10, cmd/alertlog):
+// its /metrics, where alertlog_firing{alertname=...,instance=...} is 1
+// while an alert was last notified firing. It is read through the stage's
+// CountersVia link, client->alertlog.
+func AlertLogMetrics(ctx context.Context, base string) (map[string]float64, error) {
+	data, err := samplerGet(ctx, base, "/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	return parseMetrics(string(data), ""), nil
+}
+
+// GaugeAlertFiring is the alert log's gauge of a firing alert.
+const GaugeAlertFiring = "alertlog_firing"

@@ -461,6 +461,12 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	countersAt := base // where the stage's counters are read
+	if st.CountersVia != "" {
+		if countersAt, err = stack.URL(ctx, st.CountersVia); err != nil {
+			return nil, fmt.Errorf("the counters' link %s: %w", st.CountersVia, err)
+		}
+	}
 	say(describeWorkload(st, wcfg))
 	wcfg.Duration += faults.HealedWithin + steadyWithin
 	wcfg.End = &workload.End{}
@@ -468,7 +474,7 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 		_, stats, err := workload.Run(ctx, wcfg, base, clock, rec)
 		done <- ran{stats, err}
 	}()
-	stopSampling := sampleCounters(ctx, st.Counters, base, clock)
+	stopSampling := sampleCounters(ctx, st.Counters, countersAt, clock)
 
 	var problems []string
 	injections, injectErr := res.inject(ctx, stack, all, control, set, rec, spec, say)

@@ -57,6 +57,7 @@ var Binaries = map[string]string{
 	"pgfailover":       "./cmd/pgfailover",
 	"shop":             "./cmd/shop",
 	"blackhole":        "./cmd/blackhole",
+	"alertlog":         "./cmd/alertlog",
 	"toxiproxy-server": "github.com/Shopify/toxiproxy/v2/cmd/server",
 }
 

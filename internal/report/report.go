@@ -107,6 +107,10 @@ type Report struct {
 	// 429 (a rate limit), the abusive client's too (stage 12); absent
 	// when no request was refused and no fault sent requests of its own.
 	Clients []ClientAnswers `json:"clients,omitempty"`
+	// Alerts are the alerts the pager heard, each with when it fired
+	// (after the injection) and resolved (after the heal) (stage 10);
+	// absent when none was heard.
+	Alerts []AlertSeen `json:"alerts,omitempty"`
 }
 
 // Shards is a sharded run's keys and users by shard (check.Shards), as
@@ -561,6 +565,7 @@ func FromResult(r *engine.Result) Report {
 	rep.Shards = shardsWork(r.Evidence.Shards)
 	rep.Breakers = breakerChanges(r.Evidence.Counters)
 	rep.Clients = clientAnswers(h)
+	rep.Alerts = alertsSeen(r.Evidence.Counters, r.Evidence.Windows)
 	if rep.DC != nil {
 		// Keys written on both sides mean split brain only where the data
 		// centers could not talk: the stage's guarantee says where (a

@@ -51,6 +51,9 @@ type Stage struct {
 	// answered, from the load balancer's statistics). The engine samples them
 	// every 250 ms while the workload runs, into Evidence.Counters.
 	Counters func(ctx context.Context, entryURL string) (map[string]float64, error)
+	// CountersVia, when set, is the link Counters reads through instead of
+	// Entry (stage 10: client->alertlog, the pager the alerts reach).
+	CountersVia string
 	// Workload, when set, adjusts the workload of every run of the stage
 	// after the engine's defaults are filled in (e.g. logged-in clients with
 	// sessions). It must be idempotent.

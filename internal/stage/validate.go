@@ -45,6 +45,8 @@ func (st Stage) Validate() error {
 				bad("%v", err)
 			} else if _, ok := topo.LinkPort(st.Entry); !ok {
 				bad("entry %q is not a link of the stack (links: %s)", st.Entry, strings.Join(topo.LinkNames(), ", "))
+			} else if _, ok := topo.LinkPort(st.CountersVia); st.CountersVia != "" && !ok {
+				bad("counters' link %q is not a link of the stack (links: %s)", st.CountersVia, strings.Join(topo.LinkNames(), ", "))
 			}
 		}
 	}
