@@ -62,8 +62,8 @@ const (
 	groupInterval = time.Second
 )
 
-// obsWindow is how long stage 10's faults last: the page's bound (6 s with
-// the defaults) must fall inside it.
+// obsWindow is how long stage 10's faults last: the page's bound (6.1 s
+// with the defaults) must fall inside it.
 const obsWindow = 10 * time.Second
 
 // Stage 10: the web tier of stage 3, watched. Prometheus scrapes every web
@@ -154,8 +154,10 @@ var noResolvedControl = Control{Name: "no resolved notifications", Set: Values(s
 const alertSampling = 500 * time.Millisecond
 
 // alertMargin is a loaded machine's share of the bounds below: Prometheus,
-// Alertmanager and the web tier share two cores with the workload.
-const alertMargin = time.Second
+// Alertmanager and the web tier share two cores with the workload, and in
+// CI with another stack (a CI machine was seen stalling the lab's reads
+// for about a second, stage 12, 2026-12-05).
+const alertMargin = 1500 * time.Millisecond
 
 // pagePath is what follows a condition's start on its way to the pager:
 // the next rule evaluation (eval_interval), alert_for, Alertmanager's
@@ -167,7 +169,7 @@ func pagePath(set Settings) time.Duration {
 // targetBound: a target Prometheus cannot reach is seen at its next scrape
 // (within scrape_interval), which fails after its timeout (half the
 // interval: a link that is down, or leads to a dead node, hangs); then the
-// page's path. With the defaults: 1 + 0.5 + 1 + 0 + 0.1 + 0.5 + 1 = 4.1 s.
+// page's path. With the defaults: 1 + 0.5 + 1 + 0 + 0.1 + 0.5 + 1.5 = 4.6 s.
 func targetBound(set Settings) time.Duration {
 	si := scrapeInterval.Get(set)
 	return si + si/2 + pagePath(set)
@@ -176,7 +178,7 @@ func targetBound(set Settings) time.Duration {
 // pageBound: the load balancer sees a dead web server down within its
 // detection window (stage 3's: 2 x fall x check interval = 2 s), the next
 // scrape of its exporter reads that within scrape_interval; then the
-// page's path: 2 + 1 + 2.6 = 5.6 s. (With page_on=scrape the page comes
+// page's path: 2 + 1 + 3.1 = 6.1 s. (With page_on=scrape the page comes
 // as a target's, sooner; the bound is the longer of the two.)
 func pageBound(set Settings) time.Duration {
 	return max(lbDetectionOf(webTierLB("leastconn"))+scrapeInterval.Get(set)+pagePath(set), targetBound(set))
@@ -196,13 +198,13 @@ func resolvePath(set Settings) time.Duration {
 }
 
 // targetResolvesBound: the link is back at the heal; then the resolve
-// path: 1 + 1 + 1 + 0.5 + 1 = 4.5 s.
+// path: 1 + 1 + 1 + 0.5 + 1.5 = 5 s.
 func targetResolvesBound(set Settings) time.Duration { return resolvePath(set) }
 
 // pageResolvesBound: the killed server starts again (about 1 s, 2 s on a
 // loaded machine), the load balancer sees it up after rise checks one
 // interval apart, plus one interval for where the first falls (stage 3:
-// 1.5 s); then the resolve path: 2 + 1.5 + 4.5 = 8 s.
+// 1.5 s); then the resolve path: 2 + 1.5 + 5 = 8.5 s.
 func pageResolvesBound(set Settings) time.Duration {
 	lb := webTierLB("leastconn")
 	return 2*time.Second + time.Duration(lb.Rise+1)*lb.CheckInterval + resolvePath(set)

@@ -13,13 +13,13 @@ import (
 // An alert heard, and heard resolved: in time holds, late or never
 // breaks, a pager never read or a run too short to judge is not judged.
 func TestAlertGuaranteesAreDecidedInsideTheRun(t *testing.T) {
-	windows := check.FaultWindows{Inject: 2 * time.Second, Heal: 7 * time.Second,
-		During: check.Window{From: 2 * time.Second, To: 7 * time.Second}, After: check.Window{From: 7 * time.Second, To: 20 * time.Second}}
-	// run: the pager read every 250 ms to 20 s; firing from fired to
+	windows := check.FaultWindows{Inject: 2 * time.Second, Heal: 12 * time.Second,
+		During: check.Window{From: 2 * time.Second, To: 12 * time.Second}, After: check.Window{From: 12 * time.Second, To: 25 * time.Second}}
+	// run: the pager read every 250 ms to 25 s; firing from fired to
 	// resolved (0: never).
 	run := func(fired, resolved time.Duration) Evidence {
 		ev := Evidence{Windows: windows}
-		for at := time.Second; at < 20*time.Second; at += 250 * time.Millisecond {
+		for at := time.Second; at < 25*time.Second; at += 250 * time.Millisecond {
 			v := 0.0
 			if fired > 0 && at >= fired && (resolved == 0 || at < resolved) {
 				v = 1
@@ -64,9 +64,9 @@ func TestAlertGuaranteesAreDecidedInsideTheRun(t *testing.T) {
 	if r := resolved(short); r.NotJudged == "" {
 		t.Errorf("still firing, the run ended before the bound: %+v", r)
 	}
-	long := Settings{alertFor.Name: "3s"}
+	long := Settings{alertFor.Name: "6s"}
 	if f := heard(run(0, 0), long); f.Vacuous == "" {
-		t.Errorf("alert_for 3s makes the bound longer than the window: not vacuous: %+v", f)
+		t.Errorf("alert_for 6s makes the bound longer than the window: not vacuous: %+v", f)
 	}
 	// no-false-page: the page heard during the fault breaks it, a ticket
 	// does not.
