@@ -26,3 +26,21 @@ func TestAlertsSeen(t *testing.T) {
 		t.Error("alerts without samples")
 	}
 }
+
+// The chart draws each alert as a bar: from its firing to its resolution,
+// or to the plot's end while it fires.
+func TestTimelineChartDrawsAlerts(t *testing.T) {
+	f, h := 2.0, 12.0
+	r := Report{Timeline: Timeline{FaultAtS: &f, HealAtS: &h, EndS: 20, BucketS: 0.25},
+		Buckets: []Bucket{{TS: 0, OK: 25}, {TS: 19.75, OK: 25}},
+		Alerts:  []AlertSeen{{AlertName: "WebServerDown", Instance: "web-1", FiredAtS: 3, ResolvedAtS: ptr(2.5)}, {AlertName: "TargetDown", Instance: "web-1", FiredAtS: 1}}}
+	var spans []el
+	for _, e := range timelineChart(r).Els {
+		if e.Class == "alert-span" {
+			spans = append(spans, e)
+		}
+	}
+	if len(spans) != 2 || spans[0].Title != "WebServerDown on web-1: heard firing at 5 s, resolved at 14.5 s" || spans[1].W <= spans[0].W {
+		t.Errorf("alert bars: %+v", spans)
+	}
+}

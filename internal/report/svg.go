@@ -184,6 +184,7 @@ func timelineChart(r Report) svg {
 	}
 
 	s.add(edges...)
+	alertSpans(&s, r, x, py, px+pw)
 
 	// Axis titles.
 	s.text(px+pw/2, chartH-10, "middle", "axis-title", "seconds since the run started")
@@ -197,8 +198,11 @@ func timelineChart(r Report) svg {
 	lx := px
 	for _, it := range []struct{ class, label string }{
 		{"bar-ok", "ok"}, {"bar-failed", "failed"}, {"bar-unknown", "unknown (timeout)"},
-		{"lat-p50", "p50 latency"}, {"lat-p99", "p99 latency"}, {"fault-window", "fault in place"},
+		{"lat-p50", "p50 latency"}, {"lat-p99", "p99 latency"}, {"fault-window", "fault in place"}, {"alert-span", "alert firing"},
 	} {
+		if it.class == "alert-span" && len(r.Alerts) == 0 {
+			continue
+		}
 		if strings.HasPrefix(it.class, "lat-") {
 			s.line(lx, 18, lx+18, 18, it.class)
 		} else {
@@ -208,6 +212,29 @@ func timelineChart(r Report) svg {
 		lx += 22 + textWidth(it.label, 12) + 22
 	}
 	return s
+}
+
+// alertSpans draws each alert the pager heard (stage 10) as a bar along
+// the top of the plot, from when it was heard firing to when it was heard
+// resolved (or the plot's end), one row each, its name in its title.
+func alertSpans(s *svg, r Report, x func(float64) float64, top, right float64) {
+	f, h := r.Timeline.FaultAtS, r.Timeline.HealAtS
+	if f == nil || h == nil {
+		return
+	}
+	for i, a := range r.Alerts {
+		from, to, until := *f+a.FiredAtS, right, "still firing at the end"
+		if a.ResolvedAtS != nil {
+			to, until = x(*h+*a.ResolvedAtS), "resolved at "+secs(*h+*a.ResolvedAtS)
+		}
+		name := a.AlertName
+		if a.Instance != "" {
+			name += " on " + a.Instance
+		}
+		x1 := x(from)
+		s.rect(x1, top+4+float64(i)*9, math.Max(to-x1, 2), 6, "alert-span",
+			fmt.Sprintf("%s: heard firing at %s, %s", name, secs(from), until))
+	}
 }
 
 // latencyPath makes one path of the points of consecutive non-empty buckets
