@@ -49,6 +49,18 @@ type Tallied interface {
 	Tally() history.Tally
 }
 
+// Tallies are the tallies of the injected faults that count their own
+// requests, in injection order.
+func Tallies(ins []*Injection) []history.Tally {
+	var out []history.Tally
+	for _, in := range ins {
+		if t, ok := in.Fault.(Tallied); ok {
+			out = append(out, t.Tally())
+		}
+	}
+	return out
+}
+
 // RecoverTimeout bounds a recovery that runs on a cancelled context.
 var RecoverTimeout = 90 * time.Second
 

@@ -91,3 +91,11 @@ func TestFloodCarriesItsHeaderAndTalliesAnswers(t *testing.T) {
 		t.Errorf("tally %+v: want every request counted, half 429 (none 401: the key was sent)", tl)
 	}
 }
+
+// Tallies keeps the tallies of the faults that count their own requests.
+func TestTalliesOfInjections(t *testing.T) {
+	ins := []*Injection{{Fault: Kill{Node: "web-1"}}, {Fault: &Flood{Link: "client->gateway", Rate: 10, Client: "abuser"}}}
+	if got := Tallies(ins); len(got) != 1 || got[0].Client != "abuser" {
+		t.Errorf("tallies %+v: want the flood's alone", got)
+	}
+}

@@ -400,9 +400,9 @@ func (c *controller) heal(ctx context.Context, id string) (string, error) {
 			c.last.Heal = c.rec.Clock().Now()
 		}
 		err := faults.HealAll(ctx, c.active[fid], func(in *faults.Injection) { c.event(history.FaultHealed, in.Fault.Name()) })
-		for _, in := range c.active[fid] {
-			if t, ok := in.Fault.(faults.Tallied); ok && c.rec != nil {
-				c.rec.AddTally(t.Tally()) // what a flood's requests got, for the live verdict
+		for _, t := range faults.Tallies(c.active[fid]) {
+			if c.rec != nil {
+				c.rec.AddTally(t) // what a flood's requests got, for the live verdict
 			}
 		}
 		if err != nil {

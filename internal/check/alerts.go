@@ -2,6 +2,7 @@ package check
 
 import (
 	"cmp"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,14 +32,7 @@ func AlertSpans(samples []CounterSample, gauge string) []AlertSpan {
 	var out []AlertSpan
 	open := map[[2]string]int{} // alert -> its open span in out
 	for _, s := range sorted {
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range s.Values {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		for _, key := range keys {
+		for _, key := range slices.Sorted(maps.Keys(s.Values)) {
 			i := strings.Index(key, gauge+"{")
 			if i < 0 {
 				continue

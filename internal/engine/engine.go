@@ -488,10 +488,8 @@ func runOnce(ctx context.Context, spec Spec) (*Result, error) {
 	if healErr != nil {
 		problems = append(problems, healErr.Error())
 	}
-	for _, in := range injections {
-		if t, ok := in.Fault.(faults.Tallied); ok {
-			rec.AddTally(t.Tally())
-		}
+	for _, t := range faults.Tallies(injections) {
+		rec.AddTally(t)
 	}
 	wcfg.End.Set(coolDownEnd(spec, lastHeal, clock.Now()))
 

@@ -1,8 +1,10 @@
 package stage
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/scalelab/scalelab/internal/check"
 	"github.com/scalelab/scalelab/internal/verdict"
 	"github.com/scalelab/scalelab/internal/workload"
 )
@@ -127,3 +129,42 @@ func ErrorsDuring(ev Evidence) verdict.Guarantee { return downDuring(ev) }
 // LateRecovery is the control of a RecoversWithin(d) guarantee: every
 // fault recovers 2 s after d.
 func LateRecovery(d time.Duration) Control { return lateRecovery(d) }
+
+// sighting is what a run saw of something a guarantee waits for during a
+// fault (a breaker open, an alert at the pager).
+type sighting struct {
+	At   time.Duration // when it was first seen (Seen)
+	Seen bool          // seen at or after the injection, before the heal
+	// Read: something of it was read during the fault; Unread says why
+	// the guarantee cannot be judged when nothing was.
+	Read   bool
+	Unread string
+	// What names it in Measured ("open", "heard"); Never is Measured when
+	// it was not seen.
+	What, Never string
+}
+
+// seenInTime decides g, a guarantee that something shows within bound of
+// the injection while the fault is in place: seen, it holds when no later
+// than bound; not seen by the heal, it breaks if the bound had passed by
+// then, and is not judged if the fault ended first or nothing of it was
+// read during the fault. The bound is decided inside the fault window.
+func seenInTime(g verdict.Guarantee, w check.FaultWindows, bound time.Duration, s sighting) verdict.Guarantee {
+	inject, heal := w.Inject, w.Heal
+	if s.Seen {
+		after := s.At - inject
+		g.Value = after.Seconds()
+		g.Measured = fmt.Sprintf("%s %v after the injection", s.What, after.Round(time.Millisecond))
+		g.Holds = after <= bound
+		return g
+	}
+	switch {
+	case !s.Read:
+		return verdict.NotJudgedBecause(g, s.Unread)
+	case heal-inject < bound:
+		return verdict.NotJudgedBecause(g, fmt.Sprintf("the fault ended %v after the injection, before the bound", heal-inject))
+	}
+	g.Value = (heal - inject).Seconds()
+	g.Measured = s.Never
+	return g
+}

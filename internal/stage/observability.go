@@ -230,26 +230,17 @@ func alertHeard(name string, ev Evidence, set Settings, alertname, instance stri
 	g := verdict.Guarantee{Name: name,
 		Threshold: fmt.Sprintf("%s on %s heard by the pager within %v of the injection", alertname, instance, bound),
 		Bound:     &verdict.Bound{Since: verdict.SinceInject, D: bound, WhileFaulted: true}}
-	inject, heal := ev.Windows.Inject, ev.Windows.Heal
 	if d := ev.Windows.During.Duration(); d > 0 && d < bound {
 		g.Vacuous = fmt.Sprintf("the fault's window (%v) is shorter than the alert's bound (%v): a page could not be judged late", d, bound)
 	}
+	inject, heal := ev.Windows.Inject, ev.Windows.Heal
+	seen := sighting{What: "heard", Read: sampledBetween(ev.Counters, inject, heal), Unread: "the pager was not read during the fault"}
 	if a, ok := firstAlertOn(ev, alertname, instance, inject); ok && a.FiredAt < heal {
-		after := a.FiredAt - inject
-		g.Value = after.Seconds()
-		g.Measured = fmt.Sprintf("heard %v after the injection", after.Round(time.Millisecond))
-		g.Holds = after <= bound
-		return g
+		seen.At, seen.Seen = a.FiredAt, true
+	} else {
+		seen.Never = fmt.Sprintf("not heard during the fault (%s)", heardDuring(ev))
 	}
-	switch {
-	case !sampledBetween(ev.Counters, inject, heal):
-		return verdict.NotJudgedBecause(g, "the pager was not read during the fault")
-	case heal-inject < bound:
-		return verdict.NotJudgedBecause(g, fmt.Sprintf("the fault ended %v after the injection, before the bound", heal-inject))
-	}
-	g.Value = (heal - inject).Seconds()
-	g.Measured = fmt.Sprintf("not heard during the fault (%s)", heardDuring(ev))
-	return g
+	return seenInTime(g, ev.Windows, bound, seen)
 }
 
 // heardDuring names the alerts the pager heard firing during the fault.

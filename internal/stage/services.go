@@ -379,30 +379,18 @@ func breakerOpenBound(set Settings) time.Duration {
 func breakerOpens(ev Evidence, set Settings) verdict.Guarantee {
 	bound := breakerOpenBound(set) + 250*time.Millisecond + 250*time.Millisecond
 	g := verdict.Guarantee{Name: BreakerOpens, Threshold: fmt.Sprintf("payments' breaker open within %v of the injection", bound)}
-	inject, heal := ev.Windows.Inject, ev.Windows.Heal
-	sampled := false
+	seen := sighting{What: "open", Never: "never open during the fault", Unread: "orders' breaker states were not sampled during the fault"}
 	for _, s := range check.BreakerStates(ev.Counters, stacks.GaugeBreakerState) {
-		if s.At < inject || s.At >= heal {
+		if s.At < ev.Windows.Inject || s.At >= ev.Windows.Heal {
 			continue
 		}
-		sampled = true
+		seen.Read = true
 		if s.Dependency == "payments" && s.State == "open" {
-			after := s.At - inject
-			g.Value = after.Seconds()
-			g.Measured = fmt.Sprintf("open %v after the injection", after.Round(time.Millisecond))
-			g.Holds = after <= bound
-			return g
+			seen.At, seen.Seen = s.At, true
+			break
 		}
 	}
-	switch {
-	case !sampled:
-		return verdict.NotJudgedBecause(g, "orders' breaker states were not sampled during the fault")
-	case heal-inject < bound:
-		return verdict.NotJudgedBecause(g, fmt.Sprintf("the fault ended %v after the injection, before the bound", heal-inject))
-	}
-	g.Value = (heal - inject).Seconds()
-	g.Measured = "never open during the fault"
-	return g
+	return seenInTime(g, ev.Windows, bound, seen)
 }
 
 // orderFailFastBound: an order refused by an open breaker (or a full bulkhead)
